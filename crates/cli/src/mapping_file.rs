@@ -1,0 +1,48 @@
+//! Mapping files: a JSON or YAML list of mapping items, plain (`"automationStatus": true`) or
+//! DynamoDB-typed (`{"automationStatus": {"BOOL": true}}`) as AWS's walkthrough writes them.
+
+use crate::UsageError;
+use serde_json::Value;
+use std::path::Path;
+use tarem_shared::mapping::{Mapping, plain_json};
+
+/// Reads and validates every item; the first problem names the file, the item and the field.
+pub fn read(path: &Path) -> Result<Vec<Value>, UsageError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        UsageError(format!(
+            "{}: cannot read the mapping file: {error}",
+            path.display()
+        ))
+    })?;
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let document: Value = if yaml {
+        serde_yaml_ng::from_str(&text)
+            .map_err(|error| UsageError(format!("{}: not valid YAML: {error}", path.display())))?
+    } else {
+        serde_json::from_str(&text)
+            .map_err(|error| UsageError(format!("{}: not valid JSON: {error}", path.display())))?
+    };
+    let items = match document {
+        Value::Array(items) => items,
+        object @ Value::Object(_) => vec![object],
+        _ => {
+            return Err(UsageError(format!(
+                "{}: expected a list of mapping items",
+                path.display()
+            )));
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let plain = plain_json(item);
+            Mapping::from_json(&plain).map(|_| plain).map_err(|error| {
+                UsageError(format!("{}: item {}: {error}", path.display(), index + 1))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,419 @@
+//! The decisions, as pure functions: what a tracker change means, whether and what to start, and
+//! what the OpsItem says. No I/O here; the handlers carry the results out.
+
+use crate::finding::{Finding, Status};
+use crate::mapping::{Mapping, MappingError, TemplateInput};
+use crate::ports::{NewOpsItem, OpsData, OpsItemStatus, OpsItemUpdate, StartAutomation};
+use crate::stream::TrackerChange;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// OpsItem title limit (characters).
+const TITLE_MAX: usize = 1024;
+/// OpsItem description limit (characters).
+const DESCRIPTION_MAX: usize = 2048;
+/// Budget for the finding's operational data value; OpsCenter caps operational data at 20 KB.
+const FINDING_DATA_MAX: usize = 8 * 1024;
+
+/// Tag on each automation started by tarem: the OpsItem it reports to.
+pub const TAG_OPS_ITEM: &str = "tarem:opsItemId";
+/// Tag on each automation started by tarem: the finding it remediates.
+pub const TAG_FINDING: &str = "tarem:findingKey";
+/// Tag on each automation started by tarem: its ClientToken, to find it again after a retry.
+pub const TAG_CLIENT_TOKEN: &str = "tarem:clientToken";
+/// Operational data key that makes a finding's OpsItems searchable.
+pub const DATA_FINDING_KEY: &str = "tarem:findingKey";
+pub const DATA_FINDING: &str = "tarem:finding";
+pub const DATA_REMEDIATION: &str = "tarem:remediation";
+pub const DATA_AUTOMATION: &str = "tarem:automation";
+
+/// What a tracker stream record asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing to do; the reason is logged.
+    Ignore(&'static str),
+    /// Trusted Advisor reports the resource fixed: resolve its open OpsItems.
+    Resolve,
+    /// The finding is Red or Yellow. `new_episode` when it was absent or Green before: only then
+    /// may a runbook start (a refresh that stays Red never re-runs one).
+    Flag { new_episode: bool },
+}
+
+pub fn classify(change: &TrackerChange) -> Action {
+    let Some(new) = &change.new else {
+        return Action::Ignore("the tracker row was removed");
+    };
+    let was_flagged = change
+        .old
+        .as_ref()
+        .map(|old| old.resource_status.is_flagged());
+    match (new.resource_status.is_flagged(), was_flagged) {
+        (false, Some(false)) => Action::Ignore("the finding stays Green"),
+        (false, _) => Action::Resolve,
+        (true, was) => Action::Flag {
+            new_episode: was != Some(true),
+        },
+    }
+}
+
+/// What the runbook side of a flagged finding does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remediation {
+    Start(StartAutomation),
+    /// No mapping for the check.
+    NotMapped,
+    /// Mapped, but `automationStatus` is off.
+    Disabled {
+        document: String,
+    },
+    /// The runbook already had its chance in this episode (the finding was already flagged).
+    AlreadyAttempted {
+        document: String,
+    },
+    /// It cannot start, permanently, for the reason given (broken mapping, regex miss, template).
+    Blocked {
+        document: Option<String>,
+        reason: String,
+    },
+}
+
+impl Remediation {
+    /// One line for the OpsItem, the log and the story.
+    pub fn describe(&self) -> String {
+        match self {
+            Remediation::Start(start) => format!(
+                "starting {} in {} with {}",
+                start.document,
+                start.region,
+                json!(start.parameters)
+            ),
+            Remediation::NotMapped => "no runbook is mapped to this check".into(),
+            Remediation::Disabled { document } => {
+                format!(
+                    "{document} is mapped but automatic remediation is off (automationStatus false)"
+                )
+            }
+            Remediation::AlreadyAttempted { document } => {
+                format!("{document} was already attempted while this finding stayed flagged")
+            }
+            Remediation::Blocked { reason, .. } => format!("not started: {reason}"),
+        }
+    }
+
+    fn state(&self) -> &'static str {
+        match self {
+            Remediation::Start(_) => "starting",
+            Remediation::NotMapped => "not-mapped",
+            Remediation::Disabled { .. } => "disabled",
+            Remediation::AlreadyAttempted { .. } => "already-attempted",
+            Remediation::Blocked { .. } => "blocked",
+        }
+    }
+
+    fn document(&self) -> Option<&str> {
+        match self {
+            Remediation::Start(start) => Some(&start.document),
+            Remediation::NotMapped => None,
+            Remediation::Disabled { document } | Remediation::AlreadyAttempted { document } => {
+                Some(document)
+            }
+            Remediation::Blocked { document, .. } => document.as_deref(),
+        }
+    }
+}
+
+/// The ClientToken for a finding's attempt: a UUID (v5) of the finding key, the time its episode
+/// began and the attempt number, so every redelivery of the same record asks SSM for the same start.
+pub fn client_token(finding_key: &str, episode_millis: i64, attempt: u32) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1c_7e52_93d4_4b0f_8d2e_5f3a_1b9c_0e47);
+    uuid::Uuid::new_v5(
+        &NAMESPACE,
+        format!("{finding_key}/{episode_millis}/{attempt}").as_bytes(),
+    )
+    .to_string()
+}
+
+/// Decides the runbook side of a flagged finding.
+pub fn plan_remediation(
+    finding: &Finding,
+    new_episode: bool,
+    mapping: Option<&Result<Mapping, MappingError>>,
+) -> Remediation {
+    let mapping = match mapping {
+        None => return Remediation::NotMapped,
+        Some(Err(error)) => {
+            return Remediation::Blocked {
+                document: None,
+                reason: error.to_string(),
+            };
+        }
+        Some(Ok(mapping)) => mapping,
+    };
+    let document = mapping.document.clone();
+    if !mapping.enabled {
+        return Remediation::Disabled { document };
+    }
+    if !new_episode {
+        return Remediation::AlreadyAttempted { document };
+    }
+    let resource_id = match &mapping.regex {
+        None => None,
+        Some(regex) => match regex.extract(&finding.resource) {
+            Some(id) => Some(id),
+            None => {
+                return Remediation::Blocked {
+                    document: Some(document),
+                    reason: format!(
+                        "the mapping's regexPattern {:?} does not match the resource {:?}",
+                        regex.as_str(),
+                        finding.resource
+                    ),
+                };
+            }
+        },
+    };
+    let parameters = match mapping.parameters.render(TemplateInput {
+        finding,
+        resource_id,
+    }) {
+        Ok(parameters) => parameters,
+        Err(error) => {
+            return Remediation::Blocked {
+                document: Some(document),
+                reason: format!("automationParameters {error}"),
+            };
+        }
+    };
+    Remediation::Start(StartAutomation {
+        document,
+        document_version: mapping.document_version.clone(),
+        region: finding.region.clone(),
+        parameters,
+        client_token: client_token(&finding.hash_key, finding.time_millis(), 1),
+        tags: BTreeMap::new(),
+    })
+}
+
+/// The tags that tie an automation to its OpsItem and finding.
+pub fn automation_tags(
+    finding_key: &str,
+    ops_item_id: &str,
+    client_token: &str,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TAG_OPS_ITEM.to_owned(), ops_item_id.to_owned()),
+        (TAG_FINDING.to_owned(), finding_key.to_owned()),
+        (TAG_CLIENT_TOKEN.to_owned(), client_token.to_owned()),
+    ])
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        None => text.to_owned(),
+        Some((cut, _)) => {
+            let mut out = text[..cut].to_owned();
+            out.pop();
+            out.push('…');
+            out
+        }
+    }
+}
+
+fn data(value: String) -> OpsData {
+    OpsData {
+        value,
+        searchable: false,
+    }
+}
+
+fn searchable(value: String) -> OpsData {
+    OpsData {
+        value,
+        searchable: true,
+    }
+}
+
+pub fn dedup_string(finding_key: &str) -> String {
+    format!("tarem:{finding_key}")
+}
+
+pub fn ops_item_title(finding: &Finding) -> String {
+    truncate(
+        &format!("[TA] [{}] [{}]", finding.check_name, finding.resource),
+        TITLE_MAX,
+    )
+}
+
+/// The finding as operational data: its identity, status and check-item columns (columns are
+/// dropped, and say so, when they would not fit).
+fn finding_data(finding: &Finding) -> OpsData {
+    let mut value = json!({
+        "checkName": finding.check_name,
+        "resource": finding.resource,
+        "region": finding.region,
+        "accountId": finding.account_id,
+        "status": finding.resource_status,
+        "lastUpdatedTime": finding.last_updated_time,
+        "checkItemDetail": finding.check_item_detail,
+    });
+    if value.to_string().len() > FINDING_DATA_MAX {
+        value["checkItemDetail"] =
+            json!("(omitted: too large for operational data; see the tracker table)");
+    }
+    data(value.to_string())
+}
+
+fn remediation_data(remediation: &Remediation) -> OpsData {
+    let mut value = json!({
+        "state": remediation.state(),
+        "detail": remediation.describe(),
+    });
+    if let Some(document) = remediation.document() {
+        value["document"] = json!(document);
+    }
+    if let Remediation::Start(start) = remediation {
+        value["region"] = json!(start.region);
+        value["parameters"] = json!(start.parameters);
+        value["clientToken"] = json!(start.client_token);
+    }
+    data(value.to_string())
+}
+
+fn description(finding: &Finding, remediation: &Remediation) -> String {
+    truncate(
+        &format!(
+            "Trusted Advisor reports {} as {} for the check \"{}\" in {} (last updated {}).\n\nRemediation: {}.",
+            finding.resource,
+            finding.resource_status,
+            finding.check_name,
+            finding.region,
+            finding.last_updated_time,
+            remediation.describe()
+        ),
+        DESCRIPTION_MAX,
+    )
+}
+
+/// The OpsItem for a flagged finding.
+pub fn ops_item_for(finding: &Finding, remediation: &Remediation, source: &str) -> NewOpsItem {
+    let dedup = dedup_string(&finding.hash_key);
+    let mut operational_data = BTreeMap::from([
+        (
+            "/aws/dedup".to_owned(),
+            searchable(json!({ "dedupString": dedup }).to_string()),
+        ),
+        (
+            DATA_FINDING_KEY.to_owned(),
+            searchable(finding.hash_key.clone()),
+        ),
+        (DATA_FINDING.to_owned(), finding_data(finding)),
+        (DATA_REMEDIATION.to_owned(), remediation_data(remediation)),
+    ]);
+    if let Some(arn) = finding.resource_arn() {
+        operational_data.insert(
+            "/aws/resources".into(),
+            searchable(json!([{ "arn": arn }]).to_string()),
+        );
+    }
+    if let Some(document) = remediation.document() {
+        // Links the runbook to the OpsItem, so an operator can run it from OpsCenter.
+        operational_data.insert(
+            "/aws/automations".into(),
+            data(
+                json!([{ "automationType": "AWS:SSM:Automation", "automationId": document }])
+                    .to_string(),
+            ),
+        );
+    }
+    NewOpsItem {
+        title: ops_item_title(finding),
+        description: description(finding, remediation),
+        source: source.to_owned(),
+        severity: Some(match finding.resource_status {
+            Status::Red => "2".to_owned(),
+            _ => "3".to_owned(),
+        }),
+        dedup_string: dedup,
+        operational_data,
+    }
+}
+
+/// Refreshes an OpsItem that dedup returned (the finding changed since it was opened).
+pub fn refresh_update(item: &NewOpsItem) -> OpsItemUpdate {
+    OpsItemUpdate {
+        status: None,
+        description: Some(item.description.clone()),
+        operational_data: item
+            .operational_data
+            .iter()
+            .filter(|(key, _)| !key.starts_with("/aws/dedup"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+/// Records the started automation on its OpsItem.
+pub fn started_update(start: &StartAutomation, execution_id: &str) -> OpsItemUpdate {
+    let value = json!({
+        "executionId": execution_id,
+        "document": start.document,
+        "region": start.region,
+        "status": "Started",
+        "parameters": start.parameters,
+    });
+    OpsItemUpdate {
+        status: Some(OpsItemStatus::InProgress),
+        description: None,
+        operational_data: BTreeMap::from([(DATA_AUTOMATION.to_owned(), data(value.to_string()))]),
+    }
+}
+
+/// Resolves an OpsItem whose finding Trusted Advisor now reports Green.
+pub fn resolved_by_trusted_advisor(finding: &Finding) -> OpsItemUpdate {
+    let value = json!({
+        "state": "resolved",
+        "detail": format!("Trusted Advisor reported the resource Green at {}", finding.last_updated_time),
+    });
+    OpsItemUpdate {
+        status: Some(OpsItemStatus::Resolved),
+        description: None,
+        operational_data: BTreeMap::from([
+            (DATA_REMEDIATION.to_owned(), data(value.to_string())),
+            (DATA_FINDING.to_owned(), finding_data(finding)),
+        ]),
+    }
+}
+
+/// What an automation's status means for its OpsItem: Success resolves it; any other final
+/// status leaves it open with the reason; a non-final status only updates it.
+pub fn automation_outcome_update(
+    execution_id: &str,
+    region: &str,
+    document: Option<&str>,
+    status: &str,
+    failure_message: Option<&str>,
+) -> OpsItemUpdate {
+    let mut value = json!({
+        "executionId": execution_id,
+        "region": region,
+        "status": status,
+    });
+    if let Some(document) = document {
+        value["document"] = json!(document);
+    }
+    if let Some(message) = failure_message {
+        value["reason"] = json!(truncate(message, 2000));
+    }
+    let status = if crate::automation_event::is_success(status) {
+        Some(OpsItemStatus::Resolved)
+    } else if crate::automation_event::is_final(status) {
+        Some(OpsItemStatus::Open)
+    } else {
+        None
+    };
+    OpsItemUpdate {
+        status,
+        description: None,
+        operational_data: BTreeMap::from([(DATA_AUTOMATION.to_owned(), data(value.to_string()))]),
+    }
+}

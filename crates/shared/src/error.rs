@@ -1,0 +1,77 @@
+//! Errors at the ports, classified once: retryable (try the record again later) or permanent
+//! (park it with a reason). Adapters map their service's error codes onto [`ErrorKind`].
+
+use std::fmt;
+
+/// What kind of failure an outside call had; decides retry versus park.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The service asked us to slow down (throttling, rate exceeded).
+    Throttled,
+    /// The service could not answer now (5xx, connection reset).
+    Unavailable,
+    /// The call timed out.
+    Timeout,
+    /// A service quota that frees up over time (e.g. SSM's concurrent automation limit).
+    LimitExceeded,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// We are not allowed to do this.
+    AccessDenied,
+    /// The request was invalid and will stay invalid.
+    Invalid,
+    /// An idempotency token was reused with different parameters.
+    Conflict,
+}
+
+impl ErrorKind {
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Throttled
+                | ErrorKind::Unavailable
+                | ErrorKind::Timeout
+                | ErrorKind::LimitExceeded
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Unavailable => "service unavailable",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::LimitExceeded => "limit exceeded",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::AccessDenied => "access denied",
+            ErrorKind::Invalid => "invalid request",
+            ErrorKind::Conflict => "conflict",
+        };
+        f.write_str(text)
+    }
+}
+
+/// A failed call to a port: which operation, what kind of failure, and the service's own words
+/// (with its error code when it gave one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed ({kind}): {message}")]
+pub struct PortError {
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl PortError {
+    pub fn new(operation: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}

@@ -1,0 +1,146 @@
+//! automation-execution-handler: an SSM status change reaches the OpsItem of the finding the
+//! automation remediates, even when the event beats the execution row (the execution's tags name
+//! the OpsItem) or comes from another region.
+
+use crate::automation_event::{self, EventRejection, is_final, is_success};
+use crate::clock::Clock;
+use crate::decide::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM, automation_outcome_update};
+use crate::error::PortError;
+use crate::finding::format_time;
+use crate::ports::{Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsItemStatus};
+use chrono::Duration;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub struct ExecutionHandler {
+    pub executions: Arc<dyn ExecutionStore>,
+    pub automation: Arc<dyn Automation>,
+    pub ops_center: Arc<dyn OpsCenter>,
+    pub clock: Arc<dyn Clock>,
+    pub execution_retention: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    /// The event cannot be used.
+    Rejected(EventRejection),
+    /// The execution was not started by tarem.
+    NotOurs { execution_id: String },
+    /// A non-final status after a final one: changes nothing.
+    Late {
+        execution_id: String,
+        status: String,
+    },
+    /// The status reached the execution row and the OpsItem.
+    Recorded {
+        execution_id: String,
+        status: String,
+        ops_item_id: String,
+        ops_item_status: Option<OpsItemStatus>,
+        reason: Option<String>,
+    },
+}
+
+impl ExecutionHandler {
+    /// `Err` only when a call failed: the Lambda returns a function error so EventBridge retries
+    /// and, in the end, the dead-letter queue keeps the event.
+    pub async fn handle(&self, event: &Value) -> Result<ExecutionOutcome, PortError> {
+        let event = match automation_event::parse(event) {
+            Ok(event) => event,
+            Err(rejection) => {
+                tracing::warn!(reason = %rejection, metric = "executions.rejected", "rejected automation event");
+                return Ok(ExecutionOutcome::Rejected(rejection));
+            }
+        };
+        let span = tracing::info_span!("execution", id = %event.execution_id, status = %event.status, region = %event.region);
+        let _enter = span.enter();
+        let now = self.clock.now();
+        let known = self.executions.get(&event.execution_id).await?;
+        if let Some(row) = &known
+            && is_final(&row.status)
+            && !is_final(&event.status)
+        {
+            tracing::info!(recorded = %row.status, metric = "executions.late", "status arrived after the final one; ignored");
+            return Ok(ExecutionOutcome::Late {
+                execution_id: event.execution_id,
+                status: event.status,
+            });
+        }
+        let mut row = match known {
+            Some(row) => row,
+            None => {
+                // The row may not be written yet: the execution's own tags say whose it is.
+                let tags = self
+                    .automation
+                    .tags(&event.region, &event.execution_id)
+                    .await?;
+                let ours = tags.as_ref().and_then(|tags| {
+                    Some((
+                        tags.get(TAG_OPS_ITEM)?.clone(),
+                        tags.get(TAG_FINDING)?.clone(),
+                        tags,
+                    ))
+                });
+                let Some((ops_item_id, finding_key, tags)) = ours else {
+                    tracing::info!(
+                        metric = "executions.foreign",
+                        "not started by tarem; ignored"
+                    );
+                    return Ok(ExecutionOutcome::NotOurs {
+                        execution_id: event.execution_id,
+                    });
+                };
+                ExecutionRecord {
+                    automation_execution_id: event.execution_id.clone(),
+                    ops_item_id,
+                    finding_key,
+                    region: event.region.clone(),
+                    document: event.definition.clone(),
+                    check_name: None,
+                    resource: None,
+                    client_token: tags.get(TAG_CLIENT_TOKEN).cloned(),
+                    parameters: None,
+                    status: event.status.clone(),
+                    started_at: None,
+                    updated_at: format_time(now),
+                    expires_at: 0,
+                }
+            }
+        };
+        let reason = if is_final(&event.status) && !is_success(&event.status) {
+            self.automation
+                .describe(&row.region, &event.execution_id)
+                .await?
+                .and_then(|info| info.failure_message)
+        } else {
+            None
+        };
+        let update = automation_outcome_update(
+            &event.execution_id,
+            &row.region,
+            row.document.as_deref().or(event.definition.as_deref()),
+            &event.status,
+            reason.as_deref(),
+        );
+        self.ops_center.update(&row.ops_item_id, &update).await?;
+        row.status = event.status.clone();
+        row.updated_at = format_time(now);
+        row.expires_at = (now + self.execution_retention).timestamp();
+        self.executions.record_status(&row).await?;
+        let metric = if is_success(&event.status) {
+            "automations.succeeded"
+        } else if is_final(&event.status) {
+            "automations.failed"
+        } else {
+            "automations.progress"
+        };
+        tracing::info!(ops_item = %row.ops_item_id, metric, "automation status recorded");
+        Ok(ExecutionOutcome::Recorded {
+            execution_id: event.execution_id,
+            status: event.status,
+            ops_item_id: row.ops_item_id,
+            ops_item_status: update.status,
+            reason,
+        })
+    }
+}

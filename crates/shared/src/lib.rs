@@ -1,0 +1,22 @@
+//! The core of tarem: everything the three Lambda functions and the `tarem` CLI share.
+//!
+//! - [`finding`]: Trusted Advisor events and the normalised [`finding::Finding`] (the tracker row).
+//! - [`mapping`]: operator mappings (AWS's walkthrough shape or a plain map) and parameter templates.
+//! - [`decide`]: the pure decisions: what a tracker change means, what to start, what the OpsItem says.
+//! - [`ports`]: the small traits the handlers talk through, and the records they exchange.
+//! - [`handlers`]: check-tracker, results-handler and automation-execution-handler.
+//! - [`memory`]: faithful in-memory adapters (conditional writes, stream images, OpsItem dedup,
+//!   ClientToken idempotency) used by `tarem simulate` and the tests.
+//! - [`automation_event`]: the SSM automation status-change event.
+
+pub mod automation_event;
+pub mod clock;
+pub mod decide;
+pub mod error;
+pub mod finding;
+pub mod handlers;
+pub mod local;
+pub mod mapping;
+pub mod memory;
+pub mod ports;
+pub mod stream;

@@ -1,0 +1,125 @@
+//! The whole loop on the in-memory adapters: what `tarem simulate` runs and what the end-to-end
+//! tests drive. The handlers are the same ones the Lambda functions run.
+
+use crate::automation_event::{is_final, status_event};
+use crate::clock::Clock;
+use crate::error::PortError;
+use crate::handlers::{
+    BatchReport, CheckTracker, ExecutionHandler, ExecutionOutcome, MappingCache, ResultsConfig,
+    ResultsHandler, Tracked,
+};
+use crate::memory::{
+    InMemoryAutomation, InMemoryExecutions, InMemoryMappings, InMemoryOpsCenter, InMemoryTracker,
+};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The region the stack (tables, OpsItems, Trusted Advisor events) lives in.
+pub const HOME_REGION: &str = "us-east-1";
+
+pub struct LocalLoop {
+    pub clock: Arc<dyn Clock>,
+    pub tracker: Arc<InMemoryTracker>,
+    pub mappings: Arc<InMemoryMappings>,
+    pub executions: Arc<InMemoryExecutions>,
+    pub automation: Arc<InMemoryAutomation>,
+    pub ops_center: Arc<InMemoryOpsCenter>,
+    pub check_tracker: CheckTracker,
+    pub results: ResultsHandler,
+    pub execution_handler: ExecutionHandler,
+    /// The account named in simulated SSM events.
+    pub account: String,
+}
+
+impl LocalLoop {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_automation(clock, InMemoryAutomation::default())
+    }
+
+    pub fn with_automation(clock: Arc<dyn Clock>, automation: InMemoryAutomation) -> Self {
+        let tracker = Arc::new(InMemoryTracker::new(clock.clone(), HOME_REGION));
+        let mappings = Arc::new(InMemoryMappings::default());
+        let executions = Arc::new(InMemoryExecutions::default());
+        let automation = Arc::new(automation);
+        let ops_center = Arc::new(InMemoryOpsCenter::default());
+        let config = ResultsConfig::default();
+        let execution_retention = config.execution_retention;
+        Self {
+            check_tracker: CheckTracker {
+                tracker: tracker.clone(),
+                clock: clock.clone(),
+            },
+            results: ResultsHandler {
+                tracker: tracker.clone(),
+                mappings: MappingCache::new(
+                    mappings.clone(),
+                    clock.clone(),
+                    chrono::Duration::seconds(60),
+                ),
+                executions: executions.clone(),
+                automation: automation.clone(),
+                ops_center: ops_center.clone(),
+                clock: clock.clone(),
+                config,
+            },
+            execution_handler: ExecutionHandler {
+                executions: executions.clone(),
+                automation: automation.clone(),
+                ops_center: ops_center.clone(),
+                clock: clock.clone(),
+                execution_retention,
+            },
+            clock,
+            tracker,
+            mappings,
+            executions,
+            automation,
+            ops_center,
+            account: "123456789012".into(),
+        }
+    }
+
+    /// check-tracker on one Trusted Advisor event.
+    pub async fn track(&self, event: &Value) -> Result<Tracked, PortError> {
+        self.check_tracker.handle(event).await
+    }
+
+    /// The stream records written since the last delivery, as one Lambda batch payload.
+    pub fn pending_stream_batch(&self) -> Value {
+        let records = self.tracker.take_stream();
+        json!({ "Records": records })
+    }
+
+    /// Delivers the pending stream records to the results handler as one batch.
+    pub async fn deliver_stream(&self) -> BatchReport {
+        let batch = self.pending_stream_batch();
+        self.results.handle_batch(&batch).await
+    }
+
+    /// Ends every execution still running with the status `outcome` picks for its document, and
+    /// delivers each status event to the automation-execution handler.
+    pub async fn finish_automations(
+        &self,
+        outcome: impl Fn(&str) -> (String, Option<String>),
+    ) -> Vec<Result<ExecutionOutcome, PortError>> {
+        let mut results = vec![];
+        for execution in self.automation.executions() {
+            if is_final(&execution.status) {
+                continue;
+            }
+            let (status, failure) = outcome(&execution.document);
+            self.automation
+                .complete(&execution.execution_id, &status, failure.as_deref());
+            let event = status_event(
+                &self.account,
+                &execution.region,
+                &execution.execution_id,
+                &execution.document,
+                &status,
+                self.clock.now(),
+            );
+            results.push(self.execution_handler.handle(&event).await);
+        }
+        results
+    }
+}

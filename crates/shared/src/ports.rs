@@ -1,0 +1,229 @@
+//! The ports: the small traits the handlers talk through, shaped after the AWS calls behind them
+//! (DynamoDB conditional writes, OpsCenter, SSM Automation, the Tagging API), and the records they
+//! exchange. Each has an AWS adapter and a faithful in-memory adapter ([`crate::memory`]).
+
+use crate::error::PortError;
+use crate::finding::Finding;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a conditional tracker write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The finding was new, or strictly newer than the stored one, and replaced it.
+    Written,
+    /// The stored finding has the same time: nothing changed.
+    Duplicate,
+    /// The stored finding is newer: this one was dropped.
+    Stale,
+}
+
+/// The tracker table.
+#[async_trait]
+pub trait TrackerStore: Send + Sync {
+    /// One conditional write: replaces the row only when `finding` is strictly newer.
+    async fn put_if_newer(&self, finding: &Finding) -> Result<WriteOutcome, PortError>;
+    async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError>;
+}
+
+/// The mapping table. Returns items as plain JSON (typed DynamoDB attributes already unwrapped);
+/// [`crate::mapping::Mapping::from_json`] is the one place that validates them.
+#[async_trait]
+pub trait MappingStore: Send + Sync {
+    async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError>;
+}
+
+/// The reservation of one remediation attempt, written before the automation starts so that a
+/// redelivered record can never start a second one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptClaim {
+    pub client_token: String,
+    pub finding_key: String,
+    pub ops_item_id: String,
+    pub document: String,
+    pub region: String,
+    pub claimed_at: String,
+    /// TTL, seconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// What claiming an attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours now: start the automation.
+    New,
+    /// Claimed before. With an execution id the automation started; without one a previous try
+    /// stopped between claim and start, and starting again with the same ClientToken is safe.
+    Existing { execution_id: Option<String> },
+}
+
+/// A row of the execution table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRecord {
+    pub automation_execution_id: String,
+    pub ops_item_id: String,
+    pub finding_key: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<BTreeMap<String, Vec<String>>>,
+    /// The automation's status as last heard (SSM's vocabulary).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    pub updated_at: String,
+    /// TTL, seconds since the epoch: rows are kept for history, not deleted on completion.
+    pub expires_at: i64,
+}
+
+/// What recording a status did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusWrite {
+    Updated,
+    /// The row already holds a final status; an event arriving late changes nothing.
+    AlreadyFinal,
+}
+
+/// The execution table.
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// Conditional put of the attempt: succeeds once per ClientToken.
+    async fn claim(&self, claim: &AttemptClaim) -> Result<Claim, PortError>;
+    /// Writes the execution row after a start and links the claim to it. Merges with a row the
+    /// status handler may have written first: a status already recorded is kept.
+    async fn record_started(&self, record: &ExecutionRecord) -> Result<(), PortError>;
+    async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError>;
+    /// Sets the status unless the row already holds a final one; creates the row when missing.
+    async fn record_status(&self, record: &ExecutionRecord) -> Result<StatusWrite, PortError>;
+}
+
+/// A request to start a runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartAutomation {
+    pub document: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The resource's region: the automation runs there.
+    pub region: String,
+    pub parameters: BTreeMap<String, Vec<String>>,
+    /// A UUID derived from the finding and the attempt.
+    pub client_token: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What SSM says about an execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionInfo {
+    pub status: String,
+    pub document: String,
+    pub failure_message: Option<String>,
+}
+
+/// SSM Automation.
+#[async_trait]
+pub trait Automation: Send + Sync {
+    /// `StartAutomationExecution`; a ClientToken reused with other parameters is
+    /// [`crate::error::ErrorKind::Conflict`].
+    async fn start(&self, request: &StartAutomation) -> Result<String, PortError>;
+    /// The execution started with this ClientToken (found by its tag), if any.
+    async fn find_by_client_token(
+        &self,
+        region: &str,
+        client_token: &str,
+    ) -> Result<Option<String>, PortError>;
+    /// The execution's tags; `None` when there is no such execution.
+    async fn tags(
+        &self,
+        region: &str,
+        execution_id: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, PortError>;
+    async fn describe(
+        &self,
+        region: &str,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionInfo>, PortError>;
+}
+
+/// One operational data value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpsData {
+    pub value: String,
+    /// `SearchableString` (findable with DescribeOpsItems) rather than `String`.
+    pub searchable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpsItemStatus {
+    Open,
+    InProgress,
+    Resolved,
+}
+
+impl OpsItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpsItemStatus::Open => "Open",
+            OpsItemStatus::InProgress => "InProgress",
+            OpsItemStatus::Resolved => "Resolved",
+        }
+    }
+}
+
+/// An OpsItem to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewOpsItem {
+    pub title: String,
+    pub description: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Goes into `/aws/dedup`: OpsCenter returns the existing item while it is Open or InProgress.
+    pub dedup_string: String,
+    /// Includes `/aws/dedup` and, for ARNs, `/aws/resources`.
+    pub operational_data: BTreeMap<String, OpsData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedOpsItem {
+    pub id: String,
+    /// False when dedup returned an item that was already open.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpsItemUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<OpsItemStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub operational_data: BTreeMap<String, OpsData>,
+}
+
+/// OpsCenter.
+#[async_trait]
+pub trait OpsCenter: Send + Sync {
+    async fn create(&self, item: &NewOpsItem) -> Result<CreatedOpsItem, PortError>;
+    async fn update(&self, id: &str, update: &OpsItemUpdate) -> Result<(), PortError>;
+    /// Open or InProgress OpsItems of a finding (by the `tarem:findingKey` operational data).
+    async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError>;
+}
+
+/// The resource's own tags (Resource Groups Tagging API, in the resource's region).
+#[async_trait]
+pub trait ResourceTags: Send + Sync {
+    async fn tags(&self, region: &str, arn: &str) -> Result<BTreeMap<String, String>, PortError>;
+}

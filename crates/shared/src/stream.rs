@@ -1,0 +1,129 @@
+//! The tracker table as DynamoDB sees it: a finding as an item, the item's size, and the stream
+//! records (NEW_AND_OLD_IMAGES) that the results handler receives.
+
+use crate::finding::Finding;
+use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord, StreamViewType};
+use chrono::{DateTime, Utc};
+use serde_dynamo::{AttributeValue, Item};
+use serde_json::Value;
+
+/// The tracker row for a finding. Serialising a plain struct of strings, numbers and a string map
+/// cannot fail; the error arm exists only because serde's signature has one.
+pub fn to_item(finding: &Finding) -> Item {
+    serde_dynamo::to_item(finding).unwrap_or_else(|error| {
+        tracing::error!(%error, "finding did not serialise to an item");
+        Item::from(std::collections::HashMap::<String, AttributeValue>::new())
+    })
+}
+
+/// DynamoDB's accounting of an item's size: attribute names plus values, numbers at most 21
+/// bytes, maps and lists 3 bytes plus one per element.
+pub fn item_size(finding: &Finding) -> usize {
+    to_item(finding)
+        .iter()
+        .map(|(name, value)| name.len() + attribute_size(value))
+        .sum()
+}
+
+fn attribute_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => (n.len() / 2 + 1).min(21),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::B(b) => b.len(),
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| (n.len() / 2 + 1).min(21)).sum(),
+        AttributeValue::Bs(set) => set.iter().map(Vec::len).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + attribute_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + attribute_size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+/// A stream record as the results handler needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerChange {
+    /// What to name in a partial batch response.
+    pub sequence_number: Option<String>,
+    pub event_name: String,
+    pub new: Option<Finding>,
+    pub old: Option<Finding>,
+}
+
+/// Why a stream record cannot be read. Permanent: retrying the same bytes cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a DynamoDB stream record: {0}")]
+    NotARecord(String),
+    #[error("{image} is not a tracker row: {reason}")]
+    BadImage { image: &'static str, reason: String },
+}
+
+pub fn decode_record(record: &Value) -> Result<TrackerChange, DecodeError> {
+    let record: EventRecord = serde_json::from_value(record.clone())
+        .map_err(|error| DecodeError::NotARecord(error.to_string()))?;
+    let image = |item: Item, name: &'static str| -> Result<Option<Finding>, DecodeError> {
+        if item.is_empty() {
+            return Ok(None);
+        }
+        serde_dynamo::from_item(item)
+            .map(Some)
+            .map_err(|error| DecodeError::BadImage {
+                image: name,
+                reason: error.to_string(),
+            })
+    };
+    Ok(TrackerChange {
+        sequence_number: record.change.sequence_number.clone(),
+        new: image(record.change.new_image, "NewImage")?,
+        old: image(record.change.old_image, "OldImage")?,
+        event_name: record.event_name,
+    })
+}
+
+/// The stream record DynamoDB emits for a write, as Lambda delivers it.
+pub fn stream_record(
+    sequence_number: u64,
+    table_region: &str,
+    new: Option<&Finding>,
+    old: Option<&Finding>,
+    at: DateTime<Utc>,
+) -> EventRecord {
+    let event_name = match (old, new) {
+        (None, _) => "INSERT",
+        (Some(_), Some(_)) => "MODIFY",
+        (Some(_), None) => "REMOVE",
+    };
+    let any = new.or(old);
+    let mut keys = Item::from(std::collections::HashMap::<String, AttributeValue>::new());
+    if let Some(finding) = any {
+        keys.insert(
+            "hashKey".into(),
+            AttributeValue::S(finding.hash_key.clone()),
+        );
+        keys.insert(
+            "resource".into(),
+            AttributeValue::S(finding.resource.clone()),
+        );
+    }
+    let mut change = StreamRecord::default();
+    change.approximate_creation_date_time = at;
+    change.keys = keys;
+    change.new_image = new.map(to_item).unwrap_or_default();
+    change.old_image = old.map(to_item).unwrap_or_default();
+    change.sequence_number = Some(format!("{sequence_number:021}"));
+    change.size_bytes = new.or(old).map(item_size).unwrap_or(0) as i64;
+    change.stream_view_type = Some(StreamViewType::NewAndOldImages);
+    let mut record = EventRecord::default();
+    record.aws_region = table_region.to_owned();
+    record.change = change;
+    record.event_id = format!("{sequence_number:032x}");
+    record.event_name = event_name.to_owned();
+    record.event_source = Some("aws:dynamodb".into());
+    record.event_version = Some("1.1".into());
+    record
+}
