@@ -417,3 +417,192 @@ pub fn automation_outcome_update(
         operational_data: BTreeMap::from([(DATA_AUTOMATION.to_owned(), data(value.to_string()))]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{FindingSource, finding_key};
+    use serde_json::json;
+
+    fn finding(status: Status, millis: i64, resource: &str) -> Finding {
+        Finding {
+            hash_key: finding_key("check", resource, "eu-west-1"),
+            resource: resource.into(),
+            check_name: "check".into(),
+            resource_status: status,
+            last_updated_time: "2026-11-02T09:00:00.000Z".into(),
+            last_updated_time_epoch: millis / 1000,
+            finding_time_millis: Some(millis),
+            region: "eu-west-1".into(),
+            account_id: Some("111122223333".into()),
+            check_item_detail: BTreeMap::new(),
+            source: FindingSource::Event,
+            event_id: None,
+            tracked_at: None,
+        }
+    }
+
+    const SG: &str = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0ab";
+
+    fn change(old: Option<Status>, new: Option<Status>) -> TrackerChange {
+        TrackerChange {
+            sequence_number: None,
+            event_name: "MODIFY".into(),
+            old: old.map(|s| finding(s, 1, SG)),
+            new: new.map(|s| finding(s, 2, SG)),
+        }
+    }
+
+    fn mapping(enabled: bool) -> Result<Mapping, MappingError> {
+        Mapping::from_json(&json!({
+            "checkName": "check", "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup",
+            "automationParameters": {"GroupId": ["$resourceId"]},
+            "regexPattern": "(sg-\\w+)", "automationStatus": enabled
+        }))
+    }
+
+    #[test]
+    fn a_runbook_may_start_only_when_a_finding_becomes_flagged() {
+        use Status::*;
+        assert_eq!(
+            classify(&change(None, Some(Red))),
+            Action::Flag { new_episode: true }
+        );
+        assert_eq!(
+            classify(&change(Some(Green), Some(Yellow))),
+            Action::Flag { new_episode: true }
+        );
+        assert_eq!(
+            classify(&change(Some(Red), Some(Red))),
+            Action::Flag { new_episode: false }
+        );
+        assert_eq!(
+            classify(&change(Some(Yellow), Some(Red))),
+            Action::Flag { new_episode: false }
+        );
+        assert_eq!(classify(&change(Some(Red), Some(Green))), Action::Resolve);
+        assert_eq!(classify(&change(None, Some(Green))), Action::Resolve);
+        assert!(matches!(
+            classify(&change(Some(Green), Some(Green))),
+            Action::Ignore(_)
+        ));
+        assert!(matches!(
+            classify(&change(Some(Red), None)),
+            Action::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn the_plan_follows_the_mapping() {
+        let red = finding(Status::Red, 1_000, SG);
+        assert_eq!(plan_remediation(&red, true, None), Remediation::NotMapped);
+        assert!(matches!(
+            plan_remediation(&red, true, Some(&mapping(false))),
+            Remediation::Disabled { .. }
+        ));
+        assert!(matches!(
+            plan_remediation(&red, false, Some(&mapping(true))),
+            Remediation::AlreadyAttempted { .. }
+        ));
+        let Remediation::Start(start) = plan_remediation(&red, true, Some(&mapping(true))) else {
+            panic!("expected a start");
+        };
+        assert_eq!(start.region, "eu-west-1");
+        assert_eq!(start.parameters["GroupId"], vec!["sg-0ab".to_owned()]);
+        assert_eq!(start.client_token, client_token(&red.hash_key, 1_000, 1));
+        let broken = Mapping::from_json(
+            &json!({"checkName": "check", "ssmAutomationDocument": "D", "automationStatus": "yes"}),
+        );
+        let Remediation::Blocked { reason, .. } = plan_remediation(&red, true, Some(&broken))
+        else {
+            panic!("expected blocked");
+        };
+        assert!(reason.contains("automationStatus"), "{reason}");
+    }
+
+    #[test]
+    fn a_regex_miss_starts_nothing_and_says_why() {
+        let instance = finding(
+            Status::Red,
+            1,
+            "arn:aws:ec2:eu-west-1:111122223333:instance/i-0ab",
+        );
+        let Remediation::Blocked { reason, document } =
+            plan_remediation(&instance, true, Some(&mapping(true)))
+        else {
+            panic!("expected blocked");
+        };
+        assert_eq!(
+            document.as_deref(),
+            Some("AWS-DisablePublicAccessForSecurityGroup")
+        );
+        assert!(reason.contains("does not match the resource"), "{reason}");
+    }
+
+    #[test]
+    fn client_tokens_are_uuids_that_differ_by_episode_and_attempt() {
+        let token = client_token("key", 1, 1);
+        assert!(uuid::Uuid::parse_str(&token).is_ok());
+        assert_eq!(token, client_token("key", 1, 1));
+        assert_ne!(token, client_token("key", 2, 1));
+        assert_ne!(token, client_token("key", 1, 2));
+        assert_ne!(token, client_token("other", 1, 1));
+    }
+
+    #[test]
+    fn the_ops_item_names_the_finding_and_dedups_on_it() {
+        let red = finding(Status::Red, 1, SG);
+        let item = ops_item_for(&red, &Remediation::NotMapped, "TrustedAdvisor");
+        assert_eq!(item.title, format!("[TA] [check] [{SG}]"));
+        assert_eq!(item.dedup_string, format!("tarem:{}", red.hash_key));
+        assert_eq!(item.severity.as_deref(), Some("2"));
+        assert!(
+            item.operational_data["/aws/dedup"]
+                .value
+                .contains(&item.dedup_string)
+        );
+        assert_eq!(
+            item.operational_data["/aws/resources"].value,
+            json!([{ "arn": SG }]).to_string()
+        );
+        assert!(
+            item.operational_data[DATA_REMEDIATION]
+                .value
+                .contains("no runbook is mapped")
+        );
+        let not_arn = ops_item_for(
+            &finding(Status::Yellow, 1, "ta-item/01"),
+            &Remediation::NotMapped,
+            "TrustedAdvisor",
+        );
+        assert!(!not_arn.operational_data.contains_key("/aws/resources"));
+        let long = ops_item_for(
+            &finding(Status::Red, 1, &"r".repeat(3000)),
+            &Remediation::NotMapped,
+            "TrustedAdvisor",
+        );
+        assert_eq!(long.title.chars().count(), TITLE_MAX);
+        assert!(long.description.chars().count() <= DESCRIPTION_MAX);
+    }
+
+    #[test]
+    fn automation_outcomes_resolve_only_on_success() {
+        let update = |status| {
+            automation_outcome_update("e-1", "eu-west-1", Some("D"), status, Some("boom")).status
+        };
+        assert_eq!(update("Success"), Some(OpsItemStatus::Resolved));
+        assert_eq!(
+            update("CompletedWithSuccess"),
+            Some(OpsItemStatus::Resolved)
+        );
+        assert_eq!(update("Failed"), Some(OpsItemStatus::Open));
+        assert_eq!(update("TimedOut"), Some(OpsItemStatus::Open));
+        assert_eq!(update("InProgress"), None);
+        let failed =
+            automation_outcome_update("e-1", "eu-west-1", Some("D"), "Failed", Some("boom"));
+        let data = &failed.operational_data[DATA_AUTOMATION].value;
+        for expected in ["e-1", "eu-west-1", "\"D\"", "Failed", "boom"] {
+            assert!(data.contains(expected), "{data} lacks {expected}");
+        }
+    }
+}

@@ -384,3 +384,217 @@ fn synthetic_identity(columns: &BTreeMap<String, String>) -> Option<String> {
     }
     (identifying > 0).then(|| format!("ta-item/{}", &hex(&hasher.finalize())[..16]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        parse_time("2026-11-28T12:00:00Z").unwrap()
+    }
+
+    fn reference(name: &str) -> Value {
+        let path = format!(
+            "{}/../../tests/fixtures/reference/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn event(detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "e-1", "detail-type": TA_DETAIL_TYPE, "source": TA_SOURCE,
+            "account": "111122223333", "time": "2026-11-02T09:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": detail
+        })
+    }
+
+    #[test]
+    fn classic_event_takes_status_region_and_time_from_the_rules() {
+        let finding =
+            finding_from_event(&reference("ta-classic-s3-bucket-versioning.json"), now()).unwrap();
+        assert_eq!(finding.check_name, "Amazon S3 Bucket Versioning");
+        assert_eq!(finding.resource, "arn:aws:s3:::tpbucket");
+        assert_eq!(finding.resource_status, Status::Yellow);
+        assert_eq!(finding.region, "us-east-1");
+        // S3 ARNs carry no account: the envelope's is used.
+        assert_eq!(finding.account_id.as_deref(), Some("083010608567"));
+        // No "Last Updated Time" column: the envelope time.
+        assert_eq!(finding.last_updated_time, "2018-09-26T17:25:07.000Z");
+        assert_eq!(finding.check_item_detail["Bucket Name"], "tpbucket");
+        assert_eq!(
+            finding.hash_key,
+            finding_key(
+                "Amazon S3 Bucket Versioning",
+                "arn:aws:s3:::tpbucket",
+                "us-east-1"
+            )
+        );
+    }
+
+    #[test]
+    fn config_sourced_event_keeps_sub_second_time_and_resource_region() {
+        let finding =
+            finding_from_event(&reference("ta-config-sourced-security-group.json"), now()).unwrap();
+        assert_eq!(finding.resource_status, Status::Red);
+        assert_eq!(finding.region, "ap-southeast-2");
+        assert_eq!(finding.account_id.as_deref(), Some("012345678901"));
+        assert_eq!(finding.last_updated_time, "2024-05-13T04:08:32.687Z");
+        assert_eq!(finding.finding_time_millis, Some(1_715_573_312_687));
+        assert_eq!(finding.last_updated_time_epoch, 1_715_573_312);
+    }
+
+    #[test]
+    fn top_level_status_is_used_when_the_column_is_missing_and_nulls_are_dropped() {
+        let finding = finding_from_event(
+            &event(json!({
+                "check-name": "Low Utilization Amazon EC2 Instances",
+                "check-item-detail": {"Region": "eu-west-1", "Instance ID": "i-1", "Estimated Monthly Savings": null, "Extra Column": 3},
+                "status": "WARN",
+                "resource_id": "arn:aws:ec2:eu-west-1:111122223333:instance/i-1"
+            })),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(finding.resource_status, Status::Yellow);
+        assert!(
+            !finding
+                .check_item_detail
+                .contains_key("Estimated Monthly Savings")
+        );
+        assert_eq!(finding.check_item_detail["Extra Column"], "3");
+        assert_eq!(finding.event_id.as_deref(), Some("e-1"));
+    }
+
+    #[test]
+    fn items_without_an_arn_get_a_stable_identity_from_their_identifying_columns() {
+        let item = |savings: &str, status: &str| {
+            event(json!({
+                "check-name": "Idle Load Balancers",
+                "check-item-detail": {"Status": status, "Region": "eu-west-1", "Load Balancer Name": "web", "Estimated Monthly Savings": savings},
+                "status": "WARN", "resource_id": ""
+            }))
+        };
+        let first = finding_from_event(&item("$18.00", "Yellow"), now()).unwrap();
+        let later = finding_from_event(&item("$21.60", "Red"), now()).unwrap();
+        assert!(first.resource.starts_with("ta-item/"), "{}", first.resource);
+        assert_eq!(
+            first.resource, later.resource,
+            "volatile columns must not change the identity"
+        );
+        let other = finding_from_event(
+            &event(json!({
+                "check-name": "Idle Load Balancers",
+                "check-item-detail": {"Status": "Yellow", "Region": "eu-west-1", "Load Balancer Name": "api"},
+                "status": "WARN", "resource_id": ""
+            })),
+            now(),
+        )
+        .unwrap();
+        assert_ne!(first.resource, other.resource);
+    }
+
+    #[test]
+    fn region_falls_back_to_the_arn_then_the_envelope() {
+        let from_arn = finding_from_event(
+            &event(
+                json!({"check-name": "c", "check-item-detail": {"Status": "Red", "Region": "-"},
+                "resource_id": "arn:aws:ec2:sa-east-1:111122223333:volume/vol-1"}),
+            ),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(from_arn.region, "sa-east-1");
+        let global = finding_from_event(
+            &event(
+                json!({"check-name": "c", "check-item-detail": {"Status": "Red"},
+                "resource_id": "arn:aws:iam::111122223333:user/bob"}),
+            ),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(global.region, "us-east-1");
+        assert_eq!(global.account_id.as_deref(), Some("111122223333"));
+    }
+
+    #[test]
+    fn unusable_events_are_rejected_with_the_field_at_fault() {
+        let cases: Vec<(Value, &str)> = vec![
+            (json!("text"), "not a JSON object"),
+            (
+                json!({"source": "aws.ec2", "detail-type": TA_DETAIL_TYPE}),
+                "source Some(\"aws.ec2\")",
+            ),
+            (
+                json!({"source": TA_SOURCE, "detail-type": TA_DETAIL_TYPE}),
+                "`detail` is missing",
+            ),
+            (
+                json!({"source": TA_SOURCE, "detail-type": TA_DETAIL_TYPE, "detail": [1]}),
+                "`detail` must be an object, found an array",
+            ),
+            (
+                event(json!({"check-item-detail": {"Status": "Red"}, "resource_id": "r"})),
+                "check-name",
+            ),
+            (
+                event(json!({"check-name": "c", "check-item-detail": "x", "resource_id": "r"})),
+                "check-item-detail` must be an object",
+            ),
+            (
+                event(
+                    json!({"check-name": "c", "check-item-detail": {"Status": "Purple"}, "resource_id": "r"}),
+                ),
+                "found Some(\"Purple\")",
+            ),
+            (
+                event(
+                    json!({"check-name": "c", "check-item-detail": {"Status": "Red", "Last Updated Time": "yesterday"}, "resource_id": "r"}),
+                ),
+                "\"yesterday\"",
+            ),
+            (
+                event(
+                    json!({"check-name": "c", "check-item-detail": {"Status": "Red", "Count": "3"}, "resource_id": ""}),
+                ),
+                "no resource identity",
+            ),
+        ];
+        for (input, expected) in cases {
+            let error = finding_from_event(&input, now()).unwrap_err().to_string();
+            assert!(
+                error.contains(expected),
+                "{input}: {error:?} should mention {expected:?}"
+            );
+        }
+        let mut no_time = event(
+            json!({"check-name": "c", "check-item-detail": {"Status": "Red"}, "resource_id": "r"}),
+        );
+        no_time.as_object_mut().unwrap().remove("time");
+        assert_eq!(
+            finding_from_event(&no_time, now()),
+            Err(Rejection::MissingTime)
+        );
+    }
+
+    #[test]
+    fn a_row_over_the_item_limit_is_rejected() {
+        let huge = "x".repeat(MAX_ITEM_BYTES);
+        let error = finding_from_event(
+            &event(json!({"check-name": "c", "check-item-detail": {"Status": "Red", "Notes": huge}, "resource_id": "r"})),
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, Rejection::TooLarge { bytes } if bytes > MAX_ITEM_BYTES),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn finding_keys_separate_their_parts() {
+        assert_ne!(finding_key("ab", "c", "r"), finding_key("a", "bc", "r"));
+        assert_eq!(finding_key("a", "b", "c").len(), 64);
+    }
+}

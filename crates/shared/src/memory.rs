@@ -513,3 +513,188 @@ impl ResourceTags for InMemoryResourceTags {
         Ok(lock(&self.tags).get(arn).cloned().unwrap_or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::finding::{FindingSource, Status};
+
+    fn finding(millis: i64, status: Status) -> Finding {
+        Finding {
+            hash_key: "k".into(),
+            resource: "r".into(),
+            check_name: "c".into(),
+            resource_status: status,
+            last_updated_time: String::new(),
+            last_updated_time_epoch: millis / 1000,
+            finding_time_millis: Some(millis),
+            region: "eu-west-1".into(),
+            account_id: None,
+            check_item_detail: BTreeMap::new(),
+            source: FindingSource::Event,
+            event_id: None,
+            tracked_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn tracker_writes_only_strictly_newer_findings_and_streams_each_write() {
+        let tracker = InMemoryTracker::new(Arc::new(SystemClock), "us-east-1");
+        assert_eq!(
+            tracker.put_if_newer(&finding(10, Status::Red)).await,
+            Ok(WriteOutcome::Written)
+        );
+        assert_eq!(
+            tracker.put_if_newer(&finding(10, Status::Green)).await,
+            Ok(WriteOutcome::Duplicate)
+        );
+        assert_eq!(
+            tracker.put_if_newer(&finding(5, Status::Green)).await,
+            Ok(WriteOutcome::Stale)
+        );
+        assert_eq!(
+            tracker.put_if_newer(&finding(20, Status::Green)).await,
+            Ok(WriteOutcome::Written)
+        );
+        let stream = tracker.take_stream();
+        assert_eq!(
+            stream
+                .iter()
+                .map(|r| r.event_name.as_str())
+                .collect::<Vec<_>>(),
+            ["INSERT", "MODIFY"]
+        );
+        assert!(!stream[1].change.old_image.is_empty());
+        assert_eq!(tracker.rows()[0].resource_status, Status::Green);
+    }
+
+    fn ops_item(dedup: &str) -> NewOpsItem {
+        NewOpsItem {
+            title: "t".into(),
+            description: "d".into(),
+            source: "TrustedAdvisor".into(),
+            severity: None,
+            dedup_string: dedup.into(),
+            operational_data: BTreeMap::from([(
+                "/aws/dedup".to_owned(),
+                OpsData {
+                    value: serde_json::json!({ "dedupString": dedup }).to_string(),
+                    searchable: true,
+                },
+            )]),
+        }
+    }
+
+    #[tokio::test]
+    async fn ops_item_dedup_holds_only_while_the_item_is_open() {
+        let ops = InMemoryOpsCenter::default();
+        let first = ops.create(&ops_item("a")).await.unwrap();
+        assert!(first.created);
+        assert_eq!(
+            ops.create(&ops_item("a")).await.unwrap(),
+            CreatedOpsItem {
+                id: first.id.clone(),
+                created: false
+            }
+        );
+        ops.set_status(&first.id, OpsItemStatus::InProgress);
+        assert!(!ops.create(&ops_item("a")).await.unwrap().created);
+        ops.set_status(&first.id, OpsItemStatus::Resolved);
+        let second = ops.create(&ops_item("a")).await.unwrap();
+        assert!(second.created);
+        assert_ne!(second.id, first.id);
+        let mut bad = ops_item("b");
+        bad.source = "aws.custom".into();
+        assert_eq!(ops.create(&bad).await.unwrap_err().kind, ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_reused_client_token_returns_the_same_execution_or_a_conflict() {
+        let ssm = InMemoryAutomation::default();
+        let request = StartAutomation {
+            document: "D".into(),
+            document_version: None,
+            region: "eu-west-1".into(),
+            parameters: BTreeMap::from([("Id".to_owned(), vec!["1".to_owned()])]),
+            client_token: "2b3c4d5e-0000-4000-8000-000000000000".into(),
+            tags: BTreeMap::new(),
+        };
+        let id = ssm.start(&request).await.unwrap();
+        assert_eq!(ssm.start(&request).await.unwrap(), id);
+        let other = StartAutomation {
+            parameters: BTreeMap::from([("Id".to_owned(), vec!["2".to_owned()])]),
+            ..request.clone()
+        };
+        assert_eq!(
+            ssm.start(&other).await.unwrap_err().kind,
+            ErrorKind::Conflict
+        );
+        assert_eq!(ssm.executions().len(), 1);
+        let known = InMemoryAutomation::with_documents(&["Other"]);
+        assert_eq!(
+            known.start(&request).await.unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn execution_rows_keep_a_final_status_and_claims_happen_once() {
+        let store = InMemoryExecutions::default();
+        let claim = AttemptClaim {
+            client_token: "t".into(),
+            finding_key: "k".into(),
+            ops_item_id: "oi-1".into(),
+            document: "D".into(),
+            region: "eu-west-1".into(),
+            claimed_at: String::new(),
+            expires_at: 0,
+        };
+        assert_eq!(store.claim(&claim).await.unwrap(), Claim::New);
+        assert_eq!(
+            store.claim(&claim).await.unwrap(),
+            Claim::Existing { execution_id: None }
+        );
+        let row = ExecutionRecord {
+            automation_execution_id: "e".into(),
+            ops_item_id: "oi-1".into(),
+            finding_key: "k".into(),
+            region: "eu-west-1".into(),
+            document: Some("D".into()),
+            check_name: None,
+            resource: None,
+            client_token: Some("t".into()),
+            parameters: None,
+            status: "Success".into(),
+            started_at: None,
+            updated_at: String::new(),
+            expires_at: 0,
+        };
+        assert_eq!(
+            store.record_status(&row).await.unwrap(),
+            StatusWrite::Updated
+        );
+        store
+            .record_started(&ExecutionRecord {
+                status: "Pending".into(),
+                ..row.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.get("e").await.unwrap().unwrap().status, "Success");
+        assert_eq!(
+            store.claim(&claim).await.unwrap(),
+            Claim::Existing {
+                execution_id: Some("e".into())
+            }
+        );
+        let late = ExecutionRecord {
+            status: "InProgress".into(),
+            ..row
+        };
+        assert_eq!(
+            store.record_status(&late).await.unwrap(),
+            StatusWrite::AlreadyFinal
+        );
+    }
+}

@@ -127,3 +127,81 @@ pub fn stream_record(
     record.event_version = Some("1.1".into());
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Status, finding_from_event, parse_time};
+
+    fn reference(name: &str) -> Value {
+        let path = format!(
+            "{}/../../tests/fixtures/reference/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn decodes_a_row_written_by_another_tool() {
+        let batch = reference("dynamodb-stream-tracker-record.json");
+        let change = decode_record(&batch["Records"][0]).unwrap();
+        assert_eq!(change.event_name, "MODIFY");
+        assert_eq!(
+            change.sequence_number.as_deref(),
+            Some("10053100000000041555340248")
+        );
+        let new = change.new.unwrap();
+        assert_eq!(new.resource_status, Status::Red);
+        // No findingTimeMillis attribute: the epoch seconds stand in.
+        assert_eq!(new.time_millis(), 1_715_573_312_000);
+        assert_eq!(change.old.unwrap().resource_status, Status::Green);
+    }
+
+    #[test]
+    fn our_own_records_round_trip() {
+        let event = reference("ta-config-sourced-security-group.json");
+        let now = parse_time("2026-11-28T00:00:00Z").unwrap();
+        let finding = finding_from_event(&event, now).unwrap();
+        let record =
+            serde_json::to_value(stream_record(7, "us-east-1", Some(&finding), None, now)).unwrap();
+        let change = decode_record(&record).unwrap();
+        assert_eq!(change.event_name, "INSERT");
+        assert_eq!(change.new.as_ref(), Some(&finding));
+        assert_eq!(change.old, None);
+    }
+
+    #[test]
+    fn unreadable_records_say_what_is_wrong() {
+        assert!(matches!(
+            decode_record(&serde_json::json!({"eventName": 5})),
+            Err(DecodeError::NotARecord(_))
+        ));
+        let mut batch = reference("dynamodb-stream-tracker-record.json");
+        batch["Records"][0]["dynamodb"]["NewImage"]["resourceStatus"] =
+            serde_json::json!({"S": "Purple"});
+        let error = decode_record(&batch["Records"][0]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::BadImage {
+                    image: "NewImage",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn item_size_counts_names_and_values() {
+        let event = reference("ta-config-sourced-security-group.json");
+        let now = parse_time("2026-11-28T00:00:00Z").unwrap();
+        let mut finding = finding_from_event(&event, now).unwrap();
+        let before = item_size(&finding);
+        finding
+            .check_item_detail
+            .insert("Notes".into(), "x".repeat(1000));
+        // name (5) + value (1000) + map element overhead (1).
+        assert_eq!(item_size(&finding), before + 1006);
+    }
+}

@@ -403,7 +403,9 @@ impl ResultsHandler {
                                 id
                             }
                             None => {
-                                return self.start_refused(ops_item_id, &start, &error, steps).await;
+                                return self
+                                    .start_refused(ops_item_id, &start, &error, steps)
+                                    .await;
                             }
                         }
                     }

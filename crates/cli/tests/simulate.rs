@@ -1,0 +1,169 @@
+//! `tarem simulate` as users run it: the binary, its exit codes and its output.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tarem(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tarem"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("the tarem binary runs")
+}
+
+fn json_run(args: &[&str]) -> Value {
+    let output = tarem(args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("--output json prints one JSON object")
+}
+
+#[test]
+fn the_readme_command_tells_the_seed_story() {
+    let output = tarem(&["simulate", "--mappings", "events/mappings.json", "events/"]);
+    assert!(output.status.success());
+    let story = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "automation 00000001-0000-4000-8000-000000000001 started: AWS-DisablePublicAccessForSecurityGroup in ap-southeast-2 with {\"AutomationAssumeRole\":[\"arn:aws:iam::123456789012:role/TaremAutomationRole\"],\"GroupId\":[\"sg-0a1b2c3d4e5f67890\"]}",
+        "opsitem    oi-000000000001 resolved",
+        "automation none: no runbook is mapped to this check",
+        "opsitem    oi-000000000002 resolved: Trusted Advisor reports the resource Green",
+        "summary: findings 3 tracked, 0 duplicate, 0 stale, 0 rejected; automations 1 started, 1 succeeded, 0 failed; OpsItems 2 created, 2 resolved, 0 open",
+    ] {
+        assert!(story.contains(line), "missing {line:?} in\n{story}");
+    }
+}
+
+#[test]
+fn json_output_counts_and_details_the_run() {
+    let report = json_run(&[
+        "simulate",
+        "--mappings",
+        "events/mappings.json",
+        "--output",
+        "json",
+        "events/",
+    ]);
+    assert_eq!(report["findings"]["tracked"], 3);
+    assert_eq!(report["findings"]["stale"], 0);
+    assert_eq!(report["findings"]["rejected"], 0);
+    assert_eq!(report["automations"]["started"], 1);
+    assert_eq!(report["automations"]["succeeded"], 1);
+    assert_eq!(report["opsItems"]["created"], 2);
+    assert_eq!(report["opsItems"]["resolved"], 2);
+    assert_eq!(report["opsItems"]["open"], 0);
+    let automation = &report["automationsDetail"][0];
+    assert_eq!(
+        automation["document"],
+        "AWS-DisablePublicAccessForSecurityGroup"
+    );
+    assert_eq!(automation["region"], "ap-southeast-2");
+    assert_eq!(
+        automation["parameters"]["GroupId"][0],
+        "sg-0a1b2c3d4e5f67890"
+    );
+    assert_eq!(automation["outcome"], "Success");
+    assert!(automation["clientToken"].as_str().unwrap().len() == 36);
+    let item = &report["opsItemsDetail"][0];
+    assert_eq!(item["status"], "Resolved");
+    assert!(
+        item["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("[TA] [Security groups should not allow")
+    );
+    assert_eq!(
+        item["operationalData"]["tarem:automation"]["status"],
+        "Success"
+    );
+}
+
+#[test]
+fn an_outcome_per_document_leaves_the_ops_item_open() {
+    let report = json_run(&[
+        "simulate",
+        "--mappings",
+        "events/mappings.json",
+        "--outcome",
+        "AWS-DisablePublicAccessForSecurityGroup=Failed",
+        "--output",
+        "json",
+        "events/01-security-group-port-22-open.json",
+    ]);
+    assert_eq!(report["automations"]["failed"], 1);
+    assert_eq!(report["opsItems"]["open"], 1);
+    assert_eq!(
+        report["opsItemsDetail"][0]["operationalData"]["tarem:automation"]["status"],
+        "Failed"
+    );
+}
+
+#[test]
+fn rejected_events_are_listed_and_the_run_still_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-not-json.json"), "{ nope").unwrap();
+    std::fs::write(
+        dir.path().join("b-wrong-source.json"),
+        r#"{"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}"#,
+    )
+    .unwrap();
+    let report = json_run(&["simulate", "--output", "json", dir.path().to_str().unwrap()]);
+    assert_eq!(report["findings"]["rejected"], 2);
+    let reasons: Vec<&str> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons[0].starts_with("not JSON"), "{reasons:?}");
+    assert!(
+        reasons[1].contains("not a Trusted Advisor check item event"),
+        "{reasons:?}"
+    );
+    assert!(
+        report["rejected"][1]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("b-wrong-source.json")
+    );
+}
+
+#[test]
+fn unusable_arguments_exit_2_naming_the_file_and_problem() {
+    let missing = tarem(&["simulate", "events/does-not-exist.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("events/does-not-exist.json"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings.yaml");
+    std::fs::write(
+        &mappings,
+        "- checkName: ok\n  ssmAutomationDocument: AWS-X\n- checkName: broken\n  ssmAutomationDocument: AWS-Y\n  regexPattern: '(a)(b)'\n",
+    )
+    .unwrap();
+    let broken = tarem(&[
+        "simulate",
+        "--mappings",
+        mappings.to_str().unwrap(),
+        "events/",
+    ]);
+    assert_eq!(broken.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        message.contains(
+            "mappings.yaml: item 2: mapping \"broken\": `regexPattern` has 2 capture groups"
+        ),
+        "{message}"
+    );
+
+    let bad_outcome = tarem(&["simulate", "--outcome", "AWS-X=Running", "events/"]);
+    assert_eq!(bad_outcome.status.code(), Some(2));
+}

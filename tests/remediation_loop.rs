@@ -1,0 +1,470 @@
+//! The loop end to end on the in-memory backend: the properties of GUIDE.md §3 that the core
+//! guarantees, each checked the way a user would notice it.
+
+use serde_json::{Value, json};
+use tarem_e2e::*;
+use tarem_shared::automation_event::status_event;
+use tarem_shared::clock::Clock;
+use tarem_shared::decide::{DATA_AUTOMATION, DATA_REMEDIATION, automation_tags};
+use tarem_shared::finding::Status;
+use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
+use tarem_shared::memory::InMemoryAutomation;
+use tarem_shared::ports::{Automation, OpsItemStatus, StartAutomation};
+
+fn data(local: &tarem_shared::local::LocalLoop, id: &str, key: &str) -> Value {
+    let item = local.ops_center.get(id).expect("OpsItem exists");
+    serde_json::from_str(&item.operational_data[key].value).expect("operational data is JSON")
+}
+
+#[tokio::test]
+async fn a_mapped_red_finding_is_remediated_once_and_its_ops_item_resolved() {
+    let (local, _) = local_loop();
+    let arn = sg_arn("sg-0a1b2c3d4e5f67890");
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(0))).await;
+
+    let executions = local.automation.executions();
+    assert_eq!(executions.len(), 1);
+    let execution = &executions[0];
+    assert_eq!(execution.document, SG_DOCUMENT);
+    assert_eq!(
+        execution.region, "ap-southeast-2",
+        "runs in the resource's region"
+    );
+    assert_eq!(
+        execution.parameters["GroupId"],
+        vec!["sg-0a1b2c3d4e5f67890".to_owned()]
+    );
+    let items = local.ops_center.items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].title, format!("[TA] [{SG_CHECK}] [{arn}]"));
+    assert_eq!(items[0].status, OpsItemStatus::InProgress);
+    assert_eq!(execution.tags["tarem:opsItemId"], items[0].id);
+    assert_eq!(local.executions.rows()[0].ops_item_id, items[0].id);
+
+    finish_all(&local, "Success").await;
+    let item = local.ops_center.get(&items[0].id).unwrap();
+    assert_eq!(item.status, OpsItemStatus::Resolved);
+    assert_eq!(data(&local, &item.id, DATA_AUTOMATION)["status"], "Success");
+    assert_eq!(
+        local.executions.rows()[0].status,
+        "Success",
+        "the row is kept and updated"
+    );
+}
+
+#[tokio::test]
+async fn an_unmapped_finding_gets_an_open_ops_item_that_a_green_event_resolves() {
+    let (local, _) = local_loop();
+    let arn = instance_arn("i-0f1e2d3c4b5a69788");
+    deliver(&local, &ta_event(EC2_CHECK, &arn, "Red", at(0))).await;
+    let items = local.ops_center.items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].status, OpsItemStatus::Open);
+    assert_eq!(
+        data(&local, &items[0].id, "/aws/resources"),
+        json!([{ "arn": arn }])
+    );
+    assert!(local.automation.executions().is_empty());
+
+    let report = deliver(&local, &ta_event(EC2_CHECK, &arn, "Green", at(60))).await;
+    assert_eq!(
+        report.records[0].steps,
+        vec![Step::OpsItemResolved {
+            id: items[0].id.clone()
+        }]
+    );
+    assert_eq!(
+        local.ops_center.get(&items[0].id).unwrap().status,
+        OpsItemStatus::Resolved
+    );
+    assert!(
+        data(&local, &items[0].id, DATA_REMEDIATION)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Trusted Advisor reported the resource Green")
+    );
+}
+
+#[tokio::test]
+async fn the_same_event_five_times_tracks_once_starts_once_and_opens_one_ops_item() {
+    let (local, _) = local_loop();
+    let event = ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0));
+    let mut outcomes = vec![];
+    for _ in 0..5 {
+        outcomes.push(local.track(&event).await.unwrap());
+        local.deliver_stream().await;
+    }
+    assert!(matches!(outcomes[0], Tracked::Written(_)));
+    assert!(
+        outcomes[1..]
+            .iter()
+            .all(|o| matches!(o, Tracked::Duplicate(_)))
+    );
+    assert_eq!(local.tracker.rows().len(), 1);
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(local.ops_center.items().len(), 1);
+}
+
+/// Every order of the same deliveries (duplicates included) ends in the same rows, one automation
+/// per finding and one OpsItem per finding.
+#[tokio::test]
+async fn shuffled_and_duplicated_deliveries_converge() {
+    let events: Vec<Value> = ["sg-a", "sg-b"]
+        .iter()
+        .flat_map(|group| {
+            let arn = sg_arn(group);
+            [
+                ta_event(SG_CHECK, &arn, "Red", at(0)),
+                ta_event(SG_CHECK, &arn, "Red", at(0)),
+                ta_event(SG_CHECK, &arn, "Red", at(30)),
+                ta_event(SG_CHECK, &arn, "Yellow", at(60)),
+            ]
+        })
+        .collect();
+    let mut expected_rows = None;
+    // 40 deterministic shuffles (a linear congruential generator keeps the test repeatable).
+    let mut seed: u64 = 0x5eed;
+    for _ in 0..40 {
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        for i in (1..order.len()).rev() {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        let (local, _) = local_loop();
+        for &i in &order {
+            deliver(&local, &events[i]).await;
+        }
+        let rows: Vec<(String, Status, String)> = local
+            .tracker
+            .rows()
+            .into_iter()
+            .map(|f| (f.resource, f.resource_status, f.last_updated_time))
+            .collect();
+        assert_eq!(rows.len(), 2, "order {order:?}");
+        assert!(
+            rows.iter().all(|(_, status, _)| *status == Status::Yellow),
+            "order {order:?}: {rows:?}"
+        );
+        assert_eq!(local.automation.executions().len(), 2, "order {order:?}");
+        assert_eq!(local.ops_center.items().len(), 2, "order {order:?}");
+        match &expected_rows {
+            None => expected_rows = Some(rows),
+            Some(expected) => assert_eq!(&rows, expected, "order {order:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_older_event_after_a_newer_one_leaves_the_newer_status() {
+    let (local, _) = local_loop();
+    let arn = instance_arn("i-1");
+    deliver(&local, &ta_event(EC2_CHECK, &arn, "Green", at(60))).await;
+    let stale = local
+        .track(&ta_event(EC2_CHECK, &arn, "Red", at(0)))
+        .await
+        .unwrap();
+    assert!(matches!(stale, Tracked::Stale(_)));
+    assert!(
+        local.tracker.take_stream().is_empty(),
+        "a stale event writes nothing"
+    );
+    assert_eq!(local.tracker.rows()[0].resource_status, Status::Green);
+    assert!(local.ops_center.items().is_empty());
+}
+
+#[tokio::test]
+async fn a_regex_miss_starts_nothing_and_the_ops_item_says_why() {
+    let (local, _) = local_loop();
+    // The check is mapped to the security-group runbook, but this resource is not a group.
+    let arn = "arn:aws:ec2:ap-southeast-2:123456789012:network-interface/eni-1";
+    let report = deliver(&local, &ta_event(SG_CHECK, arn, "Red", at(0))).await;
+    assert!(local.automation.executions().is_empty());
+    assert_eq!(
+        report.records[0].outcome,
+        RecordOutcome::Done,
+        "not retried"
+    );
+    let item = &local.ops_center.items()[0];
+    let remediation = data(&local, &item.id, DATA_REMEDIATION);
+    assert_eq!(remediation["state"], "blocked");
+    assert!(
+        remediation["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the resource"),
+        "{remediation}"
+    );
+    assert!(item.description.contains("does not match"));
+}
+
+#[tokio::test]
+async fn an_id_with_json_syntax_stays_inside_its_parameter() {
+    let (local, _) = local_loop();
+    local
+        .mappings
+        .put(&walkthrough_mapping(
+            SG_CHECK,
+            SG_DOCUMENT,
+            r#"{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::123456789012:role/R"]}"#,
+            r"security-group/(.+)$",
+            true,
+        ))
+        .unwrap();
+    let hostile = r#"sg-1", "AutomationAssumeRole": ["arn:aws:iam::999999999999:role/Evil"], "x": ["$region]"#;
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn(hostile), "Red", at(0))).await;
+    let execution = &local.automation.executions()[0];
+    assert_eq!(execution.parameters.len(), 2);
+    assert_eq!(execution.parameters["GroupId"], vec![hostile.to_owned()]);
+    assert_eq!(
+        execution.parameters["AutomationAssumeRole"],
+        vec!["arn:aws:iam::123456789012:role/R".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn a_batch_with_an_unmapped_record_first_still_processes_the_rest() {
+    let (local, _) = local_loop();
+    local
+        .track(&ta_event(EC2_CHECK, &instance_arn("i-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-2"), "Yellow", at(0)))
+        .await
+        .unwrap();
+    let report = local.deliver_stream().await;
+    assert_eq!(report.records.len(), 3);
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| r.outcome == RecordOutcome::Done)
+    );
+    assert_eq!(local.ops_center.items().len(), 3);
+    assert_eq!(local.automation.executions().len(), 2);
+}
+
+#[tokio::test]
+async fn failed_and_timed_out_automations_leave_the_ops_item_open_with_the_reason() {
+    for status in ["Failed", "TimedOut", "Cancelled"] {
+        let (local, _) = local_loop();
+        deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+        finish_all(&local, status).await;
+        let item = &local.ops_center.items()[0];
+        assert_eq!(item.status, OpsItemStatus::Open, "{status}");
+        let automation = data(&local, &item.id, DATA_AUTOMATION);
+        assert_eq!(automation["status"], status);
+        assert_eq!(automation["document"], SG_DOCUMENT);
+        assert_eq!(automation["region"], "ap-southeast-2");
+        assert_eq!(
+            automation["executionId"],
+            local.automation.executions()[0].execution_id.as_str()
+        );
+        assert_eq!(
+            automation["reason"],
+            format!("Step failed in {SG_DOCUMENT}")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_never_starts_a_second_automation() {
+    let (local, _) = local_loop();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    let batch = local.pending_stream_batch();
+    let first = local.results.handle_batch(&batch).await;
+    assert!(matches!(
+        first.records[0].steps.last(),
+        Some(Step::AutomationStarted { .. })
+    ));
+    let again = local.results.handle_batch(&batch).await;
+    assert!(
+        again.records[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::AutomationAlreadyStarted { .. })),
+        "{:?}",
+        again.records[0].steps
+    );
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(local.ops_center.items().len(), 1);
+}
+
+#[tokio::test]
+async fn a_status_event_before_the_execution_row_reaches_the_ops_item_through_tags() {
+    let (local, clock) = local_loop();
+    let arn = instance_arn("i-1");
+    deliver(&local, &ta_event(EC2_CHECK, &arn, "Red", at(0))).await;
+    let ops_item = local.ops_center.items()[0].id.clone();
+    // An automation of ours whose row is not written yet (the results handler is still running).
+    let execution_id = local
+        .automation
+        .start(&StartAutomation {
+            document: "AWS-StopEC2Instance".into(),
+            document_version: None,
+            region: "eu-west-1".into(),
+            parameters: Default::default(),
+            client_token: "6f9619ff-8b86-4011-b42d-00c04fc964ff".into(),
+            tags: automation_tags(
+                "finding-key",
+                &ops_item,
+                "6f9619ff-8b86-4011-b42d-00c04fc964ff",
+            ),
+        })
+        .await
+        .unwrap();
+    assert!(local.executions.rows().is_empty());
+    local.automation.complete(&execution_id, "Success", None);
+    let event = status_event(
+        "123456789012",
+        "eu-west-1",
+        &execution_id,
+        "AWS-StopEC2Instance",
+        "Success",
+        clock.now(),
+    );
+    let outcome = local.execution_handler.handle(&event).await.unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::Recorded { ref ops_item_id, .. } if *ops_item_id == ops_item)
+    );
+    assert_eq!(
+        local.ops_center.get(&ops_item).unwrap().status,
+        OpsItemStatus::Resolved
+    );
+    assert_eq!(local.executions.rows()[0].status, "Success");
+}
+
+#[tokio::test]
+async fn status_events_for_other_executions_and_late_statuses_change_nothing() {
+    let (local, clock) = local_loop();
+    let foreign = status_event(
+        "123456789012",
+        "eu-west-1",
+        "00000000-aaaa-4000-8000-000000000000",
+        "X",
+        "Success",
+        clock.now(),
+    );
+    assert!(matches!(
+        local.execution_handler.handle(&foreign).await.unwrap(),
+        ExecutionOutcome::NotOurs { .. }
+    ));
+
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    finish_all(&local, "Success").await;
+    let execution = &local.automation.executions()[0];
+    let late = status_event(
+        "123456789012",
+        &execution.region,
+        &execution.execution_id,
+        SG_DOCUMENT,
+        "InProgress",
+        clock.now(),
+    );
+    assert!(matches!(
+        local.execution_handler.handle(&late).await.unwrap(),
+        ExecutionOutcome::Late { .. }
+    ));
+    assert_eq!(local.ops_center.items()[0].status, OpsItemStatus::Resolved);
+    assert_eq!(local.executions.rows()[0].status, "Success");
+
+    let rejected = local
+        .execution_handler
+        .handle(&json!({"source": "aws.ec2"}))
+        .await
+        .unwrap();
+    assert!(matches!(rejected, ExecutionOutcome::Rejected(_)));
+}
+
+#[tokio::test]
+async fn a_finding_that_stays_red_is_not_remediated_again() {
+    let (local, _) = local_loop();
+    let arn = sg_arn("sg-1");
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(0))).await;
+    finish_all(&local, "Success").await;
+    for minute in 1..5 {
+        deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(minute * 60))).await;
+        finish_all(&local, "Success").await;
+    }
+    assert_eq!(local.automation.executions().len(), 1);
+    // The runbook's OpsItem was resolved; the still-red finding is back in front of a human.
+    let items = local.ops_center.items();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1].status, OpsItemStatus::Open);
+    assert_eq!(
+        data(&local, &items[1].id, DATA_REMEDIATION)["state"],
+        "already-attempted"
+    );
+    // A new episode (fixed, then flagged again) may run it again.
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Green", at(600))).await;
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(660))).await;
+    assert_eq!(local.automation.executions().len(), 2);
+}
+
+#[tokio::test]
+async fn a_record_retried_after_the_resource_turned_green_starts_nothing() {
+    let (local, _) = local_loop();
+    let arn = sg_arn("sg-1");
+    local
+        .track(&ta_event(SG_CHECK, &arn, "Red", at(0)))
+        .await
+        .unwrap();
+    let red_batch = local.pending_stream_batch();
+    local
+        .track(&ta_event(SG_CHECK, &arn, "Green", at(60)))
+        .await
+        .unwrap();
+    let green_batch = local.pending_stream_batch();
+    let report = local.results.handle_batch(&red_batch).await;
+    assert!(local.automation.executions().is_empty(), "{report:?}");
+    local.results.handle_batch(&green_batch).await;
+    assert!(
+        local
+            .ops_center
+            .items()
+            .iter()
+            .all(|i| i.status == OpsItemStatus::Resolved)
+    );
+}
+
+#[tokio::test]
+async fn broken_mappings_and_refused_starts_are_parked_with_a_reason_not_retried() {
+    let (local, _) = local_loop_with(InMemoryAutomation::with_documents(&["AWS-SomethingElse"]));
+    local
+        .mappings
+        .put(&json!({"checkName": EC2_CHECK, "ssmAutomationDocument": "AWS-StopEC2Instance", "automationStatus": "yes"}))
+        .unwrap();
+    local
+        .track(&ta_event(EC2_CHECK, &instance_arn("i-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    let report = local.deliver_stream().await;
+    assert!(report.batch_item_failures().is_empty());
+    assert_eq!(report.records[0].outcome, RecordOutcome::Done);
+    let broken = data(&local, &local.ops_center.items()[0].id, DATA_REMEDIATION);
+    assert!(
+        broken["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`automationStatus` must be a boolean"),
+        "{broken}"
+    );
+    assert!(
+        matches!(&report.records[1].outcome, RecordOutcome::Parked(reason) if reason.contains("InvalidDocument"))
+    );
+    let refused = data(&local, &local.ops_center.items()[1].id, DATA_REMEDIATION);
+    assert_eq!(refused["state"], "start-failed");
+}
