@@ -468,3 +468,52 @@ async fn broken_mappings_and_refused_starts_are_parked_with_a_reason_not_retried
     let refused = data(&local, &local.ops_center.items()[1].id, DATA_REMEDIATION);
     assert_eq!(refused["state"], "start-failed");
 }
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../events/lambda/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event exists"))
+        .expect("sample event is JSON")
+}
+
+/// `events/lambda/` holds one ready event per function (`cargo lambda invoke --data-file`).
+#[tokio::test]
+async fn the_sample_lambda_events_are_what_each_handler_expects() {
+    let (local, _) = local_loop();
+    let tracked = local.track(&sample("check-tracker.json")).await.unwrap();
+    let Tracked::Written(from_event) = tracked else {
+        panic!("the sample TA event must be tracked: {tracked:?}");
+    };
+
+    let batch = sample("results-handler.json");
+    let change = tarem_shared::stream::decode_record(&batch["Records"][0]).unwrap();
+    let from_stream = change.new.unwrap();
+    assert_eq!(
+        tarem_shared::finding::Finding {
+            tracked_at: None,
+            ..from_stream
+        },
+        tarem_shared::finding::Finding {
+            tracked_at: None,
+            ..*from_event
+        },
+        "the sample stream record is the row check-tracker writes for the sample event"
+    );
+    let report = local.results.handle_batch(&batch).await;
+    assert!(report.batch_item_failures().is_empty());
+    assert!(
+        report.records[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::AutomationStarted { .. }))
+    );
+
+    let outcome = local
+        .execution_handler
+        .handle(&sample("automation-execution-handler.json"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::NotOurs { .. }),
+        "{outcome:?}"
+    );
+}

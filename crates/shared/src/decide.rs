@@ -134,10 +134,14 @@ pub fn client_token(finding_key: &str, episode_millis: i64, attempt: u32) -> Str
 }
 
 /// Decides the runbook side of a flagged finding.
+///
+/// `allowed_documents` is the stack's allowlist (empty: any document); the IAM policy grants
+/// `StartAutomationExecution` on the same list, so a refusal here says why before SSM would.
 pub fn plan_remediation(
     finding: &Finding,
     new_episode: bool,
     mapping: Option<&Result<Mapping, MappingError>>,
+    allowed_documents: &[String],
 ) -> Remediation {
     let mapping = match mapping {
         None => return Remediation::NotMapped,
@@ -155,6 +159,15 @@ pub fn plan_remediation(
     }
     if !new_episode {
         return Remediation::AlreadyAttempted { document };
+    }
+    if !allowed_documents.is_empty() && !allowed_documents.contains(&document) {
+        return Remediation::Blocked {
+            reason: format!(
+                "{document} is not one of the stack's allowed automation documents ({})",
+                allowed_documents.join(", ")
+            ),
+            document: Some(document),
+        };
     }
     let resource_id = match &mapping.regex {
         None => None,
@@ -194,6 +207,12 @@ pub fn plan_remediation(
     })
 }
 
+/// A tag whose key carries the ClientToken, so `DescribeAutomationExecutions` (which filters on
+/// tag keys) can find the execution a retried start already made.
+pub fn attempt_tag(client_token: &str) -> String {
+    format!("tarem:attempt:{client_token}")
+}
+
 /// The tags that tie an automation to its OpsItem and finding.
 pub fn automation_tags(
     finding_key: &str,
@@ -204,6 +223,7 @@ pub fn automation_tags(
         (TAG_OPS_ITEM.to_owned(), ops_item_id.to_owned()),
         (TAG_FINDING.to_owned(), finding_key.to_owned()),
         (TAG_CLIENT_TOKEN.to_owned(), client_token.to_owned()),
+        (attempt_tag(client_token), "1".to_owned()),
     ])
 }
 
@@ -495,16 +515,20 @@ mod tests {
     #[test]
     fn the_plan_follows_the_mapping() {
         let red = finding(Status::Red, 1_000, SG);
-        assert_eq!(plan_remediation(&red, true, None), Remediation::NotMapped);
+        assert_eq!(
+            plan_remediation(&red, true, None, &[]),
+            Remediation::NotMapped
+        );
         assert!(matches!(
-            plan_remediation(&red, true, Some(&mapping(false))),
+            plan_remediation(&red, true, Some(&mapping(false)), &[]),
             Remediation::Disabled { .. }
         ));
         assert!(matches!(
-            plan_remediation(&red, false, Some(&mapping(true))),
+            plan_remediation(&red, false, Some(&mapping(true)), &[]),
             Remediation::AlreadyAttempted { .. }
         ));
-        let Remediation::Start(start) = plan_remediation(&red, true, Some(&mapping(true))) else {
+        let Remediation::Start(start) = plan_remediation(&red, true, Some(&mapping(true)), &[])
+        else {
             panic!("expected a start");
         };
         assert_eq!(start.region, "eu-west-1");
@@ -513,11 +537,26 @@ mod tests {
         let broken = Mapping::from_json(
             &json!({"checkName": "check", "ssmAutomationDocument": "D", "automationStatus": "yes"}),
         );
-        let Remediation::Blocked { reason, .. } = plan_remediation(&red, true, Some(&broken))
+        let Remediation::Blocked { reason, .. } = plan_remediation(&red, true, Some(&broken), &[])
         else {
             panic!("expected blocked");
         };
         assert!(reason.contains("automationStatus"), "{reason}");
+        let allowed = ["AWS-RestartEC2Instance".to_owned()];
+        let Remediation::Blocked { reason, .. } =
+            plan_remediation(&red, true, Some(&mapping(true)), &allowed)
+        else {
+            panic!("a document outside the allowlist must not start");
+        };
+        assert!(
+            reason.contains("not one of the stack's allowed automation documents"),
+            "{reason}"
+        );
+        let allowed = ["AWS-DisablePublicAccessForSecurityGroup".to_owned()];
+        assert!(matches!(
+            plan_remediation(&red, true, Some(&mapping(true)), &allowed),
+            Remediation::Start(_)
+        ));
     }
 
     #[test]
@@ -528,7 +567,7 @@ mod tests {
             "arn:aws:ec2:eu-west-1:111122223333:instance/i-0ab",
         );
         let Remediation::Blocked { reason, document } =
-            plan_remediation(&instance, true, Some(&mapping(true)))
+            plan_remediation(&instance, true, Some(&mapping(true)), &[])
         else {
             panic!("expected blocked");
         };

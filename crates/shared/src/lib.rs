@@ -10,7 +10,9 @@
 //! - [`automation_event`]: the SSM automation status-change event.
 
 pub mod automation_event;
+pub mod aws;
 pub mod clock;
+pub mod config;
 pub mod decide;
 pub mod error;
 pub mod finding;
@@ -20,3 +22,6 @@ pub mod mapping;
 pub mod memory;
 pub mod ports;
 pub mod stream;
+
+/// Re-exported so the binaries name durations without depending on chrono themselves.
+pub use chrono::Duration;

@@ -1,1 +1,53 @@
-fn main() {}
+//! automation-execution-handler: SSM automation status changes → the OpsItem of the finding.
+//!
+//! Environment: `EXECUTION_TABLE`, and optionally `EXECUTION_RETENTION_DAYS` (90). A call that
+//! fails returns a function error, so EventBridge's retries and the dead-letter queue keep the event.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use std::sync::Arc;
+use tarem_shared::aws::dynamodb::DynamoExecutions;
+use tarem_shared::aws::sdk_config;
+use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
+use tarem_shared::clock::SystemClock;
+use tarem_shared::config::{ConfigError, positive_or, required};
+use tarem_shared::handlers::ExecutionHandler;
+
+struct Config {
+    execution_table: String,
+    retention_days: i64,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            execution_table: required("EXECUTION_TABLE")?,
+            retention_days: positive_or("EXECUTION_RETENTION_DAYS", 90)?,
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = sdk_config().await;
+    let handler = Arc::new(ExecutionHandler {
+        executions: Arc::new(DynamoExecutions::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.execution_table,
+        )),
+        automation: Arc::new(SsmAutomation::new(&sdk)),
+        ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
+        clock: Arc::new(SystemClock),
+        execution_retention: tarem_shared::Duration::days(config.retention_days),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move {
+            handler.handle(&event.payload).await?;
+            Ok::<(), Error>(())
+        }
+    }))
+    .await
+}

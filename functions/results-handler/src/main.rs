@@ -1,1 +1,71 @@
-fn main() {}
+//! results-handler: tracker stream batches → OpsItems and automations, with a partial batch
+//! response naming only the records that failed retryably.
+//!
+//! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `EXECUTION_TABLE`, and optionally
+//! `MAPPING_CACHE_SECONDS` (60), `EXECUTION_RETENTION_DAYS` (90), `ALLOWED_AUTOMATION_DOCUMENTS`
+//! (comma-separated; empty allows any) and `OPS_ITEM_SOURCE` (TrustedAdvisor).
+
+use aws_sdk_dynamodb::Client as DynamoDb;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use std::sync::Arc;
+use tarem_shared::aws::dynamodb::{DynamoExecutions, DynamoMappings, DynamoTracker};
+use tarem_shared::aws::sdk_config;
+use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
+use tarem_shared::clock::SystemClock;
+use tarem_shared::config::{ConfigError, list, positive_or, required, string_or};
+use tarem_shared::handlers::{MappingCache, ResultsConfig, ResultsHandler};
+
+struct Config {
+    tracker_table: String,
+    mapping_table: String,
+    execution_table: String,
+    mapping_cache_seconds: i64,
+    results: ResultsConfig,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            tracker_table: required("TRACKER_TABLE")?,
+            mapping_table: required("MAPPING_TABLE")?,
+            execution_table: required("EXECUTION_TABLE")?,
+            mapping_cache_seconds: positive_or("MAPPING_CACHE_SECONDS", 60)?,
+            results: ResultsConfig {
+                ops_item_source: string_or("OPS_ITEM_SOURCE", "TrustedAdvisor"),
+                execution_retention: tarem_shared::Duration::days(positive_or(
+                    "EXECUTION_RETENTION_DAYS",
+                    90,
+                )?),
+                allowed_documents: list("ALLOWED_AUTOMATION_DOCUMENTS"),
+            },
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let sdk = sdk_config().await;
+    let dynamodb = DynamoDb::new(&sdk);
+    let clock = Arc::new(SystemClock);
+    let handler = Arc::new(ResultsHandler {
+        tracker: Arc::new(DynamoTracker::new(dynamodb.clone(), config.tracker_table)),
+        mappings: MappingCache::new(
+            Arc::new(DynamoMappings::new(dynamodb.clone(), config.mapping_table)),
+            clock.clone(),
+            tarem_shared::Duration::seconds(config.mapping_cache_seconds),
+        ),
+        executions: Arc::new(DynamoExecutions::new(dynamodb, config.execution_table)),
+        automation: Arc::new(SsmAutomation::new(&sdk)),
+        ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
+        clock,
+        config: config.results,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move { Ok::<_, Error>(handler.handle_batch(&event.payload).await.response()) }
+    }))
+    .await
+}

@@ -76,6 +76,8 @@ pub struct ResultsConfig {
     pub ops_item_source: String,
     /// How long execution rows and attempt claims are kept.
     pub execution_retention: Duration,
+    /// The documents the stack allows (empty: any).
+    pub allowed_documents: Vec<String>,
 }
 
 impl Default for ResultsConfig {
@@ -83,6 +85,7 @@ impl Default for ResultsConfig {
         Self {
             ops_item_source: "TrustedAdvisor".into(),
             execution_retention: Duration::days(90),
+            allowed_documents: vec![],
         }
     }
 }
@@ -302,7 +305,12 @@ impl ResultsHandler {
         steps: &mut Vec<Step>,
     ) -> Result<(), Failure> {
         let mapping = self.mappings.get(&finding.check_name).await?;
-        let remediation = plan_remediation(finding, new_episode, mapping.as_deref());
+        let remediation = plan_remediation(
+            finding,
+            new_episode,
+            mapping.as_deref(),
+            &self.config.allowed_documents,
+        );
         let item = ops_item_for(finding, &remediation, &self.config.ops_item_source);
         let ops_item = self.ops_center.create(&item).await?;
         if ops_item.created {

@@ -1,0 +1,41 @@
+//! AWS adapters for the ports: DynamoDB for the three tables, SSM for OpsCenter and Automation
+//! (one client per region, built once), the Resource Groups Tagging API for resource tags.
+
+pub mod dynamodb;
+pub mod errors;
+pub mod ssm;
+pub mod tagging;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The shared SDK configuration: credentials, region and `AWS_ENDPOINT_URL` from the environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Clients per region, each built once on first use and kept for the life of the process.
+pub struct RegionalClients<C> {
+    build: Box<dyn Fn(&str) -> C + Send + Sync>,
+    clients: Mutex<HashMap<String, C>>,
+}
+
+impl<C: Clone> RegionalClients<C> {
+    pub fn new(build: impl Fn(&str) -> C + Send + Sync + 'static) -> Self {
+        Self {
+            build: Box::new(build),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, region: &str) -> C {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| (self.build)(region))
+            .clone()
+    }
+}

@@ -1,0 +1,302 @@
+//! OpsCenter and Automation on SSM. OpsItems live in the stack's region; automations start and
+//! are looked up in the resource's region, with one client per region built once.
+
+use super::RegionalClients;
+use super::errors::port_error;
+use crate::decide::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN, attempt_tag};
+use crate::error::{ErrorKind, PortError};
+use crate::ports::{
+    Automation, CreatedOpsItem, ExecutionInfo, NewOpsItem, OpsCenter, OpsData,
+    OpsItemStatus as Status, OpsItemUpdate, StartAutomation,
+};
+use async_trait::async_trait;
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
+use aws_sdk_ssm::operation::get_automation_execution::GetAutomationExecutionError;
+use aws_sdk_ssm::operation::list_tags_for_resource::ListTagsForResourceError;
+use aws_sdk_ssm::types::{
+    AutomationExecutionFilter, AutomationExecutionFilterKey, OpsItemDataType, OpsItemDataValue,
+    OpsItemFilter, OpsItemFilterKey, OpsItemFilterOperator, OpsItemStatus, ResourceTypeForTagging,
+    Tag,
+};
+use std::collections::{BTreeMap, HashMap};
+
+fn invalid(operation: &'static str, error: impl std::fmt::Display) -> PortError {
+    PortError::new(operation, ErrorKind::Invalid, error.to_string())
+}
+
+fn data_values(data: &BTreeMap<String, OpsData>) -> HashMap<String, OpsItemDataValue> {
+    data.iter()
+        .map(|(key, data)| {
+            let kind = if data.searchable {
+                OpsItemDataType::SearchableString
+            } else {
+                OpsItemDataType::String
+            };
+            (
+                key.clone(),
+                OpsItemDataValue::builder()
+                    .value(&data.value)
+                    .r#type(kind)
+                    .build(),
+            )
+        })
+        .collect()
+}
+
+fn status(status: Status) -> OpsItemStatus {
+    match status {
+        Status::Open => OpsItemStatus::Open,
+        Status::InProgress => OpsItemStatus::InProgress,
+        Status::Resolved => OpsItemStatus::Resolved,
+    }
+}
+
+/// OpsCenter in the stack's region.
+#[derive(Clone)]
+pub struct SsmOpsCenter {
+    client: Client,
+}
+
+impl SsmOpsCenter {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl OpsCenter for SsmOpsCenter {
+    async fn create(&self, item: &NewOpsItem) -> Result<CreatedOpsItem, PortError> {
+        let result = self
+            .client
+            .create_ops_item()
+            .title(&item.title)
+            .description(&item.description)
+            .source(&item.source)
+            .set_severity(item.severity.clone())
+            .set_operational_data(Some(data_values(&item.operational_data)))
+            .send()
+            .await;
+        match result {
+            Ok(output) => output
+                .ops_item_id
+                .map(|id| CreatedOpsItem { id, created: true })
+                .ok_or_else(|| invalid("CreateOpsItem", "the response has no OpsItemId")),
+            Err(error) => match error.as_service_error() {
+                // /aws/dedup matched an open item: that item is the finding's OpsItem.
+                Some(CreateOpsItemError::OpsItemAlreadyExistsException(exists)) => exists
+                    .ops_item_id
+                    .clone()
+                    .map(|id| CreatedOpsItem { id, created: false })
+                    .ok_or_else(|| {
+                        invalid(
+                            "CreateOpsItem",
+                            "OpsItemAlreadyExistsException without an OpsItemId",
+                        )
+                    }),
+                _ => Err(port_error("CreateOpsItem", &error)),
+            },
+        }
+    }
+
+    async fn update(&self, id: &str, update: &OpsItemUpdate) -> Result<(), PortError> {
+        self.client
+            .update_ops_item()
+            .ops_item_id(id)
+            .set_status(update.status.map(status))
+            .set_description(update.description.clone())
+            .set_operational_data(
+                (!update.operational_data.is_empty())
+                    .then(|| data_values(&update.operational_data)),
+            )
+            .send()
+            .await
+            .map_err(|error| port_error("UpdateOpsItem", &error))?;
+        Ok(())
+    }
+
+    async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError> {
+        let by_finding = OpsItemFilter::builder()
+            .key(OpsItemFilterKey::OperationalData)
+            .values(
+                serde_json::json!({ "key": DATA_FINDING_KEY, "value": finding_key }).to_string(),
+            )
+            .operator(OpsItemFilterOperator::Equal)
+            .build()
+            .map_err(|error| invalid("DescribeOpsItems", error))?;
+        let open = OpsItemFilter::builder()
+            .key(OpsItemFilterKey::Status)
+            .values("Open")
+            .values("InProgress")
+            .operator(OpsItemFilterOperator::Equal)
+            .build()
+            .map_err(|error| invalid("DescribeOpsItems", error))?;
+        let mut ids = vec![];
+        let mut pages = self
+            .client
+            .describe_ops_items()
+            .ops_item_filters(by_finding)
+            .ops_item_filters(open)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| port_error("DescribeOpsItems", &error))?;
+            ids.extend(
+                page.ops_item_summaries()
+                    .iter()
+                    .filter_map(|s| s.ops_item_id.clone()),
+            );
+        }
+        Ok(ids)
+    }
+}
+
+/// SSM Automation in every region, one client per region.
+pub struct SsmAutomation {
+    clients: RegionalClients<Client>,
+}
+
+impl SsmAutomation {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        let config = config.clone();
+        Self {
+            clients: RegionalClients::new(move |region| {
+                let regional = aws_sdk_ssm::config::Builder::from(&config)
+                    .region(aws_sdk_ssm::config::Region::new(region.to_owned()))
+                    .build();
+                Client::from_conf(regional)
+            }),
+        }
+    }
+
+    /// For tests: every region uses this client.
+    pub fn with_client(client: Client) -> Self {
+        Self {
+            clients: RegionalClients::new(move |_| client.clone()),
+        }
+    }
+}
+
+#[async_trait]
+impl Automation for SsmAutomation {
+    async fn start(&self, request: &StartAutomation) -> Result<String, PortError> {
+        let tags = request
+            .tags
+            .iter()
+            .map(|(key, value)| Tag::builder().key(key).value(value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| invalid("StartAutomationExecution", error))?;
+        let parameters: HashMap<String, Vec<String>> = request
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let output = self
+            .clients
+            .get(&request.region)
+            .start_automation_execution()
+            .document_name(&request.document)
+            .set_document_version(request.document_version.clone())
+            .set_parameters(Some(parameters))
+            .client_token(&request.client_token)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|error| port_error("StartAutomationExecution", &error))?;
+        output.automation_execution_id.ok_or_else(|| {
+            invalid(
+                "StartAutomationExecution",
+                "the response has no AutomationExecutionId",
+            )
+        })
+    }
+
+    async fn find_by_client_token(
+        &self,
+        region: &str,
+        client_token: &str,
+    ) -> Result<Option<String>, PortError> {
+        let filter = AutomationExecutionFilter::builder()
+            .key(AutomationExecutionFilterKey::TagKey)
+            .values(attempt_tag(client_token))
+            .build()
+            .map_err(|error| invalid("DescribeAutomationExecutions", error))?;
+        let output = self
+            .clients
+            .get(region)
+            .describe_automation_executions()
+            .filters(filter)
+            .send()
+            .await
+            .map_err(|error| port_error("DescribeAutomationExecutions", &error))?;
+        // Confirm by the tag's value: the filter is only a narrowing.
+        for candidate in output.automation_execution_metadata_list() {
+            let Some(id) = candidate.automation_execution_id() else {
+                continue;
+            };
+            let tags = self.tags(region, id).await?.unwrap_or_default();
+            if tags.get(TAG_CLIENT_TOKEN).map(String::as_str) == Some(client_token) {
+                return Ok(Some(id.to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn tags(
+        &self,
+        region: &str,
+        execution_id: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, PortError> {
+        let result = self
+            .clients
+            .get(region)
+            .list_tags_for_resource()
+            .resource_type(ResourceTypeForTagging::Automation)
+            .resource_id(execution_id)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(
+                output
+                    .tag_list()
+                    .iter()
+                    .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                    .collect(),
+            )),
+            Err(error) => match error.as_service_error() {
+                Some(ListTagsForResourceError::InvalidResourceId(_)) => Ok(None),
+                _ => Err(port_error("ListTagsForResource", &error)),
+            },
+        }
+    }
+
+    async fn describe(
+        &self,
+        region: &str,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionInfo>, PortError> {
+        let result = self
+            .clients
+            .get(region)
+            .get_automation_execution()
+            .automation_execution_id(execution_id)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.automation_execution.map(|execution| ExecutionInfo {
+                status: execution
+                    .automation_execution_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                document: execution.document_name().unwrap_or_default().to_owned(),
+                failure_message: execution.failure_message().map(str::to_owned),
+            })),
+            Err(error) => match error.as_service_error() {
+                Some(GetAutomationExecutionError::AutomationExecutionNotFoundException(_)) => {
+                    Ok(None)
+                }
+                _ => Err(port_error("GetAutomationExecution", &error)),
+            },
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The DynamoDB adapters against a real DynamoDB-speaking server: moto in server mode, started by
+//! `scripts/test` on a free loopback port and named by `MOTO_ENDPOINT`.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
+};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use tarem_shared::aws::dynamodb::{DynamoExecutions, DynamoMappings, DynamoTracker, claim_key};
+use tarem_shared::finding::{Finding, Status, finding_from_event, parse_time};
+use tarem_shared::mapping::Mapping;
+use tarem_shared::ports::{
+    AttemptClaim, Claim, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
+    WriteOutcome,
+};
+use tarem_shared::stream::decode_record;
+
+fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: these tests need a DynamoDB-speaking server; run scripts/test, which starts moto",
+    )
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+async fn client() -> Client {
+    Client::new(&sdk().await)
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
+
+async fn create_table(client: &Client, keys: &[(&str, KeyType)], stream: bool) -> String {
+    let name = unique("tarem");
+    let mut request = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attribute, kind) in keys {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(*attribute)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(*attribute)
+                    .key_type(kind.clone())
+                    .build()
+                    .unwrap(),
+            );
+    }
+    if stream {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        );
+    }
+    request.send().await.expect("moto creates the table");
+    name
+}
+
+async fn tracker_table(client: &Client, stream: bool) -> String {
+    create_table(
+        client,
+        &[("hashKey", KeyType::Hash), ("resource", KeyType::Range)],
+        stream,
+    )
+    .await
+}
+
+fn finding(status: &str, last_updated: &str) -> Finding {
+    let event = json!({
+        "source": "aws.trustedadvisor",
+        "detail-type": "Trusted Advisor Check Item Refresh Notification",
+        "account": "123456789012", "region": "us-east-1", "time": "2026-11-02T10:00:00Z", "id": "e",
+        "detail": {
+            "check-name": "Security groups should not allow unrestricted access to ports with high risk",
+            "check-item-detail": {
+                "Status": status, "Region": "ap-southeast-2", "Last Updated Time": last_updated,
+                "Resource": "arn:aws:ec2:ap-southeast-2:123456789012:security-group/sg-1",
+                "Protocol": "tcp", "Note": null
+            },
+            "resource_id": "arn:aws:ec2:ap-southeast-2:123456789012:security-group/sg-1"
+        }
+    });
+    finding_from_event(&event, parse_time("2026-11-28T00:00:00Z").unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn tracker_writes_are_conditional_on_a_strictly_newer_finding() {
+    let client = client().await;
+    let table = tracker_table(&client, false).await;
+    let tracker = DynamoTracker::new(client.clone(), &table);
+    let first = finding("Red", "2026-11-02T09:00:00.500Z");
+    assert_eq!(
+        tracker.put_if_newer(&first).await,
+        Ok(WriteOutcome::Written)
+    );
+    assert_eq!(
+        tracker.put_if_newer(&first).await,
+        Ok(WriteOutcome::Duplicate)
+    );
+    let older = finding("Green", "2026-11-02T09:00:00.499Z");
+    assert_eq!(tracker.put_if_newer(&older).await, Ok(WriteOutcome::Stale));
+    let newer = finding("Yellow", "2026-11-02T09:00:00.501Z");
+    assert_eq!(
+        tracker.put_if_newer(&newer).await,
+        Ok(WriteOutcome::Written)
+    );
+    let stored = tracker
+        .get(&newer.hash_key, &newer.resource)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored, newer,
+        "the row reads back as written, columns included"
+    );
+    assert_eq!(stored.check_item_detail["Protocol"], "tcp");
+    assert_eq!(tracker.get("missing", "r").await, Ok(None));
+}
+
+#[tokio::test]
+async fn rows_written_by_other_tools_are_replaced_only_by_newer_findings() {
+    let client = client().await;
+    let table = tracker_table(&client, false).await;
+    let current = finding("Red", "2026-11-02T09:00:00.000Z");
+    // The shape AWS's reference implementation writes: no findingTimeMillis.
+    client
+        .put_item()
+        .table_name(&table)
+        .item(
+            "hashKey",
+            aws_sdk_dynamodb::types::AttributeValue::S(current.hash_key.clone()),
+        )
+        .item(
+            "resource",
+            aws_sdk_dynamodb::types::AttributeValue::S(current.resource.clone()),
+        )
+        .item(
+            "resourceStatus",
+            aws_sdk_dynamodb::types::AttributeValue::S("Red".into()),
+        )
+        .item(
+            "lastUpdatedTimeEpoch",
+            aws_sdk_dynamodb::types::AttributeValue::N(current.last_updated_time_epoch.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tracker = DynamoTracker::new(client.clone(), &table);
+    assert_eq!(
+        tracker
+            .put_if_newer(&finding("Green", "2026-11-01T09:00:00.000Z"))
+            .await,
+        Ok(WriteOutcome::Stale)
+    );
+    assert_eq!(
+        tracker
+            .put_if_newer(&finding("Green", "2026-11-03T09:00:00.000Z"))
+            .await,
+        Ok(WriteOutcome::Written)
+    );
+}
+
+#[tokio::test]
+async fn both_mapping_shapes_read_the_same() {
+    let client = client().await;
+    let table = create_table(&client, &[("checkName", KeyType::Hash)], false).await;
+    let walkthrough: Value = json!({
+        "checkName": {"S": "check A"},
+        "ssmAutomationDocument": {"S": "AWS-DisablePublicAccessForSecurityGroup"},
+        "automationParameters": {"S": "{\"GroupId\": [\"$resourceId\"], \"AutomationAssumeRole\": [\"arn:aws:iam::111122223333:role/Example\"]}"},
+        "regexPattern": {"S": "(sg-\\w+)"},
+        "automationStatus": {"BOOL": true}
+    });
+    let as_map: Value = json!({
+        "checkName": {"S": "check B"},
+        "ssmAutomationDocument": {"S": "AWS-DisablePublicAccessForSecurityGroup"},
+        "automationParameters": {"M": {
+            "GroupId": {"L": [{"S": "$resourceId"}]},
+            "AutomationAssumeRole": {"L": [{"S": "arn:aws:iam::111122223333:role/Example"}]}
+        }},
+        "regexPattern": {"S": "(sg-\\w+)"},
+        "automationStatus": {"BOOL": true}
+    });
+    for item in [&walkthrough, &as_map] {
+        let typed: serde_dynamo::Item = serde_json::from_value(item.clone()).unwrap();
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            typed.into();
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    let store = DynamoMappings::new(client.clone(), &table);
+    let a = Mapping::from_json(&store.get("check A").await.unwrap().unwrap()).unwrap();
+    let b = Mapping::from_json(&store.get("check B").await.unwrap().unwrap()).unwrap();
+    assert!(a.enabled && b.enabled);
+    assert_eq!(a.parameters, b.parameters);
+    assert_eq!(store.get("unmapped").await, Ok(None));
+}
+
+fn execution(id: &str, status: &str, token: Option<&str>) -> ExecutionRecord {
+    ExecutionRecord {
+        automation_execution_id: id.into(),
+        ops_item_id: "oi-0123456789ab".into(),
+        finding_key: "finding".into(),
+        region: "ap-southeast-2".into(),
+        document: Some("AWS-DisablePublicAccessForSecurityGroup".into()),
+        check_name: Some("check".into()),
+        resource: Some("arn:aws:ec2:ap-southeast-2:1:security-group/sg-1".into()),
+        client_token: token.map(str::to_owned),
+        parameters: Some(BTreeMap::from([(
+            "GroupId".to_owned(),
+            vec!["sg-1".to_owned()],
+        )])),
+        status: status.into(),
+        started_at: Some("2026-11-02T09:00:00.000Z".into()),
+        updated_at: "2026-11-02T09:00:00.000Z".into(),
+        expires_at: 1_800_000_000,
+    }
+}
+
+#[tokio::test]
+async fn attempts_are_claimed_once_and_linked_to_their_execution() {
+    let client = client().await;
+    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let store = DynamoExecutions::new(client.clone(), &table);
+    let claim = AttemptClaim {
+        client_token: "6f9619ff-8b86-4011-b42d-00c04fc964ff".into(),
+        finding_key: "finding".into(),
+        ops_item_id: "oi-0123456789ab".into(),
+        document: "AWS-DisablePublicAccessForSecurityGroup".into(),
+        region: "ap-southeast-2".into(),
+        claimed_at: "2026-11-02T09:00:00.000Z".into(),
+        expires_at: 1_800_000_000,
+    };
+    assert_eq!(store.claim(&claim).await, Ok(Claim::New));
+    assert_eq!(
+        store.claim(&claim).await,
+        Ok(Claim::Existing { execution_id: None })
+    );
+    store
+        .record_started(&execution("exec-1", "Pending", Some(&claim.client_token)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim(&claim).await,
+        Ok(Claim::Existing {
+            execution_id: Some("exec-1".into())
+        })
+    );
+    let row = store.get("exec-1").await.unwrap().unwrap();
+    assert_eq!(
+        row,
+        execution("exec-1", "Pending", Some(&claim.client_token))
+    );
+    // The TTL attribute is a number of epoch seconds on both kinds of item.
+    for key in ["exec-1".to_owned(), claim_key(&claim.client_token)] {
+        let item = client
+            .get_item()
+            .table_name(&table)
+            .key(
+                "automationExecutionId",
+                aws_sdk_dynamodb::types::AttributeValue::S(key),
+            )
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        assert_eq!(item["expiresAt"].as_n().unwrap(), "1800000000");
+    }
+}
+
+#[tokio::test]
+async fn a_final_status_is_kept_whichever_write_comes_first() {
+    let client = client().await;
+    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let store = DynamoExecutions::new(client.clone(), &table);
+    // The status event beat the results handler: it writes the row from the execution's tags.
+    let from_tags = ExecutionRecord {
+        check_name: None,
+        resource: None,
+        parameters: None,
+        started_at: None,
+        ..execution("exec-2", "Success", None)
+    };
+    assert_eq!(
+        store.record_status(&from_tags).await,
+        Ok(StatusWrite::Updated)
+    );
+    store
+        .record_started(&execution("exec-2", "Pending", None))
+        .await
+        .unwrap();
+    let row = store.get("exec-2").await.unwrap().unwrap();
+    assert_eq!(row.status, "Success");
+    assert_eq!(
+        row.check_name.as_deref(),
+        Some("check"),
+        "the start fills what the tags lacked"
+    );
+    assert_eq!(
+        store
+            .record_status(&execution("exec-2", "InProgress", None))
+            .await,
+        Ok(StatusWrite::AlreadyFinal)
+    );
+    assert_eq!(
+        store.get("exec-2").await.unwrap().unwrap().status,
+        "Success"
+    );
+    assert_eq!(store.get("missing").await, Ok(None));
+}
+
+/// Reads every record of the table's stream, shaped as Lambda delivers them.
+async fn stream_records(table: &str) -> Vec<Value> {
+    let sdk = sdk().await;
+    let table_description = Client::new(&sdk)
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    let stream_arn = table_description
+        .table()
+        .unwrap()
+        .latest_stream_arn()
+        .unwrap()
+        .to_owned();
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let description = streams
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap();
+    let mut records = vec![];
+    for shard in description.stream_description().unwrap().shards() {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&stream_arn)
+            .shard_id(shard.shard_id().unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let output = streams
+            .get_records()
+            .shard_iterator(iterator)
+            .send()
+            .await
+            .unwrap();
+        for record in output.records() {
+            let change = record.dynamodb().unwrap();
+            let image = |image: Option<
+                &std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+            >| {
+                image.map(|image| {
+                    serde_json::to_value(serde_dynamo::Item::from(image.clone())).unwrap()
+                })
+            };
+            records.push(json!({
+                "eventID": record.event_id(),
+                "eventName": record.event_name().unwrap().as_str(),
+                "eventVersion": record.event_version(),
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": stream_arn,
+                "dynamodb": {
+                    "Keys": image(change.keys.as_ref()),
+                    "NewImage": image(change.new_image.as_ref()),
+                    "OldImage": image(change.old_image.as_ref()),
+                    "SequenceNumber": change.sequence_number(),
+                    "SizeBytes": change.size_bytes(),
+                    "StreamViewType": change.stream_view_type().map(|v| v.as_str()),
+                }
+            }));
+        }
+    }
+    records
+}
+
+#[tokio::test]
+async fn the_stream_moto_emits_decodes_into_findings() {
+    let client = client().await;
+    let table = tracker_table(&client, true).await;
+    let tracker = DynamoTracker::new(client.clone(), &table);
+    let red = finding("Red", "2026-11-02T09:00:00.000Z");
+    let green = finding("Green", "2026-11-02T10:00:00.000Z");
+    tracker.put_if_newer(&red).await.unwrap();
+    tracker.put_if_newer(&red).await.unwrap();
+    tracker.put_if_newer(&green).await.unwrap();
+    let records = stream_records(&table).await;
+    assert_eq!(
+        records.len(),
+        2,
+        "the duplicate wrote nothing: {records:#?}"
+    );
+    let insert = decode_record(&records[0]).unwrap();
+    assert_eq!(insert.event_name, "INSERT");
+    assert_eq!(insert.new.as_ref(), Some(&red));
+    assert_eq!(insert.old, None);
+    let modify = decode_record(&records[1]).unwrap();
+    assert_eq!(modify.event_name, "MODIFY");
+    assert_eq!(modify.new.map(|f| f.resource_status), Some(Status::Green));
+    assert_eq!(modify.old.map(|f| f.resource_status), Some(Status::Red));
+    assert!(modify.sequence_number.is_some());
+}

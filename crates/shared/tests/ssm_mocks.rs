@@ -1,0 +1,381 @@
+//! The SSM and Tagging adapters against the SDK's own request/response mocking: the request
+//! fields that matter, and each error mapping, with response bodies shaped like the real API's.
+
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::config::http::HttpResponse;
+use aws_sdk_ssm::types::{OpsItemDataType, OpsItemFilterKey, OpsItemStatus as SdkStatus};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use std::collections::BTreeMap;
+use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
+use tarem_shared::aws::tagging::TaggingResourceTags;
+use tarem_shared::decide::{attempt_tag, automation_tags};
+use tarem_shared::error::ErrorKind;
+use tarem_shared::ports::{
+    Automation, CreatedOpsItem, NewOpsItem, OpsCenter, OpsData, OpsItemStatus, OpsItemUpdate,
+    ResourceTags, StartAutomation,
+};
+
+/// An awsJson1.1 response as SSM sends it.
+fn json_response(status: u16, body: &str) -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(body.to_owned()),
+    )
+}
+
+fn ssm(rules: &[&aws_smithy_mocks::Rule]) -> Client {
+    mock_client!(aws_sdk_ssm, RuleMode::MatchAny, rules, |config| config
+        .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled()))
+}
+
+const TOKEN: &str = "6f9619ff-8b86-4011-b42d-00c04fc964ff";
+
+fn new_item() -> NewOpsItem {
+    NewOpsItem {
+        title: "[TA] [check] [arn:aws:ec2:ap-southeast-2:123456789012:security-group/sg-1]".into(),
+        description: "Trusted Advisor reports ...".into(),
+        source: "TrustedAdvisor".into(),
+        severity: Some("2".into()),
+        dedup_string: "tarem:abc".into(),
+        operational_data: BTreeMap::from([
+            (
+                "/aws/dedup".to_owned(),
+                OpsData {
+                    value: r#"{"dedupString":"tarem:abc"}"#.into(),
+                    searchable: true,
+                },
+            ),
+            (
+                "tarem:finding".to_owned(),
+                OpsData {
+                    value: "{}".into(),
+                    searchable: false,
+                },
+            ),
+        ]),
+    }
+}
+
+#[tokio::test]
+async fn create_ops_item_sends_the_dedup_string_as_searchable_data() {
+    let rule = mock!(Client::create_ops_item)
+        .match_requests(|request| {
+            let data = request.operational_data().expect("operational data");
+            request.title() == Some("[TA] [check] [arn:aws:ec2:ap-southeast-2:123456789012:security-group/sg-1]")
+                && request.source() == Some("TrustedAdvisor")
+                && request.severity() == Some("2")
+                && data["/aws/dedup"].value() == Some(r#"{"dedupString":"tarem:abc"}"#)
+                && data["/aws/dedup"].r#type() == Some(&OpsItemDataType::SearchableString)
+                && data["tarem:finding"].r#type() == Some(&OpsItemDataType::String)
+        })
+        .then_http_response(|| {
+            json_response(200, r#"{"OpsItemId":"oi-1a2b3c4d5e6f","OpsItemArn":"arn:aws:ssm:us-east-1:123456789012:opsitem/oi-1a2b3c4d5e6f"}"#)
+        });
+    let ops = SsmOpsCenter::new(ssm(&[&rule]));
+    assert_eq!(
+        ops.create(&new_item()).await,
+        Ok(CreatedOpsItem {
+            id: "oi-1a2b3c4d5e6f".into(),
+            created: true
+        })
+    );
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_open_duplicate_yields_the_existing_ops_item() {
+    let rule = mock!(Client::create_ops_item).then_http_response(|| {
+        json_response(
+            400,
+            r#"{"__type":"OpsItemAlreadyExistsException","Message":"The OpsItem already exists.","OpsItemId":"oi-0000feedbeef"}"#,
+        )
+    });
+    let ops = SsmOpsCenter::new(ssm(&[&rule]));
+    assert_eq!(
+        ops.create(&new_item()).await,
+        Ok(CreatedOpsItem {
+            id: "oi-0000feedbeef".into(),
+            created: false
+        })
+    );
+}
+
+#[tokio::test]
+async fn update_and_find_open_send_status_and_filters() {
+    let update = mock!(Client::update_ops_item)
+        .match_requests(|request| {
+            request.ops_item_id() == Some("oi-1")
+                && request.status() == Some(&SdkStatus::Resolved)
+                && request
+                    .operational_data()
+                    .is_some_and(|d| d.contains_key("tarem:automation"))
+        })
+        .then_http_response(|| json_response(200, "{}"));
+    let describe = mock!(Client::describe_ops_items)
+        .match_requests(|request| {
+            let filters = request.ops_item_filters();
+            filters.iter().any(|f| {
+                f.key() == &OpsItemFilterKey::OperationalData
+                    && f.values() == [r#"{"key":"tarem:findingKey","value":"abc"}"#]
+            }) && filters
+                .iter()
+                .any(|f| f.key() == &OpsItemFilterKey::Status && f.values() == ["Open", "InProgress"])
+        })
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"OpsItemSummaries":[{"OpsItemId":"oi-1","Status":"Open","Title":"t","Source":"TrustedAdvisor"},{"OpsItemId":"oi-2","Status":"InProgress","Title":"t","Source":"TrustedAdvisor"}]}"#,
+            )
+        });
+    let ops = SsmOpsCenter::new(ssm(&[&update, &describe]));
+    let change = OpsItemUpdate {
+        status: Some(OpsItemStatus::Resolved),
+        description: None,
+        operational_data: BTreeMap::from([(
+            "tarem:automation".to_owned(),
+            OpsData {
+                value: "{}".into(),
+                searchable: false,
+            },
+        )]),
+    };
+    assert_eq!(ops.update("oi-1", &change).await, Ok(()));
+    assert_eq!(update.num_calls(), 1);
+    assert_eq!(
+        ops.find_open("abc").await,
+        Ok(vec!["oi-1".to_owned(), "oi-2".to_owned()])
+    );
+}
+
+fn start_request(region: &str) -> StartAutomation {
+    StartAutomation {
+        document: "AWS-DisablePublicAccessForSecurityGroup".into(),
+        document_version: None,
+        region: region.into(),
+        parameters: BTreeMap::from([("GroupId".to_owned(), vec!["sg-1".to_owned()])]),
+        client_token: TOKEN.into(),
+        tags: automation_tags("finding-key", "oi-1", TOKEN),
+    }
+}
+
+#[tokio::test]
+async fn start_sends_the_client_token_parameters_and_tags() {
+    let rule = mock!(Client::start_automation_execution)
+        .match_requests(|request| {
+            let tags: BTreeMap<&str, &str> = request
+                .tags()
+                .iter()
+                .map(|t| (t.key(), t.value()))
+                .collect();
+            request.document_name() == Some("AWS-DisablePublicAccessForSecurityGroup")
+                && request.client_token() == Some(TOKEN)
+                && request
+                    .parameters()
+                    .is_some_and(|p| p["GroupId"] == ["sg-1"])
+                && tags.get("tarem:opsItemId") == Some(&"oi-1")
+                && tags.get("tarem:findingKey") == Some(&"finding-key")
+                && tags.contains_key(attempt_tag(TOKEN).as_str())
+        })
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"AutomationExecutionId":"e0c5a7d2-1111-4000-8000-000000000001"}"#,
+            )
+        });
+    let automation = SsmAutomation::with_client(ssm(&[&rule]));
+    assert_eq!(
+        automation.start(&start_request("ap-southeast-2")).await,
+        Ok("e0c5a7d2-1111-4000-8000-000000000001".to_owned())
+    );
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn start_goes_to_the_resources_region() {
+    let (http, request) = aws_smithy_http_client::test_util::capture_request(None);
+    let sdk = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ssm::config::SharedCredentialsProvider::new(
+            aws_sdk_ssm::config::Credentials::new("test", "test", None, None, "test"),
+        ))
+        .http_client(http)
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let automation = SsmAutomation::new(&sdk);
+    // The captured reply is empty; only the request matters here.
+    let _ = automation.start(&start_request("ap-southeast-2")).await;
+    let sent = request.expect_request();
+    assert_eq!(sent.uri(), "https://ssm.ap-southeast-2.amazonaws.com/");
+}
+
+#[tokio::test]
+async fn start_errors_map_to_retryable_or_permanent() {
+    let cases = [
+        (
+            400,
+            "AutomationExecutionLimitExceededException",
+            ErrorKind::LimitExceeded,
+            true,
+        ),
+        (400, "ThrottlingException", ErrorKind::Throttled, true),
+        (500, "InternalServerError", ErrorKind::Unavailable, true),
+        (503, "ServiceUnavailable", ErrorKind::Unavailable, true),
+        (
+            400,
+            "IdempotentParameterMismatch",
+            ErrorKind::Conflict,
+            false,
+        ),
+        (400, "InvalidDocument", ErrorKind::NotFound, false),
+        (400, "AccessDeniedException", ErrorKind::AccessDenied, false),
+        (
+            400,
+            "InvalidAutomationExecutionParametersException",
+            ErrorKind::Invalid,
+            false,
+        ),
+    ];
+    for (status, code, kind, retryable) in cases {
+        let body = format!(r#"{{"__type":"{code}","Message":"reason from SSM"}}"#);
+        let rule = mock!(Client::start_automation_execution)
+            .then_http_response(move || json_response(status, &body));
+        let automation = SsmAutomation::with_client(ssm(&[&rule]));
+        let error = automation
+            .start(&start_request("eu-west-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, kind, "{code}: {error}");
+        assert_eq!(error.is_retryable(), retryable, "{code}");
+        assert!(
+            error.message.contains(code) && error.message.contains("reason from SSM"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_conflicting_token_is_found_again_by_its_tags() {
+    let describe = mock!(Client::describe_automation_executions)
+        .match_requests(|request| {
+            request.filters().iter().any(|f| {
+                f.key() == &aws_sdk_ssm::types::AutomationExecutionFilterKey::TagKey && f.values() == [attempt_tag(TOKEN)]
+            })
+        })
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"AutomationExecutionMetadataList":[{"AutomationExecutionId":"other-exec","DocumentName":"D"},{"AutomationExecutionId":"our-exec","DocumentName":"D"}]}"#,
+            )
+        });
+    let tags = mock!(Client::list_tags_for_resource).then_compute_response(|request| {
+        let token = if request.resource_id() == Some("our-exec") { TOKEN } else { "another-token" };
+        aws_smithy_mocks::MockResponse::Http(json_response(
+            200,
+            &format!(r#"{{"TagList":[{{"Key":"tarem:clientToken","Value":"{token}"}},{{"Key":"tarem:opsItemId","Value":"oi-1"}}]}}"#),
+        ))
+    });
+    let automation = SsmAutomation::with_client(ssm(&[&describe, &tags]));
+    assert_eq!(
+        automation.find_by_client_token("eu-west-1", TOKEN).await,
+        Ok(Some("our-exec".to_owned()))
+    );
+    assert_eq!(
+        automation
+            .tags("eu-west-1", "our-exec")
+            .await
+            .unwrap()
+            .unwrap()["tarem:opsItemId"],
+        "oi-1"
+    );
+}
+
+#[tokio::test]
+async fn unknown_executions_read_as_absent_and_failures_carry_their_message() {
+    let tags = mock!(Client::list_tags_for_resource).then_http_response(|| {
+        json_response(
+            400,
+            r#"{"__type":"InvalidResourceId","Message":"The resource ID is not valid."}"#,
+        )
+    });
+    let get = mock!(Client::get_automation_execution)
+        .match_requests(|request| request.automation_execution_id() == Some("failed-exec"))
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"AutomationExecution":{"AutomationExecutionId":"failed-exec","DocumentName":"AWS-DisablePublicAccessForSecurityGroup","AutomationExecutionStatus":"Failed","FailureMessage":"Step fails when it is Executing. Fail to execute step ModifySecurityGroup."}}"#,
+            )
+        });
+    let missing = mock!(Client::get_automation_execution)
+        .match_requests(|request| request.automation_execution_id() == Some("missing"))
+        .then_http_response(|| {
+            json_response(
+                400,
+                r#"{"__type":"AutomationExecutionNotFoundException","Message":"not found"}"#,
+            )
+        });
+    let automation = SsmAutomation::with_client(ssm(&[&tags, &get, &missing]));
+    assert_eq!(automation.tags("eu-west-1", "not-ours").await, Ok(None));
+    let info = automation
+        .describe("eu-west-1", "failed-exec")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.status, "Failed");
+    assert!(
+        info.failure_message
+            .unwrap()
+            .contains("ModifySecurityGroup")
+    );
+    assert_eq!(automation.describe("eu-west-1", "missing").await, Ok(None));
+}
+
+#[tokio::test]
+async fn resource_tags_come_from_the_tagging_api() {
+    use aws_sdk_resourcegroupstagging::Client as Tagging;
+    let arn = "arn:aws:ec2:eu-west-1:123456789012:instance/i-1";
+    let rule = mock!(Tagging::get_resources)
+        .match_requests(move |request| request.resource_arn_list() == [arn])
+        .then_http_response(move || {
+            json_response(
+                200,
+                &format!(
+                    r#"{{"PaginationToken":"","ResourceTagMappingList":[{{"ResourceARN":"{arn}","Tags":[{{"Key":"automaticRemediation","Value":"True"}}]}}]}}"#
+                ),
+            )
+        });
+    let throttled = mock!(Tagging::get_resources)
+        .match_requests(|request| {
+            request.resource_arn_list() == ["arn:aws:ec2:eu-west-1:123456789012:instance/i-2"]
+        })
+        .then_http_response(|| {
+            json_response(
+                400,
+                r#"{"__type":"ThrottledException","Message":"Rate exceeded"}"#,
+            )
+        });
+    let client = mock_client!(
+        aws_sdk_resourcegroupstagging,
+        RuleMode::MatchAny,
+        &[&rule, &throttled],
+        |config| config
+            .retry_config(aws_sdk_resourcegroupstagging::config::retry::RetryConfig::disabled())
+    );
+    let tags = TaggingResourceTags::with_client(client);
+    assert_eq!(
+        tags.tags("eu-west-1", arn).await,
+        Ok(BTreeMap::from([(
+            "automaticRemediation".to_owned(),
+            "True".to_owned()
+        )]))
+    );
+    let error = tags
+        .tags(
+            "eu-west-1",
+            "arn:aws:ec2:eu-west-1:123456789012:instance/i-2",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Throttled);
+}
