@@ -30,7 +30,8 @@ impl Config {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    // Display, not Debug: the startup error names the variable at fault.
+    let config = Config::from_env().map_err(|error| Error::from(error.to_string()))?;
     let sdk = sdk_config().await;
     let handler = Arc::new(ExecutionHandler {
         executions: Arc::new(DynamoExecutions::new(

@@ -6,6 +6,7 @@ use crate::finding::{Finding, Rejection, finding_from_event};
 use crate::ports::{TrackerStore, WriteOutcome};
 use serde_json::Value;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub struct CheckTracker {
     pub tracker: Arc<dyn TrackerStore>,
@@ -48,8 +49,12 @@ impl CheckTracker {
             resource = %finding.resource,
             region = %finding.region
         );
+        let outcome = self
+            .tracker
+            .put_if_newer(&finding)
+            .instrument(span.clone())
+            .await?;
         let _enter = span.enter();
-        let outcome = self.tracker.put_if_newer(&finding).await?;
         let tracked = match outcome {
             WriteOutcome::Written => {
                 tracing::info!(status = %finding.resource_status, metric = "findings.tracked", "tracked");

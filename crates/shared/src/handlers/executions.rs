@@ -2,7 +2,7 @@
 //! automation remediates, even when the event beats the execution row (the execution's tags name
 //! the OpsItem) or comes from another region.
 
-use crate::automation_event::{self, EventRejection, is_final, is_success};
+use crate::automation_event::{self, AutomationStatusEvent, EventRejection, is_final, is_success};
 use crate::clock::Clock;
 use crate::decide::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM, automation_outcome_update};
 use crate::error::PortError;
@@ -11,6 +11,7 @@ use crate::ports::{Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsIt
 use chrono::Duration;
 use serde_json::Value;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub struct ExecutionHandler {
     pub executions: Arc<dyn ExecutionStore>,
@@ -53,7 +54,10 @@ impl ExecutionHandler {
             }
         };
         let span = tracing::info_span!("execution", id = %event.execution_id, status = %event.status, region = %event.region);
-        let _enter = span.enter();
+        self.record(event).instrument(span).await
+    }
+
+    async fn record(&self, event: AutomationStatusEvent) -> Result<ExecutionOutcome, PortError> {
         let now = self.clock.now();
         let known = self.executions.get(&event.execution_id).await?;
         if let Some(row) = &known

@@ -17,12 +17,13 @@ use crate::ports::{
     AttemptClaim, Automation, Claim, ExecutionRecord, ExecutionStore, MappingStore, OpsCenter,
     OpsData, OpsItemUpdate, StartAutomation, TrackerStore,
 };
-use crate::stream::decode_record;
+use crate::stream::{TrackerChange, decode_record};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 type CachedMapping = Option<Arc<Result<Mapping, MappingError>>>;
 
@@ -250,25 +251,17 @@ impl ResultsHandler {
             resource = %finding.resource,
             region = %finding.region
         );
-        let _enter = span.enter();
         if waiting.contains(&finding.hash_key) {
             report.outcome = RecordOutcome::Retry(
                 "an earlier record of this finding failed in this batch".into(),
             );
             return report;
         }
-        let result = match decide::classify(&change) {
-            Action::Ignore(reason) => {
-                report.steps.push(Step::Skipped {
-                    reason: reason.into(),
-                });
-                Ok(())
-            }
-            Action::Resolve => self.resolve(&finding, &mut report.steps).await,
-            Action::Flag { new_episode } => {
-                self.flagged(&finding, new_episode, &mut report.steps).await
-            }
-        };
+        let result = self
+            .apply(&change, &finding, &mut report.steps)
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
         match result {
             Ok(()) => {}
             Err(Failure::Retry(error)) => {
@@ -282,6 +275,24 @@ impl ResultsHandler {
             }
         }
         report
+    }
+
+    async fn apply(
+        &self,
+        change: &TrackerChange,
+        finding: &Finding,
+        steps: &mut Vec<Step>,
+    ) -> Result<(), Failure> {
+        match decide::classify(change) {
+            Action::Ignore(reason) => {
+                steps.push(Step::Skipped {
+                    reason: reason.into(),
+                });
+                Ok(())
+            }
+            Action::Resolve => self.resolve(finding, steps).await,
+            Action::Flag { new_episode } => self.flagged(finding, new_episode, steps).await,
+        }
     }
 
     async fn resolve(&self, finding: &Finding, steps: &mut Vec<Step>) -> Result<(), Failure> {
