@@ -281,12 +281,12 @@ async fn a_redelivered_batch_never_starts_a_second_automation() {
         .await
         .unwrap();
     let batch = local.pending_stream_batch();
-    let first = local.results.handle_batch(&batch).await;
+    let first = local.results.handle_batch(&batch, None).await;
     assert!(matches!(
         first.records[0].steps.last(),
         Some(Step::AutomationStarted { .. })
     ));
-    let again = local.results.handle_batch(&batch).await;
+    let again = local.results.handle_batch(&batch, None).await;
     assert!(
         again.records[0]
             .steps
@@ -386,7 +386,7 @@ async fn status_events_for_other_executions_and_late_statuses_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_finding_that_stays_red_is_not_remediated_again() {
+async fn refreshes_within_the_cool_down_do_not_run_the_runbook_again() {
     let (local, _) = local_loop();
     let arn = sg_arn("sg-1");
     deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(0))).await;
@@ -400,14 +400,9 @@ async fn a_finding_that_stays_red_is_not_remediated_again() {
     let items = local.ops_center.items();
     assert_eq!(items.len(), 2);
     assert_eq!(items[1].status, OpsItemStatus::Open);
-    assert_eq!(
-        data(&local, &items[1].id, DATA_REMEDIATION)["state"],
-        "already-attempted"
-    );
-    // A new episode (fixed, then flagged again) may run it again.
-    deliver(&local, &ta_event(SG_CHECK, &arn, "Green", at(600))).await;
-    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(660))).await;
-    assert_eq!(local.automation.executions().len(), 2);
+    let remediation = data(&local, &items[1].id, DATA_REMEDIATION);
+    assert_eq!(remediation["state"], "held");
+    assert_eq!(remediation["control"], "cool-down");
 }
 
 #[tokio::test]
@@ -424,9 +419,9 @@ async fn a_record_retried_after_the_resource_turned_green_starts_nothing() {
         .await
         .unwrap();
     let green_batch = local.pending_stream_batch();
-    let report = local.results.handle_batch(&red_batch).await;
+    let report = local.results.handle_batch(&red_batch, None).await;
     assert!(local.automation.executions().is_empty(), "{report:?}");
-    local.results.handle_batch(&green_batch).await;
+    local.results.handle_batch(&green_batch, None).await;
     assert!(
         local
             .ops_center
@@ -498,7 +493,7 @@ async fn the_sample_lambda_events_are_what_each_handler_expects() {
         },
         "the sample stream record is the row check-tracker writes for the sample event"
     );
-    let report = local.results.handle_batch(&batch).await;
+    let report = local.results.handle_batch(&batch, None).await;
     assert!(report.batch_item_failures().is_empty());
     assert!(
         report.records[0]

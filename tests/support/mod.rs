@@ -87,8 +87,16 @@ pub fn local_loop() -> (LocalLoop, Arc<ManualClock>) {
 }
 
 pub fn local_loop_with(automation: InMemoryAutomation) -> (LocalLoop, Arc<ManualClock>) {
+    local_loop_configured(automation, tarem_shared::handlers::ResultsConfig::default())
+}
+
+/// A local loop with the given results-handler configuration (safety settings included).
+pub fn local_loop_configured(
+    automation: InMemoryAutomation,
+    config: tarem_shared::handlers::ResultsConfig,
+) -> (LocalLoop, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(at(3600)));
-    let local = LocalLoop::with_automation(clock.clone(), automation);
+    let local = LocalLoop::with_config(clock.clone(), automation, config);
     local
         .mappings
         .put(&sg_mapping())

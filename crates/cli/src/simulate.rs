@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tarem_shared::automation_event::{is_final, is_success};
-use tarem_shared::clock::SystemClock;
+use tarem_shared::clock::{Clock, ManualClock};
+use tarem_shared::finding::parse_time;
 use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
 use tarem_shared::local::LocalLoop;
 use tarem_shared::ports::OpsItemStatus;
@@ -54,6 +55,15 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// A safety control's decision not to start (or not to open an OpsItem).
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    /// `<check> | <resource> | <region>`.
+    pub finding: String,
+    pub control: String,
+    pub reason: String,
+}
+
 /// What `--output json` prints.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +72,7 @@ pub struct Report {
     pub automations: AutomationCounts,
     pub ops_items: OpsItemCounts,
     pub rejected: Vec<Rejected>,
+    pub skipped: Vec<Skipped>,
     pub ops_items_detail: Vec<Value>,
     pub automations_detail: Vec<Value>,
 }
@@ -135,7 +146,11 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, UsageError> {
     };
     let files = event_files(&options.inputs, options.mappings.as_deref())?;
 
-    let local = LocalLoop::new(Arc::new(SystemClock));
+    // Virtual time that follows the events: pacing and backoff cost nothing, and cool-downs and
+    // windows play out as they would between the events' own times.
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut clock_set = false;
+    let local = LocalLoop::new(clock.clone());
     for item in &mapping_items {
         local
             .mappings
@@ -162,6 +177,15 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, UsageError> {
             }
         };
         for event in &events {
+            if let Some(time) = event
+                .get("time")
+                .and_then(Value::as_str)
+                .and_then(parse_time)
+                && (!clock_set || time > clock.now())
+            {
+                clock.set(time);
+                clock_set = true;
+            }
             simulate_event(&local, &source, event, &outcomes, &mut report, &mut story).await;
         }
     }
@@ -268,8 +292,11 @@ async fn simulate_event(
 
     let batch = local.deliver_stream().await;
     for record in &batch.records {
+        let finding = record.finding.as_ref().map_or_else(String::new, |f| {
+            format!("{} | {} | {}", f.check_name, f.resource, f.region)
+        });
         for step in &record.steps {
-            story.push(describe_step(step, report));
+            story.push(describe_step(step, &finding, report));
         }
         match &record.outcome {
             RecordOutcome::Done => {}
@@ -320,8 +347,16 @@ async fn simulate_event(
     }
 }
 
-fn describe_step(step: &Step, report: &mut Report) -> String {
+fn describe_step(step: &Step, finding: &str, report: &mut Report) -> String {
     match step {
+        Step::Held { control, reason } => {
+            report.skipped.push(Skipped {
+                finding: finding.to_owned(),
+                control: control.clone(),
+                reason: reason.clone(),
+            });
+            format!("  held       {control}: {reason}")
+        }
         Step::OpsItemCreated { id, title } => {
             report.ops_items.created += 1;
             format!("  opsitem    {id} created: {}", short(title))

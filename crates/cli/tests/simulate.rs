@@ -167,3 +167,43 @@ fn unusable_arguments_exit_2_naming_the_file_and_problem() {
     let bad_outcome = tarem(&["simulate", "--outcome", "AWS-X=Running", "events/"]);
     assert_eq!(bad_outcome.status.code(), Some(2));
 }
+
+#[test]
+fn safety_decisions_are_in_the_story_and_the_json() {
+    let seed: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/01-security-group-port-22-open.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The same finding refreshed five minutes later: inside the 30-minute cool-down.
+    let mut later = seed.clone();
+    later["time"] = "2026-11-02T09:20:00Z".into();
+    later["detail"]["check-item-detail"]["Last Updated Time"] = "2026-11-02T09:17:41.000Z".into();
+    std::fs::write(dir.path().join("1.json"), seed.to_string()).unwrap();
+    std::fs::write(dir.path().join("2.json"), later.to_string()).unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let report = json_run(&[
+        "simulate",
+        "--mappings",
+        "events/mappings.json",
+        "--output",
+        "json",
+        folder,
+    ]);
+    assert_eq!(report["automations"]["started"], 1);
+    let skipped = &report["skipped"][0];
+    assert_eq!(skipped["control"], "cool-down");
+    assert!(
+        skipped["finding"]
+            .as_str()
+            .unwrap()
+            .contains("sg-0a1b2c3d4e5f67890")
+    );
+    assert!(skipped["reason"].as_str().unwrap().contains("cool-down"));
+    let story = String::from_utf8(
+        tarem(&["simulate", "--mappings", "events/mappings.json", folder]).stdout,
+    )
+    .unwrap();
+    assert!(story.contains("held       cool-down: "), "{story}");
+}

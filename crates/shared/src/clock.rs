@@ -3,17 +3,27 @@
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Mutex;
 
+/// Time as a port: reading it, and waiting (pacing and backoff), so tests run on virtual time.
+#[async_trait::async_trait]
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+    async fn sleep(&self, duration: Duration);
 }
 
 /// The wall clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+#[async_trait::async_trait]
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        if let Ok(duration) = duration.to_std() {
+            tokio::time::sleep(duration).await;
+        }
     }
 }
 
@@ -42,11 +52,19 @@ impl ManualClock {
     }
 }
 
+#[async_trait::async_trait]
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Virtual time: waiting moves the clock.
+    async fn sleep(&self, duration: Duration) {
+        if duration > Duration::zero() {
+            self.advance(duration);
+        }
     }
 }

@@ -59,3 +59,100 @@ pub fn list(name: &'static str) -> Vec<String> {
 pub fn string_or(name: &'static str, default: &str) -> String {
     read(name).unwrap_or_else(|| default.to_owned())
 }
+
+/// A whole number of zero or more, or the default when unset.
+pub fn non_negative_or(name: &'static str, default: i64) -> Result<i64, ConfigError> {
+    match read(name) {
+        None => Ok(default),
+        Some(value) => {
+            value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or(ConfigError::Invalid {
+                    name,
+                    value,
+                    expected: "a whole number of zero or more",
+                })
+        }
+    }
+}
+
+/// One of `choices` (case-insensitive), or the default when unset.
+pub fn choice_or(
+    name: &'static str,
+    choices: &'static [&'static str],
+    default: &'static str,
+    expected: &'static str,
+) -> Result<&'static str, ConfigError> {
+    match read(name) {
+        None => Ok(default),
+        Some(value) => choices
+            .iter()
+            .find(|choice| choice.eq_ignore_ascii_case(value.trim()))
+            .copied()
+            .ok_or(ConfigError::Invalid {
+                name,
+                value,
+                expected,
+            }),
+    }
+}
+
+/// The stack's safety settings from the environment (see the template's parameters).
+pub fn safety_from_env() -> Result<crate::safety::SafetyConfig, ConfigError> {
+    use crate::safety::{OptIn, SafetyConfig, UnmappedOpsItems};
+    use chrono::Duration;
+    let defaults = SafetyConfig::default();
+    let tag_key = string_or("OPT_IN_TAG_KEY", "automaticRemediation");
+    let tag_value = string_or("OPT_IN_TAG_VALUE", "True");
+    let opt_in = match choice_or(
+        "OPT_IN",
+        &["none", "opt-in", "opt-out"],
+        "none",
+        "none, opt-in or opt-out",
+    )? {
+        "opt-in" => OptIn::Tagged {
+            key: tag_key,
+            value: tag_value,
+        },
+        "opt-out" => OptIn::ExceptTagged {
+            key: tag_key,
+            value: tag_value,
+        },
+        _ => OptIn::Everyone,
+    };
+    let unmapped = match choice_or(
+        "UNMAPPED_OPS_ITEMS",
+        &["all", "red", "none"],
+        "all",
+        "all, red or none",
+    )? {
+        "red" => UnmappedOpsItems::RedOnly,
+        "none" => UnmappedOpsItems::None,
+        _ => UnmappedOpsItems::All,
+    };
+    let allowed_documents = list("ALLOWED_AUTOMATION_DOCUMENTS");
+    if allowed_documents.is_empty() {
+        // Fail closed: an empty allowlist would allow every document.
+        return Err(ConfigError::Missing("ALLOWED_AUTOMATION_DOCUMENTS"));
+    }
+    Ok(SafetyConfig {
+        opt_in,
+        max_attempts: positive_or("MAX_ATTEMPTS", i64::from(defaults.max_attempts))? as u32,
+        attempt_window: Duration::hours(positive_or("ATTEMPT_WINDOW_HOURS", 24)?),
+        cool_down: Duration::minutes(non_negative_or("COOL_DOWN_MINUTES", 30)?),
+        in_flight_timeout: Duration::hours(positive_or("IN_FLIGHT_TIMEOUT_HOURS", 6)?),
+        breaker_limit: positive_or("BREAKER_LIMIT", defaults.breaker_limit as i64)? as u64,
+        breaker_window: Duration::minutes(positive_or("BREAKER_WINDOW_MINUTES", 60)?),
+        allowed_documents,
+        allowed_roles: list("ALLOWED_AUTOMATION_ROLES"),
+        unmapped_ops_items: unmapped,
+        monthly_ops_item_budget: positive_or(
+            "MONTHLY_OPS_ITEM_BUDGET",
+            defaults.monthly_ops_item_budget as i64,
+        )? as u64,
+        start_interval: Duration::milliseconds(non_negative_or("START_INTERVAL_MS", 1000)?),
+    })
+}

@@ -2,8 +2,9 @@
 //! what the OpsItem says. No I/O here; the handlers carry the results out.
 
 use crate::finding::{Finding, Status};
-use crate::mapping::{Mapping, MappingError, TemplateInput};
+use crate::mapping::{Mapping, MappingError, Mode, TemplateInput};
 use crate::ports::{NewOpsItem, OpsData, OpsItemStatus, OpsItemUpdate, StartAutomation};
+use crate::safety::{SafetyConfig, check_roles};
 use crate::stream::TrackerChange;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -34,9 +35,9 @@ pub enum Action {
     Ignore(&'static str),
     /// Trusted Advisor reports the resource fixed: resolve its open OpsItems.
     Resolve,
-    /// The finding is Red or Yellow. `new_episode` when it was absent or Green before: only then
-    /// may a runbook start (a refresh that stays Red never re-runs one).
-    Flag { new_episode: bool },
+    /// The finding is Red or Yellow: its OpsItem, and the runbook when the mapping and the
+    /// safety controls allow.
+    Flag,
 }
 
 pub fn classify(change: &TrackerChange) -> Action {
@@ -50,52 +51,66 @@ pub fn classify(change: &TrackerChange) -> Action {
     match (new.resource_status.is_flagged(), was_flagged) {
         (false, Some(false)) => Action::Ignore("the finding stays Green"),
         (false, _) => Action::Resolve,
-        (true, was) => Action::Flag {
-            new_episode: was != Some(true),
-        },
+        (true, _) => Action::Flag,
     }
 }
 
 /// What the runbook side of a flagged finding does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remediation {
+    /// Automated mode, every check passed so far: start (the handler's gates may still hold it).
     Start(StartAutomation),
+    /// Nothing starts: the OpsItem links the runbook with its parameters, for an operator.
+    Approval {
+        start: StartAutomation,
+        reason: String,
+    },
+    /// Nothing starts: the OpsItem records exactly what would have started.
+    DryRun(StartAutomation),
+    /// Automated, but a safety control held the start.
+    Held {
+        start: StartAutomation,
+        control: &'static str,
+        reason: String,
+    },
     /// No mapping for the check.
     NotMapped,
-    /// Mapped, but `automationStatus` is off.
-    Disabled {
-        document: String,
-    },
-    /// The runbook already had its chance in this episode (the finding was already flagged).
-    AlreadyAttempted {
-        document: String,
-    },
-    /// It cannot start, permanently, for the reason given (broken mapping, regex miss, template).
+    /// Track only: no OpsItem.
+    Inactive { document: String, reason: String },
+    /// It cannot start, permanently, for the reason given (broken mapping, regex miss, template,
+    /// a document or role outside the stack's allowlists).
     Blocked {
         document: Option<String>,
         reason: String,
     },
 }
 
+fn start_line(start: &StartAutomation) -> String {
+    format!(
+        "{} in {} with {}",
+        start.document,
+        start.region,
+        json!(start.parameters)
+    )
+}
+
 impl Remediation {
     /// One line for the OpsItem, the log and the story.
     pub fn describe(&self) -> String {
         match self {
-            Remediation::Start(start) => format!(
-                "starting {} in {} with {}",
-                start.document,
+            Remediation::Start(start) => format!("starting {}", start_line(start)),
+            Remediation::Approval { start, reason } => format!(
+                "approval: {reason}. To remediate, run the linked runbook from OpsCenter, or: aws ssm start-automation-execution --region {} --document-name {} --parameters '{}'",
                 start.region,
+                start.document,
                 json!(start.parameters)
             ),
+            Remediation::DryRun(start) => format!("dry run: would start {}", start_line(start)),
+            Remediation::Held {
+                control, reason, ..
+            } => format!("not started ({control}): {reason}"),
             Remediation::NotMapped => "no runbook is mapped to this check".into(),
-            Remediation::Disabled { document } => {
-                format!(
-                    "{document} is mapped but automatic remediation is off (automationStatus false)"
-                )
-            }
-            Remediation::AlreadyAttempted { document } => {
-                format!("{document} was already attempted while this finding stayed flagged")
-            }
+            Remediation::Inactive { reason, .. } => format!("inactive: {reason}"),
             Remediation::Blocked { reason, .. } => format!("not started: {reason}"),
         }
     }
@@ -103,45 +118,55 @@ impl Remediation {
     fn state(&self) -> &'static str {
         match self {
             Remediation::Start(_) => "starting",
+            Remediation::Approval { .. } => "approval",
+            Remediation::DryRun(_) => "dry-run",
+            Remediation::Held { .. } => "held",
             Remediation::NotMapped => "not-mapped",
-            Remediation::Disabled { .. } => "disabled",
-            Remediation::AlreadyAttempted { .. } => "already-attempted",
+            Remediation::Inactive { .. } => "inactive",
             Remediation::Blocked { .. } => "blocked",
+        }
+    }
+
+    /// The start this remediation describes, whether or not it happens.
+    pub fn start(&self) -> Option<&StartAutomation> {
+        match self {
+            Remediation::Start(start)
+            | Remediation::Approval { start, .. }
+            | Remediation::DryRun(start)
+            | Remediation::Held { start, .. } => Some(start),
+            _ => None,
         }
     }
 
     fn document(&self) -> Option<&str> {
         match self {
-            Remediation::Start(start) => Some(&start.document),
             Remediation::NotMapped => None,
-            Remediation::Disabled { document } | Remediation::AlreadyAttempted { document } => {
-                Some(document)
-            }
+            Remediation::Inactive { document, .. } => Some(document),
             Remediation::Blocked { document, .. } => document.as_deref(),
+            other => other.start().map(|start| start.document.as_str()),
         }
     }
 }
 
-/// The ClientToken for a finding's attempt: a UUID (v5) of the finding key, the time its episode
-/// began and the attempt number, so every redelivery of the same record asks SSM for the same start.
-pub fn client_token(finding_key: &str, episode_millis: i64, attempt: u32) -> String {
+/// The ClientToken of a finding's attempt: a UUID (v5) of the finding key and the attempt
+/// number, so every retry of one attempt asks SSM for the same start.
+pub fn client_token(finding_key: &str, attempt: u32) -> String {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1c_7e52_93d4_4b0f_8d2e_5f3a_1b9c_0e47);
     uuid::Uuid::new_v5(
         &NAMESPACE,
-        format!("{finding_key}/{episode_millis}/{attempt}").as_bytes(),
+        format!("{finding_key}/attempt/{attempt}").as_bytes(),
     )
     .to_string()
 }
 
-/// Decides the runbook side of a flagged finding.
-///
-/// `allowed_documents` is the stack's allowlist (empty: any document); the IAM policy grants
-/// `StartAutomationExecution` on the same list, so a refusal here says why before SSM would.
+/// Decides the runbook side of a flagged finding from its mapping and effective mode (see
+/// [`crate::safety::effective_mode`]). The ClientToken is left empty: the attempt gate sets it.
 pub fn plan_remediation(
     finding: &Finding,
-    new_episode: bool,
     mapping: Option<&Result<Mapping, MappingError>>,
-    allowed_documents: &[String],
+    mode: Mode,
+    mode_note: Option<&str>,
+    safety: &SafetyConfig,
 ) -> Remediation {
     let mapping = match mapping {
         None => return Remediation::NotMapped,
@@ -154,17 +179,20 @@ pub fn plan_remediation(
         Some(Ok(mapping)) => mapping,
     };
     let document = mapping.document.clone();
-    if !mapping.enabled {
-        return Remediation::Disabled { document };
+    if mode == Mode::Inactive {
+        return Remediation::Inactive {
+            document,
+            reason: mode_note
+                .unwrap_or("the mapping's mode is inactive")
+                .to_owned(),
+        };
     }
-    if !new_episode {
-        return Remediation::AlreadyAttempted { document };
-    }
-    if !allowed_documents.is_empty() && !allowed_documents.contains(&document) {
+    let allowed = &safety.allowed_documents;
+    if !allowed.is_empty() && !allowed.contains(&document) {
         return Remediation::Blocked {
             reason: format!(
                 "{document} is not one of the stack's allowed automation documents ({})",
-                allowed_documents.join(", ")
+                allowed.join(", ")
             ),
             document: Some(document),
         };
@@ -197,14 +225,31 @@ pub fn plan_remediation(
             };
         }
     };
-    Remediation::Start(StartAutomation {
+    if let Err(reason) = check_roles(&parameters, &safety.allowed_roles) {
+        return Remediation::Blocked {
+            document: Some(document),
+            reason,
+        };
+    }
+    let start = StartAutomation {
         document,
         document_version: mapping.document_version.clone(),
         region: finding.region.clone(),
         parameters,
-        client_token: client_token(&finding.hash_key, finding.time_millis(), 1),
+        client_token: String::new(),
         tags: BTreeMap::new(),
-    })
+    };
+    match mode {
+        Mode::Automated => Remediation::Start(start),
+        Mode::DryRun => Remediation::DryRun(start),
+        // Inactive returned above.
+        Mode::Approval | Mode::Inactive => Remediation::Approval {
+            start,
+            reason: mode_note
+                .map(str::to_owned)
+                .unwrap_or_else(|| "automatic remediation is off for this check (mode approval, or automationStatus false)".into()),
+        },
+    }
 }
 
 /// A tag whose key carries the ClientToken, so `DescribeAutomationExecutions` (which filters on
@@ -291,10 +336,34 @@ fn remediation_data(remediation: &Remediation) -> OpsData {
     if let Some(document) = remediation.document() {
         value["document"] = json!(document);
     }
-    if let Remediation::Start(start) = remediation {
+    if let Remediation::Held { control, .. } = remediation {
+        value["control"] = json!(control);
+    }
+    if let Some(start) = remediation.start() {
         value["region"] = json!(start.region);
         value["parameters"] = json!(start.parameters);
-        value["clientToken"] = json!(start.client_token);
+        if !start.client_token.is_empty() {
+            value["clientToken"] = json!(start.client_token);
+        }
+    }
+    bounded(value)
+}
+
+/// Operational data values stay well inside OpsCenter's limit: an oversized `detail` (a long
+/// reason or parameter list) is cut, and says so.
+fn bounded(mut value: serde_json::Value) -> OpsData {
+    const MAX: usize = 8 * 1024;
+    if value.to_string().len() > MAX {
+        if let Some(detail) = value
+            .get("detail")
+            .and_then(|d| d.as_str())
+            .map(str::to_owned)
+        {
+            value["detail"] = json!(truncate(&detail, 1024));
+        }
+        if value.to_string().len() > MAX {
+            value["parameters"] = json!("(omitted: too large for operational data)");
+        }
     }
     data(value.to_string())
 }
@@ -482,24 +551,11 @@ mod tests {
     }
 
     #[test]
-    fn a_runbook_may_start_only_when_a_finding_becomes_flagged() {
+    fn records_are_classified_by_their_new_and_old_status() {
         use Status::*;
-        assert_eq!(
-            classify(&change(None, Some(Red))),
-            Action::Flag { new_episode: true }
-        );
-        assert_eq!(
-            classify(&change(Some(Green), Some(Yellow))),
-            Action::Flag { new_episode: true }
-        );
-        assert_eq!(
-            classify(&change(Some(Red), Some(Red))),
-            Action::Flag { new_episode: false }
-        );
-        assert_eq!(
-            classify(&change(Some(Yellow), Some(Red))),
-            Action::Flag { new_episode: false }
-        );
+        assert_eq!(classify(&change(None, Some(Red))), Action::Flag);
+        assert_eq!(classify(&change(Some(Green), Some(Yellow))), Action::Flag);
+        assert_eq!(classify(&change(Some(Red), Some(Red))), Action::Flag);
         assert_eq!(classify(&change(Some(Red), Some(Green))), Action::Resolve);
         assert_eq!(classify(&change(None, Some(Green))), Action::Resolve);
         assert!(matches!(
@@ -512,39 +568,71 @@ mod tests {
         ));
     }
 
+    fn plan(
+        finding: &Finding,
+        mapping: Option<&Result<Mapping, MappingError>>,
+        safety: &SafetyConfig,
+    ) -> Remediation {
+        let mode = match mapping {
+            Some(Ok(mapping)) => mapping.mode,
+            _ => Mode::Approval,
+        };
+        plan_remediation(finding, mapping, mode, None, safety)
+    }
+
     #[test]
-    fn the_plan_follows_the_mapping() {
+    fn the_plan_follows_the_mapping_and_its_mode() {
         let red = finding(Status::Red, 1_000, SG);
-        assert_eq!(
-            plan_remediation(&red, true, None, &[]),
-            Remediation::NotMapped
-        );
-        assert!(matches!(
-            plan_remediation(&red, true, Some(&mapping(false)), &[]),
-            Remediation::Disabled { .. }
-        ));
-        assert!(matches!(
-            plan_remediation(&red, false, Some(&mapping(true)), &[]),
-            Remediation::AlreadyAttempted { .. }
-        ));
-        let Remediation::Start(start) = plan_remediation(&red, true, Some(&mapping(true)), &[])
+        let safety = SafetyConfig::default();
+        assert_eq!(plan(&red, None, &safety), Remediation::NotMapped);
+        let Remediation::Approval { start, reason } = plan(&red, Some(&mapping(false)), &safety)
         else {
+            panic!("automationStatus false is approval");
+        };
+        assert_eq!(start.parameters["GroupId"], vec!["sg-0ab".to_owned()]);
+        assert!(reason.contains("automationStatus false"), "{reason}");
+        let approval = plan(&red, Some(&mapping(false)), &safety).describe();
+        assert!(
+            approval.contains("aws ssm start-automation-execution --region eu-west-1 --document-name AWS-DisablePublicAccessForSecurityGroup --parameters '{\"GroupId\":[\"sg-0ab\"]}'"),
+            "{approval}"
+        );
+        let Remediation::Start(start) = plan(&red, Some(&mapping(true)), &safety) else {
             panic!("expected a start");
         };
         assert_eq!(start.region, "eu-west-1");
         assert_eq!(start.parameters["GroupId"], vec!["sg-0ab".to_owned()]);
-        assert_eq!(start.client_token, client_token(&red.hash_key, 1_000, 1));
+        let mapping_ok = mapping(true).unwrap();
+        assert!(matches!(
+            plan_remediation(
+                &red,
+                Some(&Ok(mapping_ok.clone())),
+                Mode::DryRun,
+                None,
+                &safety
+            ),
+            Remediation::DryRun(_)
+        ));
+        assert!(matches!(
+            plan_remediation(&red, Some(&Ok(mapping_ok)), Mode::Inactive, None, &safety),
+            Remediation::Inactive { .. }
+        ));
         let broken = Mapping::from_json(
             &json!({"checkName": "check", "ssmAutomationDocument": "D", "automationStatus": "yes"}),
         );
-        let Remediation::Blocked { reason, .. } = plan_remediation(&red, true, Some(&broken), &[])
-        else {
+        let Remediation::Blocked { reason, .. } = plan(&red, Some(&broken), &safety) else {
             panic!("expected blocked");
         };
         assert!(reason.contains("automationStatus"), "{reason}");
-        let allowed = ["AWS-RestartEC2Instance".to_owned()];
-        let Remediation::Blocked { reason, .. } =
-            plan_remediation(&red, true, Some(&mapping(true)), &allowed)
+    }
+
+    #[test]
+    fn documents_and_roles_outside_the_allowlists_are_blocked() {
+        let red = finding(Status::Red, 1_000, SG);
+        let only_restart = SafetyConfig {
+            allowed_documents: vec!["AWS-RestartEC2Instance".to_owned()],
+            ..SafetyConfig::default()
+        };
+        let Remediation::Blocked { reason, .. } = plan(&red, Some(&mapping(true)), &only_restart)
         else {
             panic!("a document outside the allowlist must not start");
         };
@@ -552,9 +640,24 @@ mod tests {
             reason.contains("not one of the stack's allowed automation documents"),
             "{reason}"
         );
-        let allowed = ["AWS-DisablePublicAccessForSecurityGroup".to_owned()];
+        let with_role = Mapping::from_json(&json!({
+            "checkName": "check", "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup",
+            "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::111122223333:role/Other"]},
+            "regexPattern": "(sg-\\w+)", "automationStatus": true
+        }));
+        let only_ours = SafetyConfig {
+            allowed_roles: vec!["arn:aws:iam::111122223333:role/Tarem".to_owned()],
+            ..SafetyConfig::default()
+        };
+        let Remediation::Blocked { reason, .. } = plan(&red, Some(&with_role), &only_ours) else {
+            panic!("a role outside the allowlist must not be passed");
+        };
+        assert!(
+            reason.contains("role/Other is not one of the stack's automation roles"),
+            "{reason}"
+        );
         assert!(matches!(
-            plan_remediation(&red, true, Some(&mapping(true)), &allowed),
+            plan(&red, Some(&with_role), &SafetyConfig::default()),
             Remediation::Start(_)
         ));
     }
@@ -567,7 +670,7 @@ mod tests {
             "arn:aws:ec2:eu-west-1:111122223333:instance/i-0ab",
         );
         let Remediation::Blocked { reason, document } =
-            plan_remediation(&instance, true, Some(&mapping(true)), &[])
+            plan(&instance, Some(&mapping(true)), &SafetyConfig::default())
         else {
             panic!("expected blocked");
         };
@@ -579,13 +682,12 @@ mod tests {
     }
 
     #[test]
-    fn client_tokens_are_uuids_that_differ_by_episode_and_attempt() {
-        let token = client_token("key", 1, 1);
+    fn client_tokens_are_uuids_that_differ_by_finding_and_attempt() {
+        let token = client_token("key", 1);
         assert!(uuid::Uuid::parse_str(&token).is_ok());
-        assert_eq!(token, client_token("key", 1, 1));
-        assert_ne!(token, client_token("key", 2, 1));
-        assert_ne!(token, client_token("key", 1, 2));
-        assert_ne!(token, client_token("other", 1, 1));
+        assert_eq!(token, client_token("key", 1));
+        assert_ne!(token, client_token("key", 2));
+        assert_ne!(token, client_token("other", 1));
     }
 
     #[test]

@@ -335,7 +335,7 @@ pub fn finding_from_event(event: &Value, now: DateTime<Utc>) -> Result<Finding, 
         .or_else(|| {
             arn_parts
                 .map(|(region, _)| region)
-                .filter(|r| !r.is_empty())
+                .filter(|r| is_region_code(r))
         })
         .unwrap_or(envelope_region)
         .to_owned();

@@ -21,7 +21,13 @@ pub mod local;
 pub mod mapping;
 pub mod memory;
 pub mod ports;
+pub mod safety;
 pub mod stream;
 
 /// Re-exported so the binaries name durations without depending on chrono themselves.
 pub use chrono::Duration;
+
+/// The invocation deadline Lambda gives (milliseconds since the epoch) as a time.
+pub fn chrono_from_millis(millis: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(millis).ok()?)
+}

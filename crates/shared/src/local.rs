@@ -9,7 +9,8 @@ use crate::handlers::{
     ResultsHandler, Tracked,
 };
 use crate::memory::{
-    InMemoryAutomation, InMemoryExecutions, InMemoryMappings, InMemoryOpsCenter, InMemoryTracker,
+    InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch, InMemoryMappings,
+    InMemoryOpsCenter, InMemoryResourceTags, InMemoryTracker,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub struct LocalLoop {
     pub executions: Arc<InMemoryExecutions>,
     pub automation: Arc<InMemoryAutomation>,
     pub ops_center: Arc<InMemoryOpsCenter>,
+    pub resource_tags: Arc<InMemoryResourceTags>,
+    pub counters: Arc<InMemoryCounters>,
+    pub kill_switch: Arc<InMemoryKillSwitch>,
     pub check_tracker: CheckTracker,
     pub results: ResultsHandler,
     pub execution_handler: ExecutionHandler,
@@ -37,12 +41,22 @@ impl LocalLoop {
     }
 
     pub fn with_automation(clock: Arc<dyn Clock>, automation: InMemoryAutomation) -> Self {
+        Self::with_config(clock, automation, ResultsConfig::default())
+    }
+
+    pub fn with_config(
+        clock: Arc<dyn Clock>,
+        automation: InMemoryAutomation,
+        config: ResultsConfig,
+    ) -> Self {
         let tracker = Arc::new(InMemoryTracker::new(clock.clone(), HOME_REGION));
         let mappings = Arc::new(InMemoryMappings::default());
         let executions = Arc::new(InMemoryExecutions::default());
-        let automation = Arc::new(automation);
+        let automation = Arc::new(automation.with_clock(clock.clone()));
         let ops_center = Arc::new(InMemoryOpsCenter::default());
-        let config = ResultsConfig::default();
+        let resource_tags = Arc::new(InMemoryResourceTags::default());
+        let counters = Arc::new(InMemoryCounters::default());
+        let kill_switch = Arc::new(InMemoryKillSwitch::default());
         let execution_retention = config.execution_retention;
         Self {
             check_tracker: CheckTracker {
@@ -59,8 +73,12 @@ impl LocalLoop {
                 executions: executions.clone(),
                 automation: automation.clone(),
                 ops_center: ops_center.clone(),
+                tags: resource_tags.clone(),
+                counters: counters.clone(),
+                kill_switch: kill_switch.clone(),
                 clock: clock.clone(),
                 config,
+                pacer: Default::default(),
             },
             execution_handler: ExecutionHandler {
                 executions: executions.clone(),
@@ -75,6 +93,9 @@ impl LocalLoop {
             executions,
             automation,
             ops_center,
+            resource_tags,
+            counters,
+            kill_switch,
             account: "123456789012".into(),
         }
     }
@@ -93,7 +114,7 @@ impl LocalLoop {
     /// Delivers the pending stream records to the results handler as one batch.
     pub async fn deliver_stream(&self) -> BatchReport {
         let batch = self.pending_stream_batch();
-        self.results.handle_batch(&batch).await
+        self.results.handle_batch(&batch, None).await
     }
 
     /// Ends every execution still running with the status `outcome` picks for its document, and

@@ -40,8 +40,72 @@ pub struct Mapping {
     pub document_version: Option<String>,
     pub parameters: ParameterTemplate,
     pub regex: Option<ResourceRegex>,
-    /// `automationStatus`: start the runbook automatically. Absent means off.
-    pub enabled: bool,
+    /// `mode`, or from `automationStatus` (true: automated, false or absent: approval).
+    pub mode: Mode,
+    /// `maxAttempts`: starts allowed per finding within the attempt window (stack default when absent).
+    pub max_attempts: Option<u32>,
+    /// `coolDownMinutes`: minimum time between two starts for one finding (stack default when absent).
+    pub cool_down_minutes: Option<u32>,
+    /// `modeTagKey`: a resource tag with this key and a mode as value overrides the mode for this
+    /// check on that resource.
+    pub mode_tag_key: Option<String>,
+}
+
+/// What a mapping does with a flagged finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Start the runbook.
+    Automated,
+    /// Nothing starts; the OpsItem links the runbook with its parameters filled in, for an
+    /// operator to run from OpsCenter.
+    Approval,
+    /// Nothing starts; the OpsItem records exactly what would have started.
+    DryRun,
+    /// Track only: no OpsItem, no runbook.
+    Inactive,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Option<Mode> {
+        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "automated" | "automatic" => Some(Mode::Automated),
+            "approval" | "manual" => Some(Mode::Approval),
+            "dry-run" | "dryrun" => Some(Mode::DryRun),
+            "inactive" | "off" => Some(Mode::Inactive),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Automated => "automated",
+            Mode::Approval => "approval",
+            Mode::DryRun => "dry-run",
+            Mode::Inactive => "inactive",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn positive_number(
+    object: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<u32>, String> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
+            .map(|n| Some(n as u32))
+            .ok_or_else(|| format!("must be a whole number of at least 1, found {n}")),
+        other => Err(describe_expected("a whole number of at least 1", other)),
+    }
 }
 
 impl Mapping {
@@ -98,13 +162,44 @@ impl Mapping {
             ),
             other => return Err(error("regexPattern", describe_expected("a string", other))),
         };
-        let enabled = match object.get("automationStatus") {
+        let automation_status = match object.get("automationStatus") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(on)) => *on,
             other => {
                 return Err(error(
                     "automationStatus",
                     describe_expected("a boolean (true or false)", other),
+                ));
+            }
+        };
+        // `mode` wins over `automationStatus`, which stays for AWS's walkthrough items.
+        let mode = match object.get("mode") {
+            None | Some(Value::Null) if automation_status => Mode::Automated,
+            None | Some(Value::Null) => Mode::Approval,
+            Some(Value::String(text)) => Mode::parse(text).ok_or_else(|| {
+                error(
+                    "mode",
+                    format!("must be automated, approval, dry-run or inactive, found {text:?}"),
+                )
+            })?,
+            other => {
+                return Err(error(
+                    "mode",
+                    describe_expected("one of automated, approval, dry-run, inactive", other),
+                ));
+            }
+        };
+        let max_attempts = positive_number(object, "maxAttempts")
+            .map_err(|problem| error("maxAttempts", problem))?;
+        let cool_down_minutes = positive_number(object, "coolDownMinutes")
+            .map_err(|problem| error("coolDownMinutes", problem))?;
+        let mode_tag_key = match object.get("modeTagKey") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(key)) if !key.trim().is_empty() => Some(key.trim().to_owned()),
+            other => {
+                return Err(error(
+                    "modeTagKey",
+                    describe_expected("a non-empty tag key", other),
                 ));
             }
         };
@@ -121,7 +216,10 @@ impl Mapping {
             document_version,
             parameters,
             regex,
-            enabled,
+            mode,
+            max_attempts,
+            cool_down_minutes,
+            mode_tag_key,
         })
     }
 
@@ -528,7 +626,7 @@ mod tests {
             "automationStatus": true
         }))
         .unwrap();
-        assert!(typed.enabled && plain.enabled);
+        assert_eq!((typed.mode, plain.mode), (Mode::Automated, Mode::Automated));
         assert_eq!(typed.document, plain.document);
         assert_eq!(typed.parameters, plain.parameters);
         let arn = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0abc";
@@ -622,7 +720,52 @@ mod tests {
     fn an_absent_automation_status_means_off() {
         let mut item = plain_json(&walkthrough_item());
         item.as_object_mut().unwrap().remove("automationStatus");
-        assert!(!Mapping::from_json(&item).unwrap().enabled);
+        assert_eq!(Mapping::from_json(&item).unwrap().mode, Mode::Approval);
+    }
+
+    #[test]
+    fn mode_wins_over_automation_status_and_limits_are_checked() {
+        let with = |extra: Value| {
+            let mut item = plain_json(&walkthrough_item());
+            for (key, value) in extra.as_object().unwrap() {
+                item[key] = value.clone();
+            }
+            Mapping::from_json(&item)
+        };
+        assert_eq!(
+            with(json!({"automationStatus": false})).unwrap().mode,
+            Mode::Approval
+        );
+        assert_eq!(with(json!({"mode": "dry-run"})).unwrap().mode, Mode::DryRun);
+        assert_eq!(
+            with(json!({"mode": "Inactive", "automationStatus": true}))
+                .unwrap()
+                .mode,
+            Mode::Inactive
+        );
+        assert_eq!(
+            with(json!({"mode": "approval", "automationStatus": true}))
+                .unwrap()
+                .mode,
+            Mode::Approval
+        );
+        let limits =
+            with(json!({"maxAttempts": 1, "coolDownMinutes": 90, "modeTagKey": "tarem-sg-mode"}))
+                .unwrap();
+        assert_eq!(
+            (limits.max_attempts, limits.cool_down_minutes),
+            (Some(1), Some(90))
+        );
+        assert_eq!(limits.mode_tag_key.as_deref(), Some("tarem-sg-mode"));
+        assert_eq!(with(json!({"mode": "yolo"})).unwrap_err().field, "mode");
+        assert_eq!(
+            with(json!({"maxAttempts": 0})).unwrap_err().field,
+            "maxAttempts"
+        );
+        assert_eq!(
+            with(json!({"coolDownMinutes": "30"})).unwrap_err().field,
+            "coolDownMinutes"
+        );
     }
 
     #[test]

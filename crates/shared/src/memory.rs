@@ -8,10 +8,11 @@ use crate::decide::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN};
 use crate::error::{ErrorKind, PortError};
 use crate::finding::Finding;
 use crate::ports::{
-    AttemptClaim, Automation, Claim, CreatedOpsItem, ExecutionInfo, ExecutionRecord,
-    ExecutionStore, MappingStore, NewOpsItem, OpsCenter, OpsData, OpsItemStatus, OpsItemUpdate,
+    Automation, Counters, CreatedOpsItem, ExecutionInfo, ExecutionRecord, ExecutionStore,
+    KillSwitch, MappingStore, NewOpsItem, OpsCenter, OpsData, OpsItemStatus, OpsItemUpdate,
     ResourceTags, StartAutomation, StatusWrite, TrackerStore, WriteOutcome,
 };
+use crate::safety::RemediationState;
 use crate::stream::stream_record;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -130,7 +131,7 @@ impl MappingStore for InMemoryMappings {
     }
 }
 
-/// The execution table: execution rows and attempt claims.
+/// The execution table: execution rows and each finding's remediation state.
 #[derive(Default)]
 pub struct InMemoryExecutions {
     state: Mutex<ExecutionState>,
@@ -139,7 +140,7 @@ pub struct InMemoryExecutions {
 #[derive(Default)]
 struct ExecutionState {
     rows: BTreeMap<String, ExecutionRecord>,
-    claims: BTreeMap<String, (AttemptClaim, Option<String>)>,
+    findings: HashMap<String, RemediationState>,
 }
 
 impl InMemoryExecutions {
@@ -147,46 +148,57 @@ impl InMemoryExecutions {
         lock(&self.state).rows.values().cloned().collect()
     }
 
-    pub fn claims(&self) -> Vec<(AttemptClaim, Option<String>)> {
-        lock(&self.state).claims.values().cloned().collect()
+    pub fn states(&self) -> Vec<RemediationState> {
+        lock(&self.state).findings.values().cloned().collect()
     }
 }
 
 #[async_trait]
 impl ExecutionStore for InMemoryExecutions {
-    async fn claim(&self, claim: &AttemptClaim) -> Result<Claim, PortError> {
+    async fn record_started(&self, record: &ExecutionRecord) -> Result<String, PortError> {
         let mut state = lock(&self.state);
-        if let Some((_, execution_id)) = state.claims.get(&claim.client_token) {
-            return Ok(Claim::Existing {
-                execution_id: execution_id.clone(),
-            });
-        }
-        state
-            .claims
-            .insert(claim.client_token.clone(), (claim.clone(), None));
-        Ok(Claim::New)
-    }
-
-    async fn record_started(&self, record: &ExecutionRecord) -> Result<(), PortError> {
-        let mut state = lock(&self.state);
-        if let Some(token) = &record.client_token
-            && let Some((_, execution_id)) = state.claims.get_mut(token)
-        {
-            *execution_id = Some(record.automation_execution_id.clone());
-        }
         let merged = match state.rows.get(&record.automation_execution_id) {
-            // The status handler was first: keep the status it recorded.
+            // The status handler was first: what it recorded stays; the start fills the gaps.
             Some(existing) => ExecutionRecord {
+                automation_execution_id: existing.automation_execution_id.clone(),
+                ops_item_id: existing.ops_item_id.clone(),
+                finding_key: existing.finding_key.clone(),
+                region: existing.region.clone(),
+                document: existing
+                    .document
+                    .clone()
+                    .or_else(|| record.document.clone()),
+                check_name: existing
+                    .check_name
+                    .clone()
+                    .or_else(|| record.check_name.clone()),
+                resource: existing
+                    .resource
+                    .clone()
+                    .or_else(|| record.resource.clone()),
+                client_token: existing
+                    .client_token
+                    .clone()
+                    .or_else(|| record.client_token.clone()),
+                parameters: existing
+                    .parameters
+                    .clone()
+                    .or_else(|| record.parameters.clone()),
                 status: existing.status.clone(),
+                started_at: existing
+                    .started_at
+                    .clone()
+                    .or_else(|| record.started_at.clone()),
                 updated_at: existing.updated_at.clone(),
-                ..record.clone()
+                expires_at: record.expires_at,
             },
             None => record.clone(),
         };
+        let status = merged.status.clone();
         state
             .rows
             .insert(record.automation_execution_id.clone(), merged);
-        Ok(())
+        Ok(status)
     }
 
     async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError> {
@@ -211,6 +223,74 @@ impl ExecutionStore for InMemoryExecutions {
             }
         }
     }
+
+    async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {
+        Ok(lock(&self.state).findings.get(finding_key).cloned())
+    }
+
+    async fn put_state(&self, new: &RemediationState) -> Result<bool, PortError> {
+        let mut state = lock(&self.state);
+        let stored = state.findings.get(&new.finding_key).map(|s| s.version);
+        // The condition: attribute_not_exists (version 1) or version = new.version - 1.
+        let expected = new.version.checked_sub(1).filter(|v| *v > 0);
+        if stored != expected {
+            return Ok(false);
+        }
+        state.findings.insert(new.finding_key.clone(), new.clone());
+        Ok(true)
+    }
+}
+
+/// Named counters.
+#[derive(Default)]
+pub struct InMemoryCounters {
+    values: Mutex<HashMap<String, u64>>,
+}
+
+#[async_trait]
+impl Counters for InMemoryCounters {
+    async fn increment_below(
+        &self,
+        name: &str,
+        limit: u64,
+        _expires_at: i64,
+    ) -> Result<bool, PortError> {
+        let mut values = lock(&self.values);
+        let value = values.entry(name.to_owned()).or_default();
+        if *value >= limit {
+            return Ok(false);
+        }
+        *value += 1;
+        Ok(true)
+    }
+
+    async fn increment(&self, name: &str, _expires_at: i64) -> Result<(), PortError> {
+        *lock(&self.values).entry(name.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    async fn value(&self, name: &str) -> Result<u64, PortError> {
+        Ok(lock(&self.values).get(name).copied().unwrap_or(0))
+    }
+}
+
+/// The kill switch: on unless switched off.
+#[derive(Default)]
+pub struct InMemoryKillSwitch {
+    off: std::sync::atomic::AtomicBool,
+}
+
+impl InMemoryKillSwitch {
+    pub fn set_off(&self, off: bool) {
+        self.off.store(off, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl KillSwitch for InMemoryKillSwitch {
+    async fn starts_allowed(&self) -> Result<bool, PortError> {
+        Ok(!self.off.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// One automation execution as SSM keeps it.
@@ -226,17 +306,23 @@ pub struct SimulatedExecution {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_message: Option<String>,
+    /// When SSM accepted the start (by the clock the automation was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// SSM Automation across regions. Execution ids are UUIDs counted from 1, so runs are repeatable.
 #[derive(Default)]
 pub struct InMemoryAutomation {
     state: Mutex<AutomationState>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 #[derive(Default)]
 struct AutomationState {
     executions: Vec<SimulatedExecution>,
+    /// Errors the next starts fail with, in order (throttling, limits: as SSM answers them).
+    failing_starts: std::collections::VecDeque<PortError>,
     /// Documents that exist in every region; empty means all do.
     known_documents: Vec<String>,
 }
@@ -248,6 +334,17 @@ impl InMemoryAutomation {
         lock(&automation.state).known_documents =
             documents.iter().map(|d| (*d).to_owned()).collect();
         automation
+    }
+
+    /// The next `errors.len()` starts fail with these errors, in order.
+    pub fn fail_next_starts(&self, errors: impl IntoIterator<Item = PortError>) {
+        lock(&self.state).failing_starts.extend(errors);
+    }
+
+    /// Stamps each start with this clock's time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     pub fn executions(&self) -> Vec<SimulatedExecution> {
@@ -276,6 +373,9 @@ impl InMemoryAutomation {
 impl Automation for InMemoryAutomation {
     async fn start(&self, request: &StartAutomation) -> Result<String, PortError> {
         let mut state = lock(&self.state);
+        if let Some(error) = state.failing_starts.pop_front() {
+            return Err(error);
+        }
         if !state.known_documents.is_empty() && !state.known_documents.contains(&request.document) {
             return Err(PortError::new(
                 "StartAutomationExecution",
@@ -315,6 +415,7 @@ impl Automation for InMemoryAutomation {
             tags: request.tags.clone(),
             status: "Pending".into(),
             failure_message: None,
+            started_at: self.clock.as_ref().map(|clock| clock.now()),
         });
         Ok(execution_id)
     }
@@ -382,6 +483,8 @@ pub struct StoredOpsItem {
 #[derive(Default)]
 pub struct InMemoryOpsCenter {
     items: Mutex<Vec<StoredOpsItem>>,
+    /// Dedup string → index of the newest item created with it.
+    dedup: Mutex<HashMap<String, usize>>,
 }
 
 impl InMemoryOpsCenter {
@@ -426,17 +529,18 @@ impl OpsCenter for InMemoryOpsCenter {
             return Err(invalid(format!("Source {:?} is not allowed", item.source)));
         }
         let mut items = lock(&self.items);
+        let mut dedup = lock(&self.dedup);
         // /aws/dedup suppresses a new item only while the old one is Open or InProgress.
-        if let Some(existing) = items.iter().find(|existing| {
-            is_open(existing.status)
-                && dedup_of(existing).as_deref() == Some(item.dedup_string.as_str())
-        }) {
+        if let Some(existing) = dedup.get(&item.dedup_string).map(|&index| &items[index])
+            && is_open(existing.status)
+        {
             return Ok(CreatedOpsItem {
                 id: existing.id.clone(),
                 created: false,
             });
         }
         let id = format!("oi-{:012x}", items.len() + 1);
+        dedup.insert(item.dedup_string.clone(), items.len());
         items.push(StoredOpsItem {
             id: id.clone(),
             title: item.title.clone(),
@@ -487,12 +591,10 @@ impl OpsCenter for InMemoryOpsCenter {
             .map(|item| item.id.clone())
             .collect())
     }
-}
 
-fn dedup_of(item: &StoredOpsItem) -> Option<String> {
-    let data = item.operational_data.get("/aws/dedup")?;
-    let parsed: Value = serde_json::from_str(&data.value).ok()?;
-    parsed.get("dedupString")?.as_str().map(str::to_owned)
+    async fn status(&self, id: &str) -> Result<Option<OpsItemStatus>, PortError> {
+        Ok(self.get(id).map(|item| item.status))
+    }
 }
 
 /// Resource tags by ARN.
@@ -639,28 +741,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn execution_rows_keep_a_final_status_and_claims_happen_once() {
+    async fn execution_rows_keep_a_final_status_and_states_are_versioned() {
         let store = InMemoryExecutions::default();
-        let claim = AttemptClaim {
-            client_token: "t".into(),
-            finding_key: "k".into(),
-            ops_item_id: "oi-1".into(),
-            document: "D".into(),
-            region: "eu-west-1".into(),
-            claimed_at: String::new(),
-            expires_at: 0,
-        };
-        assert_eq!(store.claim(&claim).await.unwrap(), Claim::New);
-        assert_eq!(
-            store.claim(&claim).await.unwrap(),
-            Claim::Existing { execution_id: None }
-        );
         let row = ExecutionRecord {
             automation_execution_id: "e".into(),
             ops_item_id: "oi-1".into(),
             finding_key: "k".into(),
             region: "eu-west-1".into(),
-            document: Some("D".into()),
+            document: None,
             check_name: None,
             resource: None,
             client_token: Some("t".into()),
@@ -674,19 +762,16 @@ mod tests {
             store.record_status(&row).await.unwrap(),
             StatusWrite::Updated
         );
-        store
-            .record_started(&ExecutionRecord {
-                status: "Pending".into(),
-                ..row.clone()
-            })
-            .await
-            .unwrap();
-        assert_eq!(store.get("e").await.unwrap().unwrap().status, "Success");
+        let started = ExecutionRecord {
+            status: "Pending".into(),
+            document: Some("D".into()),
+            ..row.clone()
+        };
+        assert_eq!(store.record_started(&started).await.unwrap(), "Success");
+        let stored = store.get("e").await.unwrap().unwrap();
         assert_eq!(
-            store.claim(&claim).await.unwrap(),
-            Claim::Existing {
-                execution_id: Some("e".into())
-            }
+            (stored.status.as_str(), stored.document.as_deref()),
+            ("Success", Some("D"))
         );
         let late = ExecutionRecord {
             status: "InProgress".into(),
@@ -695,6 +780,30 @@ mod tests {
         assert_eq!(
             store.record_status(&late).await.unwrap(),
             StatusWrite::AlreadyFinal
+        );
+
+        let first = RemediationState {
+            version: 1,
+            ..RemediationState::new("k")
+        };
+        assert!(store.put_state(&first).await.unwrap());
+        assert!(
+            !store.put_state(&first).await.unwrap(),
+            "a second writer of version 1 loses"
+        );
+        let second = RemediationState {
+            version: 2,
+            ..first.clone()
+        };
+        assert!(store.put_state(&second).await.unwrap());
+        assert!(
+            !store
+                .put_state(&RemediationState {
+                    version: 2,
+                    ..first
+                })
+                .await
+                .unwrap()
         );
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::error::PortError;
 use crate::finding::Finding;
+use crate::safety::RemediationState;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,31 +34,6 @@ pub trait TrackerStore: Send + Sync {
 #[async_trait]
 pub trait MappingStore: Send + Sync {
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError>;
-}
-
-/// The reservation of one remediation attempt, written before the automation starts so that a
-/// redelivered record can never start a second one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttemptClaim {
-    pub client_token: String,
-    pub finding_key: String,
-    pub ops_item_id: String,
-    pub document: String,
-    pub region: String,
-    pub claimed_at: String,
-    /// TTL, seconds since the epoch.
-    pub expires_at: i64,
-}
-
-/// What claiming an attempt found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// Ours now: start the automation.
-    New,
-    /// Claimed before. With an execution id the automation started; without one a previous try
-    /// stopped between claim and start, and starting again with the same ClientToken is safe.
-    Existing { execution_id: Option<String> },
 }
 
 /// A row of the execution table.
@@ -95,17 +71,42 @@ pub enum StatusWrite {
     AlreadyFinal,
 }
 
-/// The execution table.
+/// The execution table: execution rows, and each finding's remediation state (its attempt
+/// history, the claim that makes each start happen once, and its OpsItem).
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
-    /// Conditional put of the attempt: succeeds once per ClientToken.
-    async fn claim(&self, claim: &AttemptClaim) -> Result<Claim, PortError>;
-    /// Writes the execution row after a start and links the claim to it. Merges with a row the
-    /// status handler may have written first: a status already recorded is kept.
-    async fn record_started(&self, record: &ExecutionRecord) -> Result<(), PortError>;
+    /// Writes the execution row after a start, merging with a row the status handler may have
+    /// written first: attributes already there are kept. Returns the row's status afterwards.
+    async fn record_started(&self, record: &ExecutionRecord) -> Result<String, PortError>;
     async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError>;
     /// Sets the status unless the row already holds a final one; creates the row when missing.
     async fn record_status(&self, record: &ExecutionRecord) -> Result<StatusWrite, PortError>;
+    async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError>;
+    /// Writes `state` only if the stored version is `state.version - 1` (absent for version 1);
+    /// `false` when another writer got there first.
+    async fn put_state(&self, state: &RemediationState) -> Result<bool, PortError>;
+}
+
+/// Named counters with a TTL: the circuit breaker's starts per check and window, and the
+/// month's OpsItems.
+#[async_trait]
+pub trait Counters: Send + Sync {
+    /// Adds one unless the counter reached `limit`; `false` when it had.
+    async fn increment_below(
+        &self,
+        name: &str,
+        limit: u64,
+        expires_at: i64,
+    ) -> Result<bool, PortError>;
+    async fn increment(&self, name: &str, expires_at: i64) -> Result<(), PortError>;
+    async fn value(&self, name: &str) -> Result<u64, PortError>;
+}
+
+/// The stack's kill switch.
+#[async_trait]
+pub trait KillSwitch: Send + Sync {
+    /// `false` when an operator switched automation starts off.
+    async fn starts_allowed(&self) -> Result<bool, PortError>;
 }
 
 /// A request to start a runbook.
@@ -220,6 +221,8 @@ pub trait OpsCenter: Send + Sync {
     async fn update(&self, id: &str, update: &OpsItemUpdate) -> Result<(), PortError>;
     /// Open or InProgress OpsItems of a finding (by the `tarem:findingKey` operational data).
     async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError>;
+    /// The item's status; `None` when there is no such item.
+    async fn status(&self, id: &str) -> Result<Option<OpsItemStatus>, PortError>;
 }
 
 /// The resource's own tags (Resource Groups Tagging API, in the resource's region).

@@ -8,13 +8,16 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use tarem_shared::aws::dynamodb::{DynamoExecutions, DynamoMappings, DynamoTracker, claim_key};
+use tarem_shared::aws::dynamodb::{
+    DynamoCounters, DynamoExecutions, DynamoMappings, DynamoTracker, state_key,
+};
 use tarem_shared::finding::{Finding, Status, finding_from_event, parse_time};
-use tarem_shared::mapping::Mapping;
+use tarem_shared::mapping::{Mapping, Mode};
 use tarem_shared::ports::{
-    AttemptClaim, Claim, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
+    Counters, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
     WriteOutcome,
 };
+use tarem_shared::safety::{Attempt, RemediationState};
 use tarem_shared::stream::decode_record;
 
 fn endpoint() -> String {
@@ -226,7 +229,7 @@ async fn both_mapping_shapes_read_the_same() {
     let store = DynamoMappings::new(client.clone(), &table);
     let a = Mapping::from_json(&store.get("check A").await.unwrap().unwrap()).unwrap();
     let b = Mapping::from_json(&store.get("check B").await.unwrap().unwrap()).unwrap();
-    assert!(a.enabled && b.enabled);
+    assert_eq!((a.mode, b.mode), (Mode::Automated, Mode::Automated));
     assert_eq!(a.parameters, b.parameters);
     assert_eq!(store.get("unmapped").await, Ok(None));
 }
@@ -253,55 +256,89 @@ fn execution(id: &str, status: &str, token: Option<&str>) -> ExecutionRecord {
 }
 
 #[tokio::test]
-async fn attempts_are_claimed_once_and_linked_to_their_execution() {
+async fn remediation_states_are_written_once_per_version_with_a_ttl() {
     let client = client().await;
     let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
     let store = DynamoExecutions::new(client.clone(), &table);
-    let claim = AttemptClaim {
+    assert_eq!(store.get_state("finding").await, Ok(None));
+    let attempt = Attempt {
+        number: 1,
         client_token: "6f9619ff-8b86-4011-b42d-00c04fc964ff".into(),
-        finding_key: "finding".into(),
-        ops_item_id: "oi-0123456789ab".into(),
+        finding_time_millis: 1_793_610_761_318,
+        started_at: 1_793_610_900,
         document: "AWS-DisablePublicAccessForSecurityGroup".into(),
         region: "ap-southeast-2".into(),
-        claimed_at: "2026-11-02T09:00:00.000Z".into(),
-        expires_at: 1_800_000_000,
+        execution_id: None,
+        status: None,
     };
-    assert_eq!(store.claim(&claim).await, Ok(Claim::New));
+    let mut claimed = RemediationState::new("finding").with_attempt(attempt);
+    claimed.expires_at = 1_800_000_000;
+    assert_eq!(claimed.version, 1);
+    assert_eq!(store.put_state(&claimed).await, Ok(true));
     assert_eq!(
-        store.claim(&claim).await,
-        Ok(Claim::Existing { execution_id: None })
+        store.put_state(&claimed).await,
+        Ok(false),
+        "a second claim of the same attempt loses"
     );
-    store
-        .record_started(&execution("exec-1", "Pending", Some(&claim.client_token)))
+    assert_eq!(store.get_state("finding").await, Ok(Some(claimed.clone())));
+    let mut linked = claimed.clone();
+    linked.version = 2;
+    linked
+        .attempt_mut("6f9619ff-8b86-4011-b42d-00c04fc964ff")
+        .unwrap()
+        .execution_id = Some("exec-1".into());
+    assert_eq!(store.put_state(&linked).await, Ok(true));
+    assert_eq!(
+        store.put_state(&linked).await,
+        Ok(false),
+        "a stale version loses"
+    );
+    assert_eq!(store.get_state("finding").await, Ok(Some(linked)));
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "automationExecutionId",
+            aws_sdk_dynamodb::types::AttributeValue::S(state_key("finding")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["expiresAt"].as_n().unwrap(), "1800000000");
+}
+
+#[tokio::test]
+async fn counters_stop_at_their_limit() {
+    let client = client().await;
+    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let counters = DynamoCounters::new(client.clone(), &table);
+    assert_eq!(counters.value("breaker#x#1").await, Ok(0));
+    for _ in 0..3 {
+        assert_eq!(
+            counters
+                .increment_below("breaker#x#1", 3, 1_800_000_000)
+                .await,
+            Ok(true)
+        );
+    }
+    assert_eq!(
+        counters
+            .increment_below("breaker#x#1", 3, 1_800_000_000)
+            .await,
+        Ok(false)
+    );
+    assert_eq!(counters.value("breaker#x#1").await, Ok(3));
+    counters
+        .increment("opsitems#2026-11", 1_800_000_000)
         .await
         .unwrap();
-    assert_eq!(
-        store.claim(&claim).await,
-        Ok(Claim::Existing {
-            execution_id: Some("exec-1".into())
-        })
-    );
-    let row = store.get("exec-1").await.unwrap().unwrap();
-    assert_eq!(
-        row,
-        execution("exec-1", "Pending", Some(&claim.client_token))
-    );
-    // The TTL attribute is a number of epoch seconds on both kinds of item.
-    for key in ["exec-1".to_owned(), claim_key(&claim.client_token)] {
-        let item = client
-            .get_item()
-            .table_name(&table)
-            .key(
-                "automationExecutionId",
-                aws_sdk_dynamodb::types::AttributeValue::S(key),
-            )
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap();
-        assert_eq!(item["expiresAt"].as_n().unwrap(), "1800000000");
-    }
+    counters
+        .increment("opsitems#2026-11", 1_800_000_000)
+        .await
+        .unwrap();
+    assert_eq!(counters.value("opsitems#2026-11").await, Ok(2));
 }
 
 #[tokio::test]

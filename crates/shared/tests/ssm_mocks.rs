@@ -379,3 +379,69 @@ async fn resource_tags_come_from_the_tagging_api() {
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Throttled);
 }
+
+#[tokio::test]
+async fn ops_item_status_reads_get_ops_item() {
+    let resolved = mock!(Client::get_ops_item)
+        .match_requests(|request| request.ops_item_id() == Some("oi-resolved"))
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"OpsItem":{"OpsItemId":"oi-resolved","Status":"Resolved","Title":"t","Source":"TrustedAdvisor"}}"#,
+            )
+        });
+    let missing = mock!(Client::get_ops_item)
+        .match_requests(|request| request.ops_item_id() == Some("oi-missing"))
+        .then_http_response(|| {
+            json_response(
+                400,
+                r#"{"__type":"OpsItemNotFoundException","Message":"not found"}"#,
+            )
+        });
+    let ops = SsmOpsCenter::new(ssm(&[&resolved, &missing]));
+    assert_eq!(
+        ops.status("oi-resolved").await,
+        Ok(Some(OpsItemStatus::Resolved))
+    );
+    assert_eq!(ops.status("oi-missing").await, Ok(None));
+}
+
+#[tokio::test]
+async fn the_kill_switch_is_the_parameter_value() {
+    use tarem_shared::aws::ssm::SsmParameterKillSwitch;
+    use tarem_shared::ports::KillSwitch;
+    let answer = |value: &'static str| {
+        mock!(Client::get_parameter)
+            .match_requests(|request| request.name() == Some("/tarem/automation-starts"))
+            .then_http_response(move || {
+                json_response(
+                    200,
+                    &format!(r#"{{"Parameter":{{"Name":"/tarem/automation-starts","Type":"String","Value":"{value}","Version":2}}}}"#),
+                )
+            })
+    };
+    for (value, allowed) in [("on", true), ("off", false), (" OFF ", false)] {
+        let rule = answer(value);
+        let switch = SsmParameterKillSwitch::new(ssm(&[&rule]), "/tarem/automation-starts");
+        assert_eq!(switch.starts_allowed().await, Ok(allowed), "{value:?}");
+    }
+    let deleted = mock!(Client::get_parameter).then_http_response(|| {
+        json_response(
+            400,
+            r#"{"__type":"ParameterNotFound","Message":"not found"}"#,
+        )
+    });
+    let switch = SsmParameterKillSwitch::new(ssm(&[&deleted]), "/tarem/automation-starts");
+    assert_eq!(switch.starts_allowed().await, Ok(true));
+    let throttled = mock!(Client::get_parameter).then_http_response(|| {
+        json_response(
+            400,
+            r#"{"__type":"ThrottlingException","Message":"Rate exceeded"}"#,
+        )
+    });
+    let switch = SsmParameterKillSwitch::new(ssm(&[&throttled]), "/tarem/automation-starts");
+    assert!(
+        switch.starts_allowed().await.unwrap_err().is_retryable(),
+        "unknown means no start, retried"
+    );
+}

@@ -1,25 +1,33 @@
 //! results-handler: tracker stream batches → OpsItems and automations, with a partial batch
 //! response naming only the records that failed retryably.
 //!
-//! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `EXECUTION_TABLE`, and optionally
-//! `MAPPING_CACHE_SECONDS` (60), `EXECUTION_RETENTION_DAYS` (90), `ALLOWED_AUTOMATION_DOCUMENTS`
-//! (comma-separated; empty allows any) and `OPS_ITEM_SOURCE` (TrustedAdvisor).
+//! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `EXECUTION_TABLE`,
+//! `ALLOWED_AUTOMATION_DOCUMENTS` (comma-separated, required: the allowlist fails closed),
+//! `KILL_SWITCH_PARAMETER`, and optionally `MAPPING_CACHE_SECONDS` (60; 0 reads every time),
+//! `EXECUTION_RETENTION_DAYS` (90), `OPS_ITEM_SOURCE` (TrustedAdvisor) and the safety settings
+//! read by `tarem_shared::config::safety_from_env` (README, "Safety controls").
 
 use aws_sdk_dynamodb::Client as DynamoDb;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
-use tarem_shared::aws::dynamodb::{DynamoExecutions, DynamoMappings, DynamoTracker};
+use tarem_shared::aws::dynamodb::{
+    DynamoCounters, DynamoExecutions, DynamoMappings, DynamoTracker,
+};
 use tarem_shared::aws::sdk_config;
-use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
+use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter, SsmParameterKillSwitch};
+use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::clock::SystemClock;
-use tarem_shared::config::{ConfigError, list, positive_or, required, string_or};
+use tarem_shared::config::{
+    ConfigError, non_negative_or, positive_or, required, safety_from_env, string_or,
+};
 use tarem_shared::handlers::{MappingCache, ResultsConfig, ResultsHandler};
 
 struct Config {
     tracker_table: String,
     mapping_table: String,
     execution_table: String,
+    kill_switch_parameter: String,
     mapping_cache_seconds: i64,
     results: ResultsConfig,
 }
@@ -30,14 +38,15 @@ impl Config {
             tracker_table: required("TRACKER_TABLE")?,
             mapping_table: required("MAPPING_TABLE")?,
             execution_table: required("EXECUTION_TABLE")?,
-            mapping_cache_seconds: positive_or("MAPPING_CACHE_SECONDS", 60)?,
+            kill_switch_parameter: required("KILL_SWITCH_PARAMETER")?,
+            mapping_cache_seconds: non_negative_or("MAPPING_CACHE_SECONDS", 60)?,
             results: ResultsConfig {
                 ops_item_source: string_or("OPS_ITEM_SOURCE", "TrustedAdvisor"),
                 execution_retention: tarem_shared::Duration::days(positive_or(
                     "EXECUTION_RETENTION_DAYS",
                     90,
                 )?),
-                allowed_documents: list("ALLOWED_AUTOMATION_DOCUMENTS"),
+                safety: safety_from_env()?,
             },
         })
     }
@@ -50,6 +59,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().map_err(|error| Error::from(error.to_string()))?;
     let sdk = sdk_config().await;
     let dynamodb = DynamoDb::new(&sdk);
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
     let clock = Arc::new(SystemClock);
     let handler = Arc::new(ResultsHandler {
         tracker: Arc::new(DynamoTracker::new(dynamodb.clone(), config.tracker_table)),
@@ -58,15 +68,33 @@ async fn main() -> Result<(), Error> {
             clock.clone(),
             tarem_shared::Duration::seconds(config.mapping_cache_seconds),
         ),
-        executions: Arc::new(DynamoExecutions::new(dynamodb, config.execution_table)),
+        executions: Arc::new(DynamoExecutions::new(
+            dynamodb.clone(),
+            &config.execution_table,
+        )),
+        counters: Arc::new(DynamoCounters::new(dynamodb, config.execution_table)),
         automation: Arc::new(SsmAutomation::new(&sdk)),
-        ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
+        ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
+        tags: Arc::new(TaggingResourceTags::new(&sdk)),
+        kill_switch: Arc::new(SsmParameterKillSwitch::new(
+            ssm,
+            config.kill_switch_parameter,
+        )),
         clock,
         config: config.results,
+        pacer: Default::default(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move { Ok::<_, Error>(handler.handle_batch(&event.payload).await.response()) }
+        async move {
+            let deadline = tarem_shared::chrono_from_millis(event.context.deadline);
+            Ok::<_, Error>(
+                handler
+                    .handle_batch(&event.payload, deadline)
+                    .await
+                    .response(),
+            )
+        }
     }))
     .await
 }

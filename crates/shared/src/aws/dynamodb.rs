@@ -4,23 +4,25 @@
 //!   apart as duplicate or stale from the stored item DynamoDB returns with the failure.
 //! - Mapping: `GetItem`, typed attributes unwrapped to plain JSON, so both `automationParameters`
 //!   shapes (a JSON string, or a map) reach the one validator.
-//! - Execution: rows keyed by `automationExecutionId`; attempt claims live in the same table
-//!   under `attempt#<ClientToken>`, written with `attribute_not_exists` before SSM is called.
-//!   Both carry `expiresAt` (TTL, epoch seconds).
+//! - Execution: rows keyed by `automationExecutionId`. The same table holds each finding's
+//!   remediation state under `finding#<finding key>` (written with a version condition: the
+//!   claim that makes each start happen once) and the named counters (`breaker#…`,
+//!   `opsitems#…`). All carry `expiresAt` (TTL, epoch seconds).
 
 use super::errors::port_error;
 use crate::automation_event::is_final;
 use crate::error::{ErrorKind, PortError};
 use crate::finding::Finding;
 use crate::ports::{
-    AttemptClaim, Claim, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
+    Counters, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
     WriteOutcome,
 };
+use crate::safety::RemediationState;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -177,9 +179,9 @@ impl DynamoExecutions {
     }
 }
 
-/// The key of an attempt claim in the execution table.
-pub fn claim_key(client_token: &str) -> String {
-    format!("attempt#{client_token}")
+/// The key of a finding's remediation state in the execution table.
+pub fn state_key(finding_key: &str) -> String {
+    format!("finding#{finding_key}")
 }
 
 const FINAL_STATUSES: [&str; 9] = [
@@ -229,41 +231,7 @@ fn fill_missing(
 
 #[async_trait]
 impl ExecutionStore for DynamoExecutions {
-    async fn claim(&self, claim: &AttemptClaim) -> Result<Claim, PortError> {
-        let mut item = to_item("PutItem", claim)?;
-        item.insert(
-            "automationExecutionId".into(),
-            s(claim_key(&claim.client_token)),
-        );
-        item.insert("recordType".into(), s("attempt"));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(automationExecutionId)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(Claim::New),
-            Err(error) => error,
-        };
-        match error.as_service_error() {
-            Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                let execution_id = match failed.item() {
-                    Some(item) => item.get("executionId").and_then(|v| v.as_s().ok()).cloned(),
-                    // Servers that do not return the old item: read it.
-                    None => self.claimed_execution(&claim.client_token).await?,
-                };
-                Ok(Claim::Existing { execution_id })
-            }
-            _ => Err(port_error("PutItem", &error)),
-        }
-    }
-
-    async fn record_started(&self, record: &ExecutionRecord) -> Result<(), PortError> {
-        let fields = fill_missing(record)?;
+    async fn record_started(&self, record: &ExecutionRecord) -> Result<String, PortError> {
         let mut update = self
             .client
             .update_item()
@@ -272,42 +240,32 @@ impl ExecutionStore for DynamoExecutions {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(&record.status))
             .expression_attribute_values(":updatedAt", s(&record.updated_at))
-            .expression_attribute_values(":expiresAt", n(record.expires_at));
+            .expression_attribute_values(":expiresAt", n(record.expires_at))
+            .return_values(ReturnValue::AllNew);
         let mut clauses = vec![
             "#status = if_not_exists(#status, :status)".to_owned(),
             "updatedAt = if_not_exists(updatedAt, :updatedAt)".to_owned(),
             "expiresAt = :expiresAt".to_owned(),
         ];
-        for (name, value) in fields {
+        for (name, value) in fill_missing(record)? {
             // Names go through placeholders: `region`, `resource` and others are reserved words.
-            clauses.push(format!("#{name} = :{name}"));
+            clauses.push(format!("#{name} = if_not_exists(#{name}, :{name})"));
             update = update
                 .expression_attribute_names(format!("#{name}"), name)
                 .expression_attribute_values(format!(":{name}"), value);
         }
-        update
+        let output = update
             .update_expression(format!("SET {}", clauses.join(", ")))
             .send()
             .await
             .map_err(|error| port_error("UpdateItem", &error))?;
-        if let Some(token) = &record.client_token {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("automationExecutionId", s(claim_key(token)))
-                .update_expression("SET executionId = :id")
-                .condition_expression("attribute_exists(automationExecutionId)")
-                .expression_attribute_values(":id", s(&record.automation_execution_id))
-                .send()
-                .await
-                .map(|_| ())
-                .or_else(|error| match error.as_service_error() {
-                    // No claim (an execution found through its tags): nothing to link.
-                    Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                    _ => Err(port_error("UpdateItem", &error)),
-                })?;
-        }
-        Ok(())
+        Ok(output
+            .attributes
+            .as_ref()
+            .and_then(|item| item.get("status"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| record.status.clone()))
     }
 
     async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError> {
@@ -371,21 +329,131 @@ impl ExecutionStore for DynamoExecutions {
             },
         }
     }
-}
 
-impl DynamoExecutions {
-    async fn claimed_execution(&self, client_token: &str) -> Result<Option<String>, PortError> {
+    async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("automationExecutionId", s(claim_key(client_token)))
+            .key("automationExecutionId", s(state_key(finding_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| port_error("GetItem", &error))?;
+        output
+            .item
+            .map(|item| from_item("GetItem", item))
+            .transpose()
+    }
+
+    async fn put_state(&self, state: &RemediationState) -> Result<bool, PortError> {
+        let mut item = to_item("PutItem", state)?;
+        item.insert(
+            "automationExecutionId".into(),
+            s(state_key(&state.finding_key)),
+        );
+        item.insert("recordType".into(), s("finding"));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match state.version {
+            0 | 1 => request.condition_expression("attribute_not_exists(automationExecutionId)"),
+            version => request
+                .condition_expression("version = :previous")
+                .expression_attribute_values(
+                    ":previous",
+                    AttributeValue::N((version - 1).to_string()),
+                ),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(port_error("PutItem", &error)),
+            },
+        }
+    }
+}
+
+/// Named counters, in the execution table (key = the counter's name).
+#[derive(Clone)]
+pub struct DynamoCounters {
+    client: Client,
+    table: String,
+}
+
+impl DynamoCounters {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Counters for DynamoCounters {
+    async fn increment_below(
+        &self,
+        name: &str,
+        limit: u64,
+        expires_at: i64,
+    ) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("automationExecutionId", s(name))
+            .update_expression("SET expiresAt = :expiresAt ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":expiresAt", n(expires_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(port_error("UpdateItem", &error)),
+            },
+        }
+    }
+
+    async fn increment(&self, name: &str, expires_at: i64) -> Result<(), PortError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("automationExecutionId", s(name))
+            .update_expression("SET expiresAt = :expiresAt ADD #count :one")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expiresAt", n(expires_at))
+            .send()
+            .await
+            .map_err(|error| port_error("UpdateItem", &error))?;
+        Ok(())
+    }
+
+    async fn value(&self, name: &str) -> Result<u64, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("automationExecutionId", s(name))
             .consistent_read(true)
             .send()
             .await
             .map_err(|error| port_error("GetItem", &error))?;
         Ok(output
             .item
-            .and_then(|item| item.get("executionId").and_then(|v| v.as_s().ok()).cloned()))
+            .as_ref()
+            .and_then(|item| item.get("count"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 }

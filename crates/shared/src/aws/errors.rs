@@ -30,6 +30,9 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         | "AutomationDefinitionVersionNotFoundException"
         | "InvalidDocument"
         | "InvalidResourceId" => ErrorKind::NotFound,
+        // Transient on the caller's side: an expired session token is refreshed on retry.
+        "RequestTimeout" | "RequestTimeoutException" => ErrorKind::Timeout,
+        "ExpiredTokenException" | "ExpiredToken" => ErrorKind::Unavailable,
         "InternalServerError"
         | "InternalServerErrorException"
         | "InternalError"
@@ -106,5 +109,7 @@ mod tests {
         assert_eq!(classify("SomethingNew", Some(503)), ErrorKind::Unavailable);
         assert_eq!(classify("SomethingNew", Some(429)), ErrorKind::Throttled);
         assert!(classify("InternalServerError", Some(500)).is_retryable());
+        assert!(classify("RequestTimeout", Some(400)).is_retryable());
+        assert!(classify("ExpiredTokenException", Some(400)).is_retryable());
     }
 }

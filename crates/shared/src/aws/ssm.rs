@@ -6,13 +6,15 @@ use super::errors::port_error;
 use crate::decide::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN, attempt_tag};
 use crate::error::{ErrorKind, PortError};
 use crate::ports::{
-    Automation, CreatedOpsItem, ExecutionInfo, NewOpsItem, OpsCenter, OpsData,
+    Automation, CreatedOpsItem, ExecutionInfo, KillSwitch, NewOpsItem, OpsCenter, OpsData,
     OpsItemStatus as Status, OpsItemUpdate, StartAutomation,
 };
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
 use aws_sdk_ssm::operation::get_automation_execution::GetAutomationExecutionError;
+use aws_sdk_ssm::operation::get_ops_item::GetOpsItemError;
+use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_sdk_ssm::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_ssm::types::{
     AutomationExecutionFilter, AutomationExecutionFilterKey, OpsItemDataType, OpsItemDataValue,
@@ -148,6 +150,58 @@ impl OpsCenter for SsmOpsCenter {
             );
         }
         Ok(ids)
+    }
+
+    async fn status(&self, id: &str) -> Result<Option<Status>, PortError> {
+        let result = self.client.get_ops_item().ops_item_id(id).send().await;
+        match result {
+            Ok(output) => Ok(output.ops_item.and_then(|item| match item.status()? {
+                OpsItemStatus::Resolved => Some(Status::Resolved),
+                OpsItemStatus::InProgress => Some(Status::InProgress),
+                _ => Some(Status::Open),
+            })),
+            Err(error) => match error.as_service_error() {
+                Some(GetOpsItemError::OpsItemNotFoundException(_)) => Ok(None),
+                _ => Err(port_error("GetOpsItem", &error)),
+            },
+        }
+    }
+}
+
+/// The kill switch: an SSM parameter in the stack's region; `off` stops all starts.
+#[derive(Clone)]
+pub struct SsmParameterKillSwitch {
+    client: Client,
+    name: String,
+}
+
+impl SsmParameterKillSwitch {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl KillSwitch for SsmParameterKillSwitch {
+    async fn starts_allowed(&self) -> Result<bool, PortError> {
+        let result = self.client.get_parameter().name(&self.name).send().await;
+        match result {
+            Ok(output) => Ok(!output
+                .parameter
+                .and_then(|parameter| parameter.value)
+                .is_some_and(|value| value.trim().eq_ignore_ascii_case("off"))),
+            Err(error) => match error.as_service_error() {
+                // A deleted parameter is not an "off": the stack creates it "on".
+                Some(GetParameterError::ParameterNotFound(_)) => {
+                    tracing::warn!(parameter = %self.name, "kill switch parameter not found; starts allowed");
+                    Ok(true)
+                }
+                _ => Err(port_error("GetParameter", &error)),
+            },
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! automation remediates, even when the event beats the execution row (the execution's tags name
 //! the OpsItem) or comes from another region.
 
+use super::update_state;
 use crate::automation_event::{self, AutomationStatusEvent, EventRejection, is_final, is_success};
 use crate::clock::Clock;
 use crate::decide::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM, automation_outcome_update};
@@ -111,26 +112,57 @@ impl ExecutionHandler {
                 }
             }
         };
-        let reason = if is_final(&event.status) && !is_success(&event.status) {
-            self.automation
+        let failed = is_final(&event.status) && !is_success(&event.status);
+        let reason = if failed {
+            // Best effort: the reason enriches the OpsItem; its absence must not block the outcome.
+            match self
+                .automation
                 .describe(&row.region, &event.execution_id)
-                .await?
-                .and_then(|info| info.failure_message)
+                .await
+            {
+                Ok(info) => info.and_then(|info| info.failure_message),
+                Err(error) => {
+                    tracing::warn!(%error, "no failure message from GetAutomationExecution");
+                    None
+                }
+            }
         } else {
             None
         };
-        let update = automation_outcome_update(
+        let mut update = automation_outcome_update(
             &event.execution_id,
             &row.region,
             row.document.as_deref().or(event.definition.as_deref()),
             &event.status,
             reason.as_deref(),
         );
+        // A failure never reopens an OpsItem that is already resolved (Trusted Advisor reported
+        // the resource Green meanwhile, or an operator closed it): it only records the outcome.
+        if failed
+            && self.ops_center.status(&row.ops_item_id).await? == Some(OpsItemStatus::Resolved)
+        {
+            update.status = None;
+        }
         self.ops_center.update(&row.ops_item_id, &update).await?;
         row.status = event.status.clone();
         row.updated_at = format_time(now);
         row.expires_at = (now + self.execution_retention).timestamp();
         self.executions.record_status(&row).await?;
+        if is_final(&event.status)
+            && let Some(token) = row.client_token.clone()
+        {
+            let status = event.status.clone();
+            let execution_id = event.execution_id.clone();
+            update_state(&*self.executions, &row.finding_key, None, move |state| {
+                state.attempt_mut(&token).is_some_and(|attempt| {
+                    attempt
+                        .execution_id
+                        .get_or_insert_with(|| execution_id.clone());
+                    attempt.status.replace(status.clone()).as_deref() != Some(status.as_str())
+                })
+            })
+            .await?;
+        }
         let metric = if is_success(&event.status) {
             "automations.succeeded"
         } else if is_final(&event.status) {

@@ -1,10 +1,16 @@
-//! results-handler: each tracker stream record becomes an OpsItem and, when a mapping asks for
-//! it, exactly one automation per flagged episode.
+//! results-handler: each tracker stream record becomes an OpsItem and, when the mapping and every
+//! safety control allow it, one automation per attempt.
 //!
 //! Every record of a batch is processed. Only records that failed retryably are named in the
 //! partial batch response; once a finding's record fails, its later records in the batch wait
 //! too, so a finding's changes are never applied out of order.
+//!
+//! A start happens once per attempt: the attempt is claimed in the finding's remediation state
+//! (a versioned, conditional write) before SSM is called, the ClientToken is derived from the
+//! finding and the attempt number, and a redelivered record finds its attempt already there.
 
+use super::update_state;
+use crate::automation_event::is_final;
 use crate::clock::Clock;
 use crate::decide::{
     self, Action, Remediation, automation_tags, ops_item_for, plan_remediation, refresh_update,
@@ -12,15 +18,19 @@ use crate::decide::{
 };
 use crate::error::{ErrorKind, PortError};
 use crate::finding::{Finding, format_time};
-use crate::mapping::{Mapping, MappingError};
+use crate::mapping::{Mapping, MappingError, Mode};
 use crate::ports::{
-    AttemptClaim, Automation, Claim, ExecutionRecord, ExecutionStore, MappingStore, OpsCenter,
-    OpsData, OpsItemUpdate, StartAutomation, TrackerStore,
+    Automation, Counters, ExecutionRecord, ExecutionStore, KillSwitch, MappingStore, OpsCenter,
+    OpsItemUpdate, ResourceTags, StartAutomation, TrackerStore,
+};
+use crate::safety::{
+    Attempt, AttemptLimits, Gate, RemediationState, SafetyConfig, breaker_counter, effective_mode,
+    gate, needs_tags, ops_item_counter, unmapped_ops_item,
 };
 use crate::stream::{TrackerChange, decode_record};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
@@ -28,7 +38,7 @@ use tracing::Instrument;
 type CachedMapping = Option<Arc<Result<Mapping, MappingError>>>;
 
 /// Mappings, read once and kept for a short time: a batch of findings for one check reads the
-/// table once, and an operator's edit is live within the TTL.
+/// table once, and an operator's edit is live within the TTL (zero: read every time).
 pub struct MappingCache {
     store: Arc<dyn MappingStore>,
     clock: Arc<dyn Clock>,
@@ -75,10 +85,9 @@ impl MappingCache {
 pub struct ResultsConfig {
     /// OpsItem `Source`.
     pub ops_item_source: String,
-    /// How long execution rows and attempt claims are kept.
+    /// How long execution rows, remediation states and counters are kept.
     pub execution_retention: Duration,
-    /// The documents the stack allows (empty: any).
-    pub allowed_documents: Vec<String>,
+    pub safety: SafetyConfig,
 }
 
 impl Default for ResultsConfig {
@@ -86,8 +95,27 @@ impl Default for ResultsConfig {
         Self {
             ops_item_source: "TrustedAdvisor".into(),
             execution_retention: Duration::days(90),
-            allowed_documents: vec![],
+            safety: SafetyConfig::default(),
         }
+    }
+}
+
+/// Spaces StartAutomationExecution calls at least `interval` apart within this process.
+#[derive(Default)]
+pub struct StartPacer {
+    last: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl StartPacer {
+    /// Reserves the next start slot; returns how long to wait for it.
+    fn reserve(&self, now: DateTime<Utc>, interval: Duration) -> Duration {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = last.map_or(now, |last| (last + interval).max(now));
+        *last = Some(slot);
+        slot - now
     }
 }
 
@@ -97,8 +125,12 @@ pub struct ResultsHandler {
     pub executions: Arc<dyn ExecutionStore>,
     pub automation: Arc<dyn Automation>,
     pub ops_center: Arc<dyn OpsCenter>,
+    pub tags: Arc<dyn ResourceTags>,
+    pub counters: Arc<dyn Counters>,
+    pub kill_switch: Arc<dyn KillSwitch>,
     pub clock: Arc<dyn Clock>,
     pub config: ResultsConfig,
+    pub pacer: StartPacer,
 }
 
 /// One thing the handler did for a record, in order.
@@ -122,7 +154,13 @@ pub enum Step {
     AutomationAlreadyStarted {
         execution_id: String,
     },
+    /// The mapping's mode or the mapping itself starts nothing (approval, dry run, blocked, none).
     NoAutomation {
+        reason: String,
+    },
+    /// A safety control decided: nothing started (or no OpsItem), and why.
+    Held {
+        control: String,
         reason: String,
     },
     OpsItemResolved {
@@ -184,24 +222,42 @@ impl BatchReport {
     }
 }
 
-enum Failure {
-    Retry(PortError),
+pub(super) enum Failure {
+    Retry(String),
     Park(String),
 }
 
 impl From<PortError> for Failure {
     fn from(error: PortError) -> Self {
         if error.is_retryable() {
-            Failure::Retry(error)
+            Failure::Retry(error.to_string())
         } else {
             Failure::Park(error.to_string())
         }
     }
 }
 
+/// Time kept in hand before the function's deadline: a record that would need more is retried
+/// in a later invocation rather than cut off mid-call.
+const DEADLINE_MARGIN_SECONDS: i64 = 10;
+/// Start attempts per record for retryable SSM errors (throttling, the concurrency limit).
+const START_TRIES: u32 = 6;
+const MAX_BACKOFF_SECONDS: i64 = 20;
+
+/// A flagged finding's automated start that passed the attempt gate.
+enum Claimable {
+    New { number: u32, client_token: String },
+    Resume(Attempt),
+}
+
 impl ResultsHandler {
-    /// Handles a stream batch (`{"Records":[...]}`); never fails as a whole.
-    pub async fn handle_batch(&self, payload: &Value) -> BatchReport {
+    /// Handles a stream batch (`{"Records":[...]}`); never fails as a whole. `deadline` is the
+    /// invocation's: waits (pacing, backoff) that would not fit end the record as a retry.
+    pub async fn handle_batch(
+        &self,
+        payload: &Value,
+        deadline: Option<DateTime<Utc>>,
+    ) -> BatchReport {
         let Some(records) = payload.get("Records").and_then(Value::as_array) else {
             tracing::error!(
                 metric = "records.parked",
@@ -212,13 +268,18 @@ impl ResultsHandler {
         let mut report = BatchReport::default();
         let mut waiting: HashSet<String> = HashSet::new();
         for record in records {
-            let record_report = self.handle_record(record, &mut waiting).await;
+            let record_report = self.handle_record(record, &mut waiting, deadline).await;
             report.records.push(record_report);
         }
         report
     }
 
-    async fn handle_record(&self, record: &Value, waiting: &mut HashSet<String>) -> RecordReport {
+    async fn handle_record(
+        &self,
+        record: &Value,
+        waiting: &mut HashSet<String>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> RecordReport {
         let change = match decode_record(record) {
             Ok(change) => change,
             Err(error) => {
@@ -245,29 +306,29 @@ impl ResultsHandler {
             report.outcome = RecordOutcome::Parked("the stream record carries no image".into());
             return report;
         };
-        let span = tracing::info_span!(
-            "finding",
-            check = %finding.check_name,
-            resource = %finding.resource,
-            region = %finding.region
-        );
         if waiting.contains(&finding.hash_key) {
             report.outcome = RecordOutcome::Retry(
                 "an earlier record of this finding failed in this batch".into(),
             );
             return report;
         }
+        let span = tracing::info_span!(
+            "finding",
+            check = %finding.check_name,
+            resource = %finding.resource,
+            region = %finding.region
+        );
         let result = self
-            .apply(&change, &finding, &mut report.steps)
+            .apply(&change, &finding, &mut report.steps, deadline)
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
         match result {
             Ok(()) => {}
-            Err(Failure::Retry(error)) => {
-                tracing::warn!(%error, metric = "records.retried", "retryable failure; the record will be retried");
+            Err(Failure::Retry(reason)) => {
+                tracing::warn!(%reason, metric = "records.retried", "retryable failure; the record will be retried");
                 waiting.insert(finding.hash_key.clone());
-                report.outcome = RecordOutcome::Retry(error.to_string());
+                report.outcome = RecordOutcome::Retry(reason);
             }
             Err(Failure::Park(reason)) => {
                 tracing::error!(%reason, metric = "records.parked", "permanent failure; record parked");
@@ -282,6 +343,7 @@ impl ResultsHandler {
         change: &TrackerChange,
         finding: &Finding,
         steps: &mut Vec<Step>,
+        deadline: Option<DateTime<Utc>>,
     ) -> Result<(), Failure> {
         match decide::classify(change) {
             Action::Ignore(reason) => {
@@ -291,12 +353,24 @@ impl ResultsHandler {
                 Ok(())
             }
             Action::Resolve => self.resolve(finding, steps).await,
-            Action::Flag { new_episode } => self.flagged(finding, new_episode, steps).await,
+            Action::Flag => self.flagged(finding, steps, deadline).await,
         }
     }
 
+    fn expires_at(&self) -> i64 {
+        (self.clock.now() + self.config.execution_retention).timestamp()
+    }
+
     async fn resolve(&self, finding: &Finding, steps: &mut Vec<Step>) -> Result<(), Failure> {
-        let open = self.ops_center.find_open(&finding.hash_key).await?;
+        let state = self.executions.get_state(&finding.hash_key).await?;
+        let mut open = self.ops_center.find_open(&finding.hash_key).await?;
+        // The remembered item: found even before OpsCenter's search has indexed it.
+        let remembered = state.as_ref().and_then(|state| state.ops_item_id.clone());
+        if let Some(id) = &remembered
+            && !open.contains(id)
+        {
+            open.push(id.clone());
+        }
         if open.is_empty() {
             steps.push(Step::NothingToResolve);
         }
@@ -306,41 +380,133 @@ impl ResultsHandler {
             tracing::info!(ops_item = %id, metric = "opsitems.resolved", "resolved: Trusted Advisor reports Green");
             steps.push(Step::OpsItemResolved { id });
         }
+        if remembered.is_some() {
+            update_state(&*self.executions, &finding.hash_key, None, |state| {
+                state.ops_item_id.take().is_some()
+            })
+            .await?;
+        }
         Ok(())
     }
 
     async fn flagged(
         &self,
         finding: &Finding,
-        new_episode: bool,
         steps: &mut Vec<Step>,
+        deadline: Option<DateTime<Utc>>,
     ) -> Result<(), Failure> {
+        let safety = &self.config.safety;
+        let now = self.clock.now();
         let mapping = self.mappings.get(&finding.check_name).await?;
-        let remediation = plan_remediation(
-            finding,
-            new_episode,
-            mapping.as_deref(),
-            &self.config.allowed_documents,
-        );
-        let item = ops_item_for(finding, &remediation, &self.config.ops_item_source);
-        let ops_item = self.ops_center.create(&item).await?;
-        if ops_item.created {
-            tracing::info!(ops_item = %ops_item.id, metric = "opsitems.created", "OpsItem created");
-            steps.push(Step::OpsItemCreated {
-                id: ops_item.id.clone(),
-                title: item.title.clone(),
-            });
-        } else {
-            self.ops_center
-                .update(&ops_item.id, &refresh_update(&item))
-                .await?;
-            steps.push(Step::OpsItemReused {
-                id: ops_item.id.clone(),
-            });
+        let (mode, note) = match mapping.as_deref() {
+            Some(Ok(mapping)) => {
+                let tags = match (needs_tags(mapping, &safety.opt_in), finding.resource_arn()) {
+                    (true, Some(arn)) => self.tags.tags(&finding.region, arn).await?,
+                    _ => BTreeMap::new(),
+                };
+                effective_mode(mapping, &tags, &safety.opt_in)
+            }
+            _ => (Mode::Approval, None),
+        };
+        let mut remediation =
+            plan_remediation(finding, mapping.as_deref(), mode, note.as_deref(), safety);
+        match &remediation {
+            Remediation::Inactive { reason, .. } => {
+                steps.push(held("inactive", reason.clone()));
+                return Ok(());
+            }
+            Remediation::NotMapped => {
+                let created = self.counters.value(&ops_item_counter(now)).await?;
+                if let Err(reason) = unmapped_ops_item(
+                    finding,
+                    safety.unmapped_ops_items,
+                    created,
+                    safety.monthly_ops_item_budget,
+                ) {
+                    tracing::info!(%reason, metric = "opsitems.skipped", "no OpsItem for this unmapped finding");
+                    steps.push(held("ops-items", reason));
+                    return Ok(());
+                }
+            }
+            _ => {}
         }
-        match remediation {
-            Remediation::Start(start) => self.start(finding, start, &ops_item.id, steps).await,
-            other => {
+
+        // The attempt gate and the kill switch, for automated starts.
+        let limits =
+            AttemptLimits::for_mapping(safety, mapping.as_deref().and_then(|m| m.as_ref().ok()));
+        let mut claimable = None;
+        let mut state = None;
+        if let Remediation::Start(start) = remediation.clone() {
+            state = self.executions.get_state(&finding.hash_key).await?;
+            match gate(state.as_ref(), finding, now, &limits) {
+                Gate::AlreadyStarted { execution_id } => {
+                    // The first delivery of this record did all of it, OpsItem included.
+                    steps.push(Step::AutomationAlreadyStarted { execution_id });
+                    return Ok(());
+                }
+                Gate::Hold(hold) => {
+                    let control = hold.control();
+                    tracing::info!(
+                        control,
+                        metric = "automations.held",
+                        "held by the attempt gate"
+                    );
+                    remediation = Remediation::Held {
+                        start: start.clone(),
+                        control,
+                        reason: hold.describe(&limits),
+                    };
+                }
+                Gate::Start {
+                    number,
+                    client_token,
+                } => {
+                    claimable = Some(Claimable::New {
+                        number,
+                        client_token,
+                    })
+                }
+                Gate::Resume(attempt) => claimable = Some(Claimable::Resume(attempt)),
+            }
+            if claimable.is_some() && !self.kill_switch.starts_allowed().await? {
+                tracing::warn!(metric = "automations.held", "kill switch is off: no start");
+                claimable = None;
+                remediation = Remediation::Held {
+                    start: start.clone(),
+                    control: "kill-switch",
+                    reason: "automation starts are switched off (the stack's kill switch parameter is `off`)".into(),
+                };
+            }
+        }
+
+        let (ops_item_id, remembered) = self.open_ops_item(finding, &remediation, steps).await?;
+        if remembered.is_some() {
+            // Remembering the OpsItem wrote the state: claim on top of that version.
+            state = remembered;
+        }
+        match (remediation, claimable) {
+            (Remediation::Start(start), Some(claimable)) => {
+                self.start(
+                    finding,
+                    start,
+                    claimable,
+                    state,
+                    &ops_item_id,
+                    steps,
+                    deadline,
+                )
+                .await
+            }
+            (
+                Remediation::Held {
+                    control, reason, ..
+                },
+                _,
+            ) => {
+                steps.push(held(control, reason));
+                Ok(())
+            }
+            (other, _) => {
                 tracing::info!(reason = %other.describe(), "no automation");
                 steps.push(Step::NoAutomation {
                     reason: other.describe(),
@@ -350,16 +516,58 @@ impl ResultsHandler {
         }
     }
 
+    /// Creates the finding's OpsItem, or refreshes the open one dedup returns; remembers a new
+    /// one in the finding's state (returned when written) and counts it against the month's
+    /// budget.
+    async fn open_ops_item(
+        &self,
+        finding: &Finding,
+        remediation: &Remediation,
+        steps: &mut Vec<Step>,
+    ) -> Result<(String, Option<RemediationState>), Failure> {
+        let item = ops_item_for(finding, remediation, &self.config.ops_item_source);
+        let ops_item = self.ops_center.create(&item).await?;
+        if ops_item.created {
+            tracing::info!(ops_item = %ops_item.id, metric = "opsitems.created", "OpsItem created");
+            steps.push(Step::OpsItemCreated {
+                id: ops_item.id.clone(),
+                title: item.title.clone(),
+            });
+            self.counters
+                .increment(&ops_item_counter(self.clock.now()), self.expires_at())
+                .await?;
+            let id = ops_item.id.clone();
+            let state = update_state(
+                &*self.executions,
+                &finding.hash_key,
+                Some(self.expires_at()),
+                move |state| state.ops_item_id.replace(id.clone()).as_deref() != Some(id.as_str()),
+            )
+            .await?;
+            return Ok((ops_item.id, state));
+        }
+        self.ops_center
+            .update(&ops_item.id, &refresh_update(&item))
+            .await?;
+        steps.push(Step::OpsItemReused {
+            id: ops_item.id.clone(),
+        });
+        Ok((ops_item.id, None))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
         finding: &Finding,
         mut start: StartAutomation,
+        claimable: Claimable,
+        state: Option<RemediationState>,
         ops_item_id: &str,
         steps: &mut Vec<Step>,
+        deadline: Option<DateTime<Utc>>,
     ) -> Result<(), Failure> {
         // A retried record can be hours old: when Trusted Advisor has since reported the resource
-        // fixed (or the row is gone), the runbook is not needed. A newer refresh that is still
-        // flagged does not cancel the start: its own record will not start one (same episode).
+        // fixed (or the row is gone), the runbook is not needed.
         let current = self
             .tracker
             .get(&finding.hash_key, &finding.resource)
@@ -375,64 +583,77 @@ impl ResultsHandler {
             });
             return Ok(());
         }
-        start.tags = automation_tags(&finding.hash_key, ops_item_id, &start.client_token);
         let now = self.clock.now();
-        let expires_at = (now + self.config.execution_retention).timestamp();
-        let claim = AttemptClaim {
-            client_token: start.client_token.clone(),
-            finding_key: finding.hash_key.clone(),
-            ops_item_id: ops_item_id.to_owned(),
-            document: start.document.clone(),
-            region: start.region.clone(),
-            claimed_at: format_time(now),
-            expires_at,
-        };
-        let execution_id = match self.executions.claim(&claim).await? {
-            Claim::Existing {
-                execution_id: Some(id),
+        let (client_token, resumed) = match claimable {
+            Claimable::New {
+                number,
+                client_token,
             } => {
+                let safety = &self.config.safety;
+                let breaker = breaker_counter(&finding.check_name, now, safety.breaker_window);
+                if !self
+                    .counters
+                    .increment_below(&breaker, safety.breaker_limit, self.expires_at())
+                    .await?
+                {
+                    return self
+                        .breaker_tripped(finding, start, ops_item_id, steps)
+                        .await;
+                }
+                let attempt = Attempt {
+                    number,
+                    client_token: client_token.clone(),
+                    finding_time_millis: finding.time_millis(),
+                    started_at: now.timestamp(),
+                    document: start.document.clone(),
+                    region: start.region.clone(),
+                    execution_id: None,
+                    status: None,
+                };
+                let base = state.unwrap_or_else(|| RemediationState::new(&finding.hash_key));
+                let mut claimed = base.with_attempt(attempt);
+                claimed.expires_at = self.expires_at();
+                if !self.executions.put_state(&claimed).await? {
+                    // Another delivery claimed first; this record is retried and will see it.
+                    return Err(Failure::Retry(
+                        "another writer changed this finding's attempts; retried".into(),
+                    ));
+                }
+                (client_token, false)
+            }
+            Claimable::Resume(attempt) => (attempt.client_token, true),
+        };
+        start.client_token = client_token.clone();
+        start.tags = automation_tags(&finding.hash_key, ops_item_id, &client_token);
+
+        // A resumed attempt may have started before the crash: ask SSM first.
+        let found = if resumed {
+            self.automation
+                .find_by_client_token(&start.region, &client_token)
+                .await?
+        } else {
+            None
+        };
+        let execution_id = match found {
+            Some(id) => {
                 steps.push(Step::AutomationAlreadyStarted {
                     execution_id: id.clone(),
                 });
                 id
             }
-            Claim::New | Claim::Existing { execution_id: None } => {
-                match self.automation.start(&start).await {
-                    Ok(id) => {
-                        tracing::info!(execution = %id, document = %start.document, metric = "automations.started", "automation started");
-                        steps.push(Step::AutomationStarted {
-                            execution_id: id.clone(),
-                            document: start.document.clone(),
-                            region: start.region.clone(),
-                            parameters: start.parameters.clone(),
-                            client_token: start.client_token.clone(),
-                        });
-                        id
-                    }
-                    Err(error) if error.kind == ErrorKind::Conflict => {
-                        match self
-                            .automation
-                            .find_by_client_token(&start.region, &start.client_token)
-                            .await?
-                        {
-                            Some(id) => {
-                                steps.push(Step::AutomationAlreadyStarted {
-                                    execution_id: id.clone(),
-                                });
-                                id
-                            }
-                            None => {
-                                return self
-                                    .start_refused(ops_item_id, &start, &error, steps)
-                                    .await;
-                            }
-                        }
-                    }
-                    Err(error) if !error.is_retryable() => {
-                        return self.start_refused(ops_item_id, &start, &error, steps).await;
-                    }
-                    Err(error) => return Err(Failure::Retry(error)),
-                }
+            None => {
+                let id = self
+                    .start_paced(&start, ops_item_id, steps, deadline)
+                    .await?;
+                tracing::info!(execution = %id, document = %start.document, metric = "automations.started", "automation started");
+                steps.push(Step::AutomationStarted {
+                    execution_id: id.clone(),
+                    document: start.document.clone(),
+                    region: start.region.clone(),
+                    parameters: start.parameters.clone(),
+                    client_token: client_token.clone(),
+                });
+                id
             }
         };
         let record = ExecutionRecord {
@@ -443,17 +664,126 @@ impl ResultsHandler {
             document: Some(start.document.clone()),
             check_name: Some(finding.check_name.clone()),
             resource: Some(finding.resource.clone()),
-            client_token: Some(start.client_token.clone()),
+            client_token: Some(client_token.clone()),
             parameters: Some(start.parameters.clone()),
             status: "Pending".into(),
             started_at: Some(format_time(now)),
             updated_at: format_time(now),
-            expires_at,
+            expires_at: self.expires_at(),
         };
-        self.executions.record_started(&record).await?;
+        let status = self.executions.record_started(&record).await?;
+        // The status handler may already have written the outcome: never undo it.
+        if !is_final(&status) {
+            self.ops_center
+                .update(ops_item_id, &started_update(&start, &execution_id))
+                .await?;
+        }
+        let linked = execution_id.clone();
+        update_state(&*self.executions, &finding.hash_key, None, move |state| {
+            state
+                .attempt_mut(&client_token)
+                .is_some_and(|attempt| attempt.execution_id.replace(linked.clone()).is_none())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// StartAutomationExecution, paced, with backoff and jitter for throttling and the
+    /// concurrency limit, within the invocation's time budget.
+    async fn start_paced(
+        &self,
+        start: &StartAutomation,
+        ops_item_id: &str,
+        steps: &mut Vec<Step>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<String, Failure> {
+        let mut backoff = Duration::seconds(1);
+        let mut last_error = None;
+        for try_number in 0..START_TRIES {
+            let wait = self
+                .pacer
+                .reserve(self.clock.now(), self.config.safety.start_interval);
+            self.wait_within_budget(wait, deadline, "pacing StartAutomationExecution")
+                .await?;
+            match self.automation.start(start).await {
+                Ok(id) => return Ok(id),
+                Err(error) if error.kind == ErrorKind::Conflict => {
+                    return match self
+                        .automation
+                        .find_by_client_token(&start.region, &start.client_token)
+                        .await?
+                    {
+                        Some(id) => Ok(id),
+                        None => Err(self.start_refused(ops_item_id, start, &error, steps).await),
+                    };
+                }
+                Err(error) if !error.is_retryable() => {
+                    return Err(self.start_refused(ops_item_id, start, &error, steps).await);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, try_number, "start failed retryably; backing off");
+                    let wait = backoff + jitter(&start.client_token, try_number);
+                    last_error = Some(error);
+                    self.wait_within_budget(
+                        wait,
+                        deadline,
+                        "backing off after a retryable start error",
+                    )
+                    .await?;
+                    backoff = (backoff * 2).min(Duration::seconds(MAX_BACKOFF_SECONDS));
+                }
+            }
+        }
+        Err(Failure::Retry(last_error.map_or_else(
+            || "start not attempted".into(),
+            |error| error.to_string(),
+        )))
+    }
+
+    async fn wait_within_budget(
+        &self,
+        wait: Duration,
+        deadline: Option<DateTime<Utc>>,
+        what: &str,
+    ) -> Result<(), Failure> {
+        if wait <= Duration::zero() {
+            return Ok(());
+        }
+        if let Some(deadline) = deadline
+            && self.clock.now() + wait + Duration::seconds(DEADLINE_MARGIN_SECONDS) > deadline
+        {
+            return Err(Failure::Retry(format!(
+                "the invocation's time budget cannot cover {what}; the record is retried later"
+            )));
+        }
+        self.clock.sleep(wait).await;
+        Ok(())
+    }
+
+    /// The circuit breaker tripped: this check runs in approval mode until the window turns.
+    async fn breaker_tripped(
+        &self,
+        finding: &Finding,
+        start: StartAutomation,
+        ops_item_id: &str,
+        steps: &mut Vec<Step>,
+    ) -> Result<(), Failure> {
+        let safety = &self.config.safety;
+        let reason = format!(
+            "circuit breaker: {} starts for this check within {} minutes; approval mode until the window turns",
+            safety.breaker_limit,
+            safety.breaker_window.num_minutes()
+        );
+        tracing::warn!(check = %finding.check_name, metric = "automations.breaker", "circuit breaker tripped");
+        let approval = Remediation::Approval {
+            start,
+            reason: reason.clone(),
+        };
+        let item = ops_item_for(finding, &approval, &self.config.ops_item_source);
         self.ops_center
-            .update(ops_item_id, &started_update(&start, &execution_id))
+            .update(ops_item_id, &refresh_update(&item))
             .await?;
+        steps.push(held("circuit-breaker", reason));
         Ok(())
     }
 
@@ -465,7 +795,7 @@ impl ResultsHandler {
         start: &StartAutomation,
         error: &PortError,
         steps: &mut Vec<Step>,
-    ) -> Result<(), Failure> {
+    ) -> Failure {
         let reason = format!(
             "{} could not start in {}: {error}",
             start.document, start.region
@@ -475,16 +805,38 @@ impl ResultsHandler {
             description: None,
             operational_data: BTreeMap::from([(
                 decide::DATA_REMEDIATION.to_owned(),
-                OpsData {
-                    value: json!({ "state": "start-failed", "document": start.document, "detail": reason }).to_string(),
+                crate::ports::OpsData {
+                    value: serde_json::json!({ "state": "start-failed", "document": start.document, "detail": reason })
+                        .to_string(),
                     searchable: false,
                 },
             )]),
         };
-        self.ops_center.update(ops_item_id, &update).await?;
+        if let Err(error) = self.ops_center.update(ops_item_id, &update).await {
+            return error.into();
+        }
         steps.push(Step::NoAutomation {
             reason: reason.clone(),
         });
-        Err(Failure::Park(reason))
+        Failure::Park(reason)
     }
+}
+
+fn held(control: &str, reason: String) -> Step {
+    Step::Held {
+        control: control.to_owned(),
+        reason,
+    }
+}
+
+/// Up to a second of jitter, spread by ClientToken and try, so retries of many records do not
+/// move in lockstep.
+fn jitter(client_token: &str, try_number: u32) -> Duration {
+    let spread = client_token
+        .bytes()
+        .fold(u64::from(try_number) + 1, |hash, byte| {
+            hash.wrapping_mul(1_099_511_628_211)
+                .wrapping_add(u64::from(byte))
+        });
+    Duration::milliseconds((spread % 1000) as i64)
 }

@@ -1,0 +1,465 @@
+//! The safety controls (issue: "Safe automation"), each proven on the in-memory backend with a
+//! controllable clock.
+
+use chrono::Duration;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use tarem_e2e::*;
+use tarem_shared::clock::Clock;
+use tarem_shared::decide::DATA_REMEDIATION;
+use tarem_shared::error::{ErrorKind, PortError};
+use tarem_shared::handlers::{RecordOutcome, ResultsConfig, Step};
+use tarem_shared::local::LocalLoop;
+use tarem_shared::memory::InMemoryAutomation;
+use tarem_shared::ports::OpsItemStatus;
+use tarem_shared::safety::{OptIn, SafetyConfig, UnmappedOpsItems};
+
+fn remediation(local: &LocalLoop, id: &str) -> Value {
+    let item = local.ops_center.get(id).expect("OpsItem exists");
+    serde_json::from_str(&item.operational_data[DATA_REMEDIATION].value).expect("JSON")
+}
+
+fn held_controls(report: &tarem_shared::handlers::BatchReport) -> Vec<String> {
+    report
+        .records
+        .iter()
+        .flat_map(|r| &r.steps)
+        .filter_map(|step| match step {
+            Step::Held { control, .. } => Some(control.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn configured(
+    safety: SafetyConfig,
+) -> (LocalLoop, std::sync::Arc<tarem_shared::clock::ManualClock>) {
+    local_loop_configured(
+        InMemoryAutomation::default(),
+        ResultsConfig {
+            safety,
+            ..ResultsConfig::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_finding_that_stays_red_after_success_is_started_at_most_the_cap() {
+    let (local, clock) = local_loop();
+    let arn = sg_arn("sg-1");
+    let mut last = None;
+    for refresh in 0..6 {
+        // Each refresh comes after the cool-down, with the previous run finished.
+        clock.advance(Duration::minutes(31));
+        let report = deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(refresh * 1860))).await;
+        finish_all(&local, "Success").await;
+        last = Some(report);
+    }
+    assert_eq!(
+        local.automation.executions().len(),
+        3,
+        "the default cap is 3 in 24 hours"
+    );
+    assert_eq!(held_controls(last.as_ref().unwrap()), ["attempt-cap"]);
+    let open: Vec<_> = local
+        .ops_center
+        .items()
+        .into_iter()
+        .filter(|i| i.status == OpsItemStatus::Open)
+        .collect();
+    assert_eq!(open.len(), 1, "one open OpsItem is left to a human");
+    let note = remediation(&local, &open[0].id);
+    assert_eq!(note["control"], "attempt-cap");
+    assert!(
+        note["detail"]
+            .as_str()
+            .unwrap()
+            .contains("remediation did not fix this"),
+        "{note}"
+    );
+    // The window slides: a day later the runbook may try again.
+    clock.advance(Duration::hours(24));
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(200_000))).await;
+    assert_eq!(local.automation.executions().len(), 4);
+}
+
+#[tokio::test]
+async fn no_new_start_while_an_execution_of_the_finding_is_in_flight() {
+    let (local, clock) = local_loop();
+    let arn = sg_arn("sg-1");
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(0))).await;
+    clock.advance(Duration::hours(2));
+    let report = deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(7200))).await;
+    assert_eq!(held_controls(&report), ["in-flight"]);
+    assert_eq!(local.automation.executions().len(), 1);
+    // Once it ends, the next refresh past the cool-down may start again.
+    finish_all(&local, "Failed").await;
+    clock.advance(Duration::minutes(31));
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(9000))).await;
+    assert_eq!(local.automation.executions().len(), 2);
+}
+
+#[tokio::test]
+async fn ten_thousand_red_findings_start_paced_trip_the_breaker_and_lose_nothing() {
+    let (local, clock) = local_loop();
+    let began = clock.now();
+    for batch in 0..1000 {
+        for i in 0..10 {
+            let group = format!("sg-{:05}", batch * 10 + i);
+            local
+                .track(&ta_event(SG_CHECK, &sg_arn(&group), "Red", at(0)))
+                .await
+                .unwrap();
+        }
+        let report = local.deliver_stream().await;
+        assert!(report.batch_item_failures().is_empty());
+    }
+    let executions = local.automation.executions();
+    assert_eq!(
+        executions.len(),
+        50,
+        "the breaker stops starts at 50 per hour for one check"
+    );
+    let times: Vec<_> = executions.iter().map(|e| e.started_at.unwrap()).collect();
+    assert!(
+        times
+            .windows(2)
+            .all(|pair| pair[1] - pair[0] >= Duration::seconds(1)),
+        "starts are paced at least a second apart"
+    );
+    assert!(times[49] - began >= Duration::seconds(49));
+    assert_eq!(
+        local.tracker.rows().len(),
+        10_000,
+        "every finding is tracked"
+    );
+    let items = local.ops_center.items();
+    assert_eq!(items.len(), 10_000, "every finding has its OpsItem");
+    let tripped = items
+        .iter()
+        .filter(|item| remediation(&local, &item.id)["state"] == "approval")
+        .count();
+    assert_eq!(
+        tripped, 9_950,
+        "the rest wait for approval, and their OpsItems say why"
+    );
+    let note = remediation(&local, &items[9_999].id);
+    assert!(
+        note["detail"].as_str().unwrap().contains("circuit breaker"),
+        "{note}"
+    );
+}
+
+#[tokio::test]
+async fn the_kill_switch_stops_the_next_record_and_tracking_goes_on() {
+    let (local, _) = local_loop();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    local.kill_switch.set_off(true);
+    let report = deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-2"), "Red", at(0))).await;
+    assert_eq!(held_controls(&report), ["kill-switch"]);
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(local.tracker.rows().len(), 2);
+    assert_eq!(
+        local.ops_center.items().len(),
+        2,
+        "OpsItems keep being written"
+    );
+    local.kill_switch.set_off(false);
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-3"), "Red", at(0))).await;
+    assert_eq!(local.automation.executions().len(), 2);
+}
+
+fn mapping_with(extra: Value) -> Value {
+    let mut item = json!({
+        "checkName": SG_CHECK,
+        "ssmAutomationDocument": SG_DOCUMENT,
+        "automationParameters": {"GroupId": ["$resourceId"]},
+        "regexPattern": "(sg-\\w+)",
+        "automationStatus": true
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        item[key] = value.clone();
+    }
+    item
+}
+
+#[tokio::test]
+async fn approval_dry_run_and_inactive_modes_start_nothing() {
+    for (mode, state) in [
+        ("approval", Some("approval")),
+        ("dry-run", Some("dry-run")),
+        ("inactive", None),
+    ] {
+        let (local, _) = local_loop();
+        local
+            .mappings
+            .put(&mapping_with(json!({"mode": mode})))
+            .unwrap();
+        deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+        assert!(local.automation.executions().is_empty(), "{mode}");
+        let items = local.ops_center.items();
+        match state {
+            None => assert!(items.is_empty(), "inactive tracks only"),
+            Some(state) => {
+                let note = remediation(&local, &items[0].id);
+                assert_eq!(note["state"], state, "{mode}");
+                assert_eq!(
+                    note["parameters"]["GroupId"][0], "sg-1",
+                    "{mode}: the parameters are filled in"
+                );
+            }
+        }
+    }
+    let (local, _) = local_loop();
+    local
+        .mappings
+        .put(&mapping_with(json!({"mode": "approval"})))
+        .unwrap();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    let item = &local.ops_center.items()[0];
+    assert!(
+        item.description.contains("--document-name AWS-DisablePublicAccessForSecurityGroup --parameters '{\"GroupId\":[\"sg-1\"]}'"),
+        "{}",
+        item.description
+    );
+    assert!(
+        item.operational_data["/aws/automations"]
+            .value
+            .contains(SG_DOCUMENT),
+        "the runbook is linked"
+    );
+}
+
+#[tokio::test]
+async fn resource_tags_opt_in_opt_out_and_override_the_mode() {
+    let tagged = |local: &LocalLoop, group: &str, tags: &[(&str, &str)]| {
+        local.resource_tags.set(
+            &sg_arn(group),
+            tags.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+    };
+    let (local, _) = configured(SafetyConfig {
+        opt_in: OptIn::Tagged {
+            key: "automaticRemediation".into(),
+            value: "True".into(),
+        },
+        ..SafetyConfig::default()
+    });
+    tagged(&local, "sg-in", &[("automaticRemediation", "True")]);
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-in"), "Red", at(0))).await;
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-out"), "Red", at(0))).await;
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(
+        local.automation.executions()[0].parameters["GroupId"],
+        ["sg-in"]
+    );
+    let note = remediation(&local, &local.ops_center.items()[1].id);
+    assert!(
+        note["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has not opted in"),
+        "{note}"
+    );
+
+    let (local, _) = configured(SafetyConfig {
+        opt_in: OptIn::ExceptTagged {
+            key: "automaticRemediation".into(),
+            value: "False".into(),
+        },
+        ..SafetyConfig::default()
+    });
+    local
+        .mappings
+        .put(&mapping_with(json!({"modeTagKey": "tarem-sg-mode"})))
+        .unwrap();
+    tagged(&local, "sg-opted-out", &[("automaticRemediation", "False")]);
+    tagged(&local, "sg-dry", &[("tarem-sg-mode", "dry-run")]);
+    for group in ["sg-opted-out", "sg-dry", "sg-plain"] {
+        deliver(&local, &ta_event(SG_CHECK, &sg_arn(group), "Red", at(0))).await;
+    }
+    let started: Vec<_> = local
+        .automation
+        .executions()
+        .iter()
+        .map(|e| e.parameters["GroupId"][0].clone())
+        .collect();
+    assert_eq!(started, ["sg-plain"]);
+    let states: Vec<_> = local
+        .ops_center
+        .items()
+        .iter()
+        .map(|i| {
+            remediation(&local, &i.id)["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(states[..2], ["approval", "dry-run"]);
+}
+
+#[tokio::test]
+async fn roles_and_documents_outside_the_allowlists_are_refused_with_a_reason() {
+    let (local, _) = configured(SafetyConfig {
+        allowed_roles: vec!["arn:aws:iam::123456789012:role/TaremAutomationRole".into()],
+        allowed_documents: vec![SG_DOCUMENT.into()],
+        ..SafetyConfig::default()
+    });
+    local
+        .mappings
+        .put(&mapping_with(json!({"automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::123456789012:role/Admin"]}})))
+        .unwrap();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    local
+        .mappings
+        .put(&json!({"checkName": EC2_CHECK, "ssmAutomationDocument": "AWS-TerminateEC2Instance", "automationStatus": true}))
+        .unwrap();
+    deliver(
+        &local,
+        &ta_event(EC2_CHECK, &instance_arn("i-1"), "Red", at(0)),
+    )
+    .await;
+    assert!(local.automation.executions().is_empty());
+    let reasons: Vec<String> = local
+        .ops_center
+        .items()
+        .iter()
+        .map(|i| {
+            remediation(&local, &i.id)["detail"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        reasons[0].contains("role/Admin is not one of the stack's automation roles"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains(
+            "AWS-TerminateEC2Instance is not one of the stack's allowed automation documents"
+        ),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn unmapped_findings_get_ops_items_as_the_stack_says_within_the_monthly_budget() {
+    let (local, _) = configured(SafetyConfig {
+        unmapped_ops_items: UnmappedOpsItems::RedOnly,
+        ..SafetyConfig::default()
+    });
+    deliver(
+        &local,
+        &ta_event(EC2_CHECK, &instance_arn("i-yellow"), "Yellow", at(0)),
+    )
+    .await;
+    deliver(
+        &local,
+        &ta_event(EC2_CHECK, &instance_arn("i-red"), "Red", at(0)),
+    )
+    .await;
+    assert_eq!(local.ops_center.items().len(), 1);
+
+    let (local, _) = configured(SafetyConfig {
+        unmapped_ops_items: UnmappedOpsItems::None,
+        ..SafetyConfig::default()
+    });
+    let report = deliver(
+        &local,
+        &ta_event(EC2_CHECK, &instance_arn("i-red"), "Red", at(0)),
+    )
+    .await;
+    assert_eq!(held_controls(&report), ["ops-items"]);
+    assert!(local.ops_center.items().is_empty());
+
+    let (local, _) = configured(SafetyConfig {
+        monthly_ops_item_budget: 2,
+        ..SafetyConfig::default()
+    });
+    for i in 0..4 {
+        deliver(
+            &local,
+            &ta_event(EC2_CHECK, &instance_arn(&format!("i-{i}")), "Red", at(0)),
+        )
+        .await;
+    }
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    let items = local.ops_center.items();
+    assert_eq!(
+        items.len(),
+        3,
+        "two unmapped within the budget, then only the mapped finding"
+    );
+    assert!(items[2].title.contains("sg-1"));
+}
+
+fn throttled() -> PortError {
+    PortError::new(
+        "StartAutomationExecution",
+        ErrorKind::Throttled,
+        "ThrottlingException: Rate exceeded",
+    )
+}
+
+fn at_limit() -> PortError {
+    PortError::new(
+        "StartAutomationExecution",
+        ErrorKind::LimitExceeded,
+        "AutomationExecutionLimitExceededException: 100 concurrent executions",
+    )
+}
+
+#[tokio::test]
+async fn throttled_starts_back_off_and_succeed_within_the_budget() {
+    let (local, clock) = local_loop();
+    local
+        .automation
+        .fail_next_starts([throttled(), at_limit(), throttled()]);
+    let before = clock.now();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    assert_eq!(local.automation.executions().len(), 1);
+    assert!(
+        clock.now() - before >= Duration::seconds(1 + 2 + 4),
+        "backoff doubles: {}",
+        clock.now() - before
+    );
+}
+
+#[tokio::test]
+async fn a_start_that_cannot_finish_before_the_deadline_is_retried_never_dropped() {
+    let (local, clock) = local_loop();
+    local
+        .automation
+        .fail_next_starts(std::iter::repeat_n(at_limit(), 3));
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    let batch = local.pending_stream_batch();
+    let deadline = Some(clock.now() + Duration::seconds(15));
+    let report = local.results.handle_batch(&batch, deadline).await;
+    assert!(
+        matches!(&report.records[0].outcome, RecordOutcome::Retry(reason) if reason.contains("time budget"))
+    );
+    assert_eq!(
+        report.batch_item_failures().len(),
+        1,
+        "the record is named for a retry"
+    );
+    assert!(local.automation.executions().is_empty());
+    // Lambda redelivers it; the claimed attempt resumes with the same ClientToken.
+    let again = local.results.handle_batch(&batch, None).await;
+    assert!(again.batch_item_failures().is_empty(), "{again:?}");
+    let executions = local.automation.executions();
+    assert_eq!(executions.len(), 1);
+    let claimed = &local.executions.states()[0].attempts[0];
+    assert_eq!(executions[0].client_token, claimed.client_token);
+    assert_eq!(
+        claimed.execution_id.as_deref(),
+        Some(executions[0].execution_id.as_str())
+    );
+}
