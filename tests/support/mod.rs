@@ -131,3 +131,129 @@ pub async fn finish_all(local: &LocalLoop, status: &str) {
         outcome.expect("the in-memory adapters do not fail");
     }
 }
+
+/// Something a delivery path gave up on, with why.
+#[derive(Debug, Clone)]
+pub struct Parked {
+    pub stage: &'static str,
+    pub reason: String,
+}
+
+/// The local loop driven with AWS's delivery semantics: EventBridge → Lambda async invokes are
+/// retried twice and then parked (on-failure destination); a stream batch with failures is
+/// redelivered from its first failed record, up to five times, then parked (on-failure queue);
+/// permanently failed records are parked by the handler itself.
+pub struct Pipeline<'a> {
+    pub local: &'a LocalLoop,
+    pub parked: Vec<Parked>,
+    /// Deliver every stream batch twice (at-least-once delivery).
+    pub duplicate_batches: bool,
+}
+
+const ASYNC_RETRIES: usize = 2;
+const STREAM_RETRIES: usize = 5;
+
+impl<'a> Pipeline<'a> {
+    pub fn new(local: &'a LocalLoop) -> Self {
+        Self {
+            local,
+            parked: vec![],
+            duplicate_batches: false,
+        }
+    }
+
+    /// A Trusted Advisor event through check-tracker, then the stream it wrote through the
+    /// results handler.
+    pub async fn deliver_event(&mut self, event: &Value) {
+        let mut last_error = None;
+        for _ in 0..=ASYNC_RETRIES {
+            match self.local.track(event).await {
+                Ok(_) => {
+                    last_error = None;
+                    break;
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        if let Some(error) = last_error {
+            self.parked.push(Parked {
+                stage: "check-tracker",
+                reason: error.to_string(),
+            });
+        }
+        self.pump_stream().await;
+    }
+
+    pub async fn pump_stream(&mut self) {
+        let mut records: Vec<Value> = match self.local.pending_stream_batch()["Records"].as_array()
+        {
+            Some(records) if !records.is_empty() => records.clone(),
+            _ => return,
+        };
+        for attempt in 0..=STREAM_RETRIES {
+            let batch = json!({ "Records": records });
+            let report = self.local.results.handle_batch(&batch, None).await;
+            if self.duplicate_batches {
+                self.local.results.handle_batch(&batch, None).await;
+            }
+            for record in &report.records {
+                if let tarem_shared::handlers::RecordOutcome::Parked(reason) = &record.outcome {
+                    self.parked.push(Parked {
+                        stage: "results-handler",
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            let failures = report.batch_item_failures();
+            let Some(first) = failures.first() else {
+                return;
+            };
+            // Lambda restarts from the lowest failed sequence number.
+            let from = records
+                .iter()
+                .position(|r| r["dynamodb"]["SequenceNumber"].as_str() == Some(first.as_str()))
+                .unwrap_or(0);
+            records = records.split_off(from);
+            if attempt == STREAM_RETRIES {
+                self.parked.push(Parked {
+                    stage: "tracker-stream",
+                    reason: format!(
+                        "{} records left after {STREAM_RETRIES} retries",
+                        records.len()
+                    ),
+                });
+            }
+        }
+    }
+
+    /// An SSM status event through the automation-execution handler.
+    pub async fn deliver_status(&mut self, event: &Value) {
+        let mut last_error = None;
+        for _ in 0..=ASYNC_RETRIES {
+            match self.local.execution_handler.handle(event).await {
+                Ok(_) => {
+                    last_error = None;
+                    break;
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        if let Some(error) = last_error {
+            self.parked.push(Parked {
+                stage: "automation-execution-handler",
+                reason: error.to_string(),
+            });
+        }
+    }
+
+    /// Ends the running automations with `status` and delivers their status events.
+    pub async fn finish(&mut self, status: &str) {
+        let events = self.local.complete_automations(|document| {
+            let failure = (status != "Success").then(|| format!("Step failed in {document}"));
+            (status.to_owned(), failure)
+        });
+        for event in events {
+            self.deliver_status(&event).await;
+        }
+    }
+}

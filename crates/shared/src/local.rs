@@ -9,8 +9,8 @@ use crate::handlers::{
     ResultsHandler, Tracked,
 };
 use crate::memory::{
-    InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch, InMemoryMappings,
-    InMemoryOpsCenter, InMemoryResourceTags, InMemoryTracker,
+    Faults, InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch,
+    InMemoryMappings, InMemoryOpsCenter, InMemoryResourceTags, InMemoryTracker, WithFaults,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct LocalLoop {
     pub resource_tags: Arc<InMemoryResourceTags>,
     pub counters: Arc<InMemoryCounters>,
     pub kill_switch: Arc<InMemoryKillSwitch>,
+    /// Shared by every adapter above: make any operation fail.
+    pub faults: Arc<Faults>,
     pub check_tracker: CheckTracker,
     pub results: ResultsHandler,
     pub execution_handler: ExecutionHandler,
@@ -49,14 +51,20 @@ impl LocalLoop {
         automation: InMemoryAutomation,
         config: ResultsConfig,
     ) -> Self {
-        let tracker = Arc::new(InMemoryTracker::new(clock.clone(), HOME_REGION));
-        let mappings = Arc::new(InMemoryMappings::default());
-        let executions = Arc::new(InMemoryExecutions::default());
-        let automation = Arc::new(automation.with_clock(clock.clone()));
-        let ops_center = Arc::new(InMemoryOpsCenter::default());
-        let resource_tags = Arc::new(InMemoryResourceTags::default());
-        let counters = Arc::new(InMemoryCounters::default());
-        let kill_switch = Arc::new(InMemoryKillSwitch::default());
+        let faults = Arc::new(Faults::default());
+        let tracker =
+            Arc::new(InMemoryTracker::new(clock.clone(), HOME_REGION).with_faults(faults.clone()));
+        let mappings = Arc::new(InMemoryMappings::default().with_faults(faults.clone()));
+        let executions = Arc::new(InMemoryExecutions::default().with_faults(faults.clone()));
+        let automation = Arc::new(
+            automation
+                .with_clock(clock.clone())
+                .with_faults(faults.clone()),
+        );
+        let ops_center = Arc::new(InMemoryOpsCenter::default().with_faults(faults.clone()));
+        let resource_tags = Arc::new(InMemoryResourceTags::default().with_faults(faults.clone()));
+        let counters = Arc::new(InMemoryCounters::default().with_faults(faults.clone()));
+        let kill_switch = Arc::new(InMemoryKillSwitch::default().with_faults(faults.clone()));
         let execution_retention = config.execution_retention;
         Self {
             check_tracker: CheckTracker {
@@ -96,6 +104,7 @@ impl LocalLoop {
             resource_tags,
             counters,
             kill_switch,
+            faults,
             account: "123456789012".into(),
         }
     }
@@ -124,6 +133,19 @@ impl LocalLoop {
         outcome: impl Fn(&str) -> (String, Option<String>),
     ) -> Vec<Result<ExecutionOutcome, PortError>> {
         let mut results = vec![];
+        for event in self.complete_automations(outcome) {
+            results.push(self.execution_handler.handle(&event).await);
+        }
+        results
+    }
+
+    /// Ends every execution still running with the status `outcome` picks for its document, and
+    /// returns the status events SSM would emit (for the caller to deliver, duplicate or delay).
+    pub fn complete_automations(
+        &self,
+        outcome: impl Fn(&str) -> (String, Option<String>),
+    ) -> Vec<Value> {
+        let mut events = vec![];
         for execution in self.automation.executions() {
             if is_final(&execution.status) {
                 continue;
@@ -131,16 +153,15 @@ impl LocalLoop {
             let (status, failure) = outcome(&execution.document);
             self.automation
                 .complete(&execution.execution_id, &status, failure.as_deref());
-            let event = status_event(
+            events.push(status_event(
                 &self.account,
                 &execution.region,
                 &execution.execution_id,
                 &execution.document,
                 &status,
                 self.clock.now(),
-            );
-            results.push(self.execution_handler.handle(&event).await);
+            ));
         }
-        results
+        events
     }
 }

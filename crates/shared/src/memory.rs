@@ -21,6 +21,98 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Fault injection shared by the in-memory adapters: any operation (named `adapter.method`, e.g.
+/// `ops_center.create`) can be told to fail its next calls with a given error.
+#[derive(Default)]
+pub struct Faults {
+    planned: Mutex<HashMap<String, std::collections::VecDeque<PortError>>>,
+    calls: Mutex<HashMap<String, u64>>,
+}
+
+impl Faults {
+    /// The next `times` calls of `operation` fail with `error`.
+    pub fn fail(&self, operation: &str, times: usize, error: PortError) {
+        lock(&self.planned)
+            .entry(operation.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(error, times));
+    }
+
+    /// Called first by every adapter operation.
+    pub fn check(&self, operation: &str) -> Result<(), PortError> {
+        *lock(&self.calls).entry(operation.to_owned()).or_default() += 1;
+        match lock(&self.planned)
+            .get_mut(operation)
+            .and_then(|queue| queue.pop_front())
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// How often `operation` was called (failures included).
+    pub fn calls(&self, operation: &str) -> u64 {
+        lock(&self.calls).get(operation).copied().unwrap_or(0)
+    }
+}
+
+/// Every operation of the in-memory adapters, by the name [`Faults`] knows it.
+pub const OPERATIONS: &[&str] = &[
+    "tracker.put_if_newer",
+    "tracker.get",
+    "mappings.get",
+    "executions.record_started",
+    "executions.get",
+    "executions.record_status",
+    "executions.get_state",
+    "executions.put_state",
+    "counters.increment_below",
+    "counters.increment",
+    "counters.value",
+    "kill_switch.starts_allowed",
+    "automation.start",
+    "automation.find_by_client_token",
+    "automation.tags",
+    "automation.describe",
+    "ops_center.create",
+    "ops_center.update",
+    "ops_center.find_open",
+    "ops_center.status",
+    "tags.tags",
+];
+
+/// Adapters that take part in fault injection.
+pub trait WithFaults: Sized {
+    fn faults_mut(&mut self) -> &mut Arc<Faults>;
+
+    /// Shares `faults` with this adapter.
+    fn with_faults(mut self, faults: Arc<Faults>) -> Self {
+        *self.faults_mut() = faults;
+        self
+    }
+}
+
+macro_rules! with_faults {
+    ($($adapter:ty),*) => {
+        $(impl WithFaults for $adapter {
+            fn faults_mut(&mut self) -> &mut Arc<Faults> {
+                &mut self.faults
+            }
+        })*
+    };
+}
+
+with_faults!(
+    InMemoryTracker,
+    InMemoryMappings,
+    InMemoryExecutions,
+    InMemoryCounters,
+    InMemoryKillSwitch,
+    InMemoryAutomation,
+    InMemoryOpsCenter,
+    InMemoryResourceTags
+);
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; keep using it.
     mutex
@@ -30,6 +122,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The tracker table and its stream.
 pub struct InMemoryTracker {
+    faults: Arc<Faults>,
     clock: Arc<dyn Clock>,
     table_region: String,
     state: Mutex<TrackerState>,
@@ -45,6 +138,7 @@ struct TrackerState {
 impl InMemoryTracker {
     pub fn new(clock: Arc<dyn Clock>, table_region: &str) -> Self {
         Self {
+            faults: Arc::default(),
             clock,
             table_region: table_region.to_owned(),
             state: Mutex::new(TrackerState::default()),
@@ -64,6 +158,7 @@ impl InMemoryTracker {
 #[async_trait]
 impl TrackerStore for InMemoryTracker {
     async fn put_if_newer(&self, finding: &Finding) -> Result<WriteOutcome, PortError> {
+        self.faults.check("tracker.put_if_newer")?;
         let mut state = lock(&self.state);
         let key = (finding.hash_key.clone(), finding.resource.clone());
         let old = state.rows.get(&key).cloned();
@@ -90,6 +185,7 @@ impl TrackerStore for InMemoryTracker {
     }
 
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError> {
+        self.faults.check("tracker.get")?;
         Ok(lock(&self.state)
             .rows
             .get(&(hash_key.to_owned(), resource.to_owned()))
@@ -100,6 +196,7 @@ impl TrackerStore for InMemoryTracker {
 /// The mapping table, holding plain JSON items.
 #[derive(Default)]
 pub struct InMemoryMappings {
+    faults: Arc<Faults>,
     items: Mutex<BTreeMap<String, Value>>,
 }
 
@@ -127,6 +224,7 @@ impl InMemoryMappings {
 #[async_trait]
 impl MappingStore for InMemoryMappings {
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError> {
+        self.faults.check("mappings.get")?;
         Ok(lock(&self.items).get(check_name).cloned())
     }
 }
@@ -134,6 +232,7 @@ impl MappingStore for InMemoryMappings {
 /// The execution table: execution rows and each finding's remediation state.
 #[derive(Default)]
 pub struct InMemoryExecutions {
+    faults: Arc<Faults>,
     state: Mutex<ExecutionState>,
 }
 
@@ -156,6 +255,7 @@ impl InMemoryExecutions {
 #[async_trait]
 impl ExecutionStore for InMemoryExecutions {
     async fn record_started(&self, record: &ExecutionRecord) -> Result<String, PortError> {
+        self.faults.check("executions.record_started")?;
         let mut state = lock(&self.state);
         let merged = match state.rows.get(&record.automation_execution_id) {
             // The status handler was first: what it recorded stays; the start fills the gaps.
@@ -202,10 +302,12 @@ impl ExecutionStore for InMemoryExecutions {
     }
 
     async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError> {
+        self.faults.check("executions.get")?;
         Ok(lock(&self.state).rows.get(execution_id).cloned())
     }
 
     async fn record_status(&self, record: &ExecutionRecord) -> Result<StatusWrite, PortError> {
+        self.faults.check("executions.record_status")?;
         let mut state = lock(&self.state);
         match state.rows.get_mut(&record.automation_execution_id) {
             Some(existing) if is_final(&existing.status) => Ok(StatusWrite::AlreadyFinal),
@@ -225,10 +327,12 @@ impl ExecutionStore for InMemoryExecutions {
     }
 
     async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {
+        self.faults.check("executions.get_state")?;
         Ok(lock(&self.state).findings.get(finding_key).cloned())
     }
 
     async fn put_state(&self, new: &RemediationState) -> Result<bool, PortError> {
+        self.faults.check("executions.put_state")?;
         let mut state = lock(&self.state);
         let stored = state.findings.get(&new.finding_key).map(|s| s.version);
         // The condition: attribute_not_exists (version 1) or version = new.version - 1.
@@ -244,6 +348,7 @@ impl ExecutionStore for InMemoryExecutions {
 /// Named counters.
 #[derive(Default)]
 pub struct InMemoryCounters {
+    faults: Arc<Faults>,
     values: Mutex<HashMap<String, u64>>,
 }
 
@@ -255,6 +360,7 @@ impl Counters for InMemoryCounters {
         limit: u64,
         _expires_at: i64,
     ) -> Result<bool, PortError> {
+        self.faults.check("counters.increment_below")?;
         let mut values = lock(&self.values);
         let value = values.entry(name.to_owned()).or_default();
         if *value >= limit {
@@ -265,11 +371,13 @@ impl Counters for InMemoryCounters {
     }
 
     async fn increment(&self, name: &str, _expires_at: i64) -> Result<(), PortError> {
+        self.faults.check("counters.increment")?;
         *lock(&self.values).entry(name.to_owned()).or_default() += 1;
         Ok(())
     }
 
     async fn value(&self, name: &str) -> Result<u64, PortError> {
+        self.faults.check("counters.value")?;
         Ok(lock(&self.values).get(name).copied().unwrap_or(0))
     }
 }
@@ -277,6 +385,7 @@ impl Counters for InMemoryCounters {
 /// The kill switch: on unless switched off.
 #[derive(Default)]
 pub struct InMemoryKillSwitch {
+    faults: Arc<Faults>,
     off: std::sync::atomic::AtomicBool,
 }
 
@@ -289,6 +398,7 @@ impl InMemoryKillSwitch {
 #[async_trait]
 impl KillSwitch for InMemoryKillSwitch {
     async fn starts_allowed(&self) -> Result<bool, PortError> {
+        self.faults.check("kill_switch.starts_allowed")?;
         Ok(!self.off.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
@@ -314,6 +424,7 @@ pub struct SimulatedExecution {
 /// SSM Automation across regions. Execution ids are UUIDs counted from 1, so runs are repeatable.
 #[derive(Default)]
 pub struct InMemoryAutomation {
+    faults: Arc<Faults>,
     state: Mutex<AutomationState>,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -321,8 +432,6 @@ pub struct InMemoryAutomation {
 #[derive(Default)]
 struct AutomationState {
     executions: Vec<SimulatedExecution>,
-    /// Errors the next starts fail with, in order (throttling, limits: as SSM answers them).
-    failing_starts: std::collections::VecDeque<PortError>,
     /// Documents that exist in every region; empty means all do.
     known_documents: Vec<String>,
 }
@@ -338,7 +447,9 @@ impl InMemoryAutomation {
 
     /// The next `errors.len()` starts fail with these errors, in order.
     pub fn fail_next_starts(&self, errors: impl IntoIterator<Item = PortError>) {
-        lock(&self.state).failing_starts.extend(errors);
+        for error in errors {
+            self.faults.fail("automation.start", 1, error);
+        }
     }
 
     /// Stamps each start with this clock's time.
@@ -372,10 +483,8 @@ impl InMemoryAutomation {
 #[async_trait]
 impl Automation for InMemoryAutomation {
     async fn start(&self, request: &StartAutomation) -> Result<String, PortError> {
+        self.faults.check("automation.start")?;
         let mut state = lock(&self.state);
-        if let Some(error) = state.failing_starts.pop_front() {
-            return Err(error);
-        }
         if !state.known_documents.is_empty() && !state.known_documents.contains(&request.document) {
             return Err(PortError::new(
                 "StartAutomationExecution",
@@ -425,6 +534,7 @@ impl Automation for InMemoryAutomation {
         region: &str,
         client_token: &str,
     ) -> Result<Option<String>, PortError> {
+        self.faults.check("automation.find_by_client_token")?;
         Ok(lock(&self.state)
             .executions
             .iter()
@@ -440,6 +550,7 @@ impl Automation for InMemoryAutomation {
         region: &str,
         execution_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, PortError> {
+        self.faults.check("automation.tags")?;
         Ok(lock(&self.state)
             .executions
             .iter()
@@ -452,6 +563,7 @@ impl Automation for InMemoryAutomation {
         region: &str,
         execution_id: &str,
     ) -> Result<Option<ExecutionInfo>, PortError> {
+        self.faults.check("automation.describe")?;
         Ok(lock(&self.state)
             .executions
             .iter()
@@ -482,6 +594,7 @@ pub struct StoredOpsItem {
 
 #[derive(Default)]
 pub struct InMemoryOpsCenter {
+    faults: Arc<Faults>,
     items: Mutex<Vec<StoredOpsItem>>,
     /// Dedup string → index of the newest item created with it.
     dedup: Mutex<HashMap<String, usize>>,
@@ -511,6 +624,7 @@ fn is_open(status: OpsItemStatus) -> bool {
 #[async_trait]
 impl OpsCenter for InMemoryOpsCenter {
     async fn create(&self, item: &NewOpsItem) -> Result<CreatedOpsItem, PortError> {
+        self.faults.check("ops_center.create")?;
         let invalid =
             |message: String| PortError::new("CreateOpsItem", ErrorKind::Invalid, message);
         if item.title.is_empty() || item.title.chars().count() > 1024 {
@@ -555,6 +669,7 @@ impl OpsCenter for InMemoryOpsCenter {
     }
 
     async fn update(&self, id: &str, update: &OpsItemUpdate) -> Result<(), PortError> {
+        self.faults.check("ops_center.update")?;
         let mut items = lock(&self.items);
         let item = items.iter_mut().find(|item| item.id == id).ok_or_else(|| {
             PortError::new(
@@ -580,6 +695,7 @@ impl OpsCenter for InMemoryOpsCenter {
     }
 
     async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError> {
+        self.faults.check("ops_center.find_open")?;
         Ok(lock(&self.items)
             .iter()
             .filter(|item| is_open(item.status))
@@ -593,6 +709,7 @@ impl OpsCenter for InMemoryOpsCenter {
     }
 
     async fn status(&self, id: &str) -> Result<Option<OpsItemStatus>, PortError> {
+        self.faults.check("ops_center.status")?;
         Ok(self.get(id).map(|item| item.status))
     }
 }
@@ -600,6 +717,7 @@ impl OpsCenter for InMemoryOpsCenter {
 /// Resource tags by ARN.
 #[derive(Default)]
 pub struct InMemoryResourceTags {
+    faults: Arc<Faults>,
     tags: Mutex<HashMap<String, BTreeMap<String, String>>>,
 }
 
@@ -612,6 +730,7 @@ impl InMemoryResourceTags {
 #[async_trait]
 impl ResourceTags for InMemoryResourceTags {
     async fn tags(&self, _region: &str, arn: &str) -> Result<BTreeMap<String, String>, PortError> {
+        self.faults.check("tags.tags")?;
         Ok(lock(&self.tags).get(arn).cloned().unwrap_or_default())
     }
 }
