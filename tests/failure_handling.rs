@@ -486,3 +486,105 @@ async fn unreadable_stream_records_do_not_block_the_batch() {
     );
     assert_eq!(local.automation.executions().len(), 1);
 }
+
+/// What a handler parked comes back through the same handler after the fix, and leaves the
+/// queue; a dry run reads without touching anything.
+#[tokio::test]
+async fn parked_messages_replay_through_the_same_handlers_after_a_fix() {
+    use tarem_shared::replay::Replayer;
+    let (local, _) = local_loop();
+    // CreateOpsItem is refused (say an IAM mistake) for the first record only.
+    local.faults.fail(
+        "ops_center.create",
+        1,
+        PortError::new(
+            "CreateOpsItem",
+            ErrorKind::AccessDenied,
+            "AccessDeniedException: not allowed",
+        ),
+    );
+    let mut pipeline = Pipeline::new(&local);
+    pipeline
+        .deliver_event(&ta_event(EC2_CHECK, &instance_arn("i-1"), "Red", at(0)))
+        .await;
+    assert!(local.ops_center.items().is_empty());
+    // A malformed event, parked by check-tracker.
+    local
+        .track(&json!({"source": "aws.trustedadvisor"}))
+        .await
+        .unwrap();
+    // A stream batch Lambda gave up on (its on-failure record names the range only).
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    let lost = local.pending_stream_batch();
+    let sequence = lost["Records"][0]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    local.parked.send(
+        json!({
+            "requestContext": {"condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": sequence,
+                "endSequenceNumber": sequence, "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/1"}
+        })
+        .to_string(),
+    );
+    assert_eq!(local.parked.messages().len(), 3);
+
+    let replayer = Replayer {
+        queue: &*local.parked,
+        stream: &local,
+        redrive: &local,
+    };
+    let dry = replayer.replay(10, true).await.unwrap();
+    assert_eq!(dry.len(), 3);
+    assert!(
+        dry.iter()
+            .all(|r| r.outcome == "would replay" && !r.deleted)
+    );
+    assert_eq!(
+        local.parked.messages().len(),
+        3,
+        "a dry run deletes nothing"
+    );
+    assert!(
+        local.ops_center.items().is_empty(),
+        "a dry run invokes nothing"
+    );
+
+    local.parked.expire_visibility();
+    let replayed = replayer.replay(10, false).await.unwrap();
+    let outcomes: Vec<(&str, &str)> = replayed
+        .iter()
+        .map(|r| (r.target.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(outcomes[0], ("results-handler", "replayed"));
+    assert_eq!(outcomes[1].0, "check-tracker");
+    assert!(
+        outcomes[1].1.starts_with("parked again: "),
+        "still malformed: {outcomes:?}"
+    );
+    assert_eq!(outcomes[2], ("results-handler", "replayed"));
+    assert_eq!(
+        replayed.len(),
+        3,
+        "a message parked again waits for the next run"
+    );
+    assert_eq!(
+        local.parked.messages().len(),
+        1,
+        "only the still-malformed event is left"
+    );
+    assert_eq!(
+        local.ops_center.items().len(),
+        2,
+        "both findings now have their OpsItem"
+    );
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "the recovered security group is remediated once"
+    );
+}

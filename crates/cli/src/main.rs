@@ -38,6 +38,125 @@ enum Command {
         #[arg(required = true, value_name = "EVENTS")]
         events: Vec<PathBuf>,
     },
+    /// The stack's failure queues.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Send parked and failed messages back through the deployed functions, after a fix.
+    Replay {
+        /// The queue's URL (the stack's outputs name the three).
+        #[arg(value_name = "QUEUE_URL")]
+        queue: String,
+        /// Read and classify only: invoke nothing, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+        /// The stack whose functions replay (functions are named <stack>-check-tracker etc.).
+        #[arg(long, default_value = "tarem")]
+        stack: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+/// Where to reach AWS, as the AWS CLI takes it.
+#[derive(clap::Args)]
+struct AwsArgs {
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    profile: Option<String>,
+    #[arg(long)]
+    endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    async fn load(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &self.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        loader.load().await
+    }
+}
+
+async fn dlq_replay(
+    queue: &str,
+    dry_run: bool,
+    max: usize,
+    stack: &str,
+    aws: &AwsArgs,
+    output: Output,
+) -> ExitCode {
+    use tarem::replay_aws::{DynamoStreamReader, LambdaRedrive};
+    use tarem_shared::aws::sqs::SqsQueue;
+    use tarem_shared::replay::Replayer;
+    let sdk = aws.load().await;
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue);
+    let stream = DynamoStreamReader::new(aws_sdk_dynamodbstreams::Client::new(&sdk), region);
+    let redrive = LambdaRedrive::new(aws_sdk_lambda::Client::new(&sdk), stack);
+    let replayer = Replayer {
+        queue: &queue,
+        stream: &stream,
+        redrive: &redrive,
+    };
+    match replayer.replay(max, dry_run).await {
+        Ok(replayed) => {
+            let failed = replayed
+                .iter()
+                .filter(|r| r.outcome.starts_with("failed"))
+                .count();
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::json!({ "replayed": replayed, "failed": failed })
+                ),
+                Output::Text => {
+                    for message in &replayed {
+                        println!(
+                            "{}  {}  {}",
+                            message.message_id, message.target, message.outcome
+                        );
+                    }
+                    println!(
+                        "{} messages{}: {} replayed, {} failed",
+                        replayed.len(),
+                        if dry_run { " (dry run)" } else { "" },
+                        replayed.iter().filter(|r| r.deleted).count(),
+                        failed
+                    );
+                }
+            }
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(error) => {
+            eprintln!("tarem dlq replay: {error}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -87,5 +206,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Dlq {
+            command:
+                DlqCommand::Replay {
+                    queue,
+                    dry_run,
+                    max,
+                    stack,
+                    aws,
+                    output,
+                },
+        } => runtime.block_on(dlq_replay(&queue, dry_run, max, &stack, &aws, output)),
     }
 }

@@ -10,7 +10,8 @@ use crate::handlers::{
 };
 use crate::memory::{
     Faults, InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch,
-    InMemoryMappings, InMemoryOpsCenter, InMemoryResourceTags, InMemoryTracker, WithFaults,
+    InMemoryMappings, InMemoryOpsCenter, InMemoryQueue, InMemoryResourceTags, InMemoryTracker,
+    WithFaults,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct LocalLoop {
     pub resource_tags: Arc<InMemoryResourceTags>,
     pub counters: Arc<InMemoryCounters>,
     pub kill_switch: Arc<InMemoryKillSwitch>,
+    /// Where the handlers park what they cannot use (one queue for the three, locally).
+    pub parked: Arc<InMemoryQueue>,
     /// Shared by every adapter above: make any operation fail.
     pub faults: Arc<Faults>,
     pub check_tracker: CheckTracker,
@@ -65,11 +68,13 @@ impl LocalLoop {
         let resource_tags = Arc::new(InMemoryResourceTags::default().with_faults(faults.clone()));
         let counters = Arc::new(InMemoryCounters::default().with_faults(faults.clone()));
         let kill_switch = Arc::new(InMemoryKillSwitch::default().with_faults(faults.clone()));
+        let parked = Arc::new(InMemoryQueue::default().with_faults(faults.clone()));
         let execution_retention = config.execution_retention;
         Self {
             check_tracker: CheckTracker {
                 tracker: tracker.clone(),
                 clock: clock.clone(),
+                parking: parked.clone(),
             },
             results: ResultsHandler {
                 tracker: tracker.clone(),
@@ -87,6 +92,7 @@ impl LocalLoop {
                 clock: clock.clone(),
                 config,
                 pacer: Default::default(),
+                parking: parked.clone(),
             },
             execution_handler: ExecutionHandler {
                 executions: executions.clone(),
@@ -94,6 +100,7 @@ impl LocalLoop {
                 ops_center: ops_center.clone(),
                 clock: clock.clone(),
                 execution_retention,
+                parking: parked.clone(),
             },
             clock,
             tracker,
@@ -104,6 +111,7 @@ impl LocalLoop {
             resource_tags,
             counters,
             kill_switch,
+            parked,
             faults,
             account: "123456789012".into(),
         }
@@ -163,5 +171,85 @@ impl LocalLoop {
             ));
         }
         events
+    }
+}
+
+/// Re-driving parked messages through this loop's handlers (what `tarem dlq replay` does with the
+/// deployed functions).
+#[async_trait::async_trait]
+impl crate::replay::Redrive for LocalLoop {
+    async fn invoke(
+        &self,
+        target: crate::replay::Target,
+        payload: &Value,
+    ) -> Result<crate::replay::Redriven, PortError> {
+        use crate::handlers::RecordOutcome;
+        use crate::replay::{Redriven, Target};
+        match target {
+            Target::CheckTracker => match self.track(payload).await? {
+                Tracked::Rejected(rejection) => Ok(Redriven::ParkedAgain(rejection.to_string())),
+                _ => {
+                    self.deliver_stream().await;
+                    Ok(Redriven::Done)
+                }
+            },
+            Target::ResultsHandler => {
+                let report = self.results.handle_batch(payload, None).await;
+                if !report.batch_item_failures().is_empty() {
+                    return Err(PortError::new(
+                        "results-handler",
+                        crate::error::ErrorKind::Unavailable,
+                        format!(
+                            "{} records failed again",
+                            report.batch_item_failures().len()
+                        ),
+                    ));
+                }
+                let parked: Vec<String> = report
+                    .records
+                    .iter()
+                    .filter_map(|r| match &r.outcome {
+                        RecordOutcome::Parked(reason) => Some(reason.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                Ok(if parked.is_empty() {
+                    Redriven::Done
+                } else {
+                    Redriven::ParkedAgain(parked.join("; "))
+                })
+            }
+            Target::AutomationExecutionHandler => {
+                match self.execution_handler.handle(payload).await? {
+                    ExecutionOutcome::Rejected(rejection) => {
+                        Ok(Redriven::ParkedAgain(rejection.to_string()))
+                    }
+                    _ => Ok(Redriven::Done),
+                }
+            }
+        }
+    }
+}
+
+/// The tracker's stream history, read back by sequence range.
+#[async_trait::async_trait]
+impl crate::replay::StreamReader for LocalLoop {
+    async fn records(&self, batch: &crate::replay::StreamBatch) -> Result<Vec<Value>, PortError> {
+        Ok(self
+            .tracker
+            .stream_history()
+            .into_iter()
+            .filter(|record| {
+                record
+                    .change
+                    .sequence_number
+                    .as_deref()
+                    .is_some_and(|sequence| {
+                        sequence >= batch.start_sequence_number.as_str()
+                            && sequence <= batch.end_sequence_number.as_str()
+                    })
+            })
+            .filter_map(|record| serde_json::to_value(record).ok())
+            .collect())
     }
 }

@@ -79,6 +79,7 @@ pub const OPERATIONS: &[&str] = &[
     "ops_center.find_open",
     "ops_center.status",
     "tags.tags",
+    "queue.park",
 ];
 
 /// Adapters that take part in fault injection.
@@ -110,7 +111,8 @@ with_faults!(
     InMemoryKillSwitch,
     InMemoryAutomation,
     InMemoryOpsCenter,
-    InMemoryResourceTags
+    InMemoryResourceTags,
+    InMemoryQueue
 );
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,6 +134,8 @@ pub struct InMemoryTracker {
 struct TrackerState {
     rows: BTreeMap<(String, String), Finding>,
     stream: Vec<EventRecord>,
+    /// Every record ever written (DynamoDB Streams keeps them 24 hours).
+    history: Vec<EventRecord>,
     sequence: u64,
 }
 
@@ -152,6 +156,11 @@ impl InMemoryTracker {
 
     pub fn rows(&self) -> Vec<Finding> {
         lock(&self.state).rows.values().cloned().collect()
+    }
+
+    /// Every stream record written so far, oldest first.
+    pub fn stream_history(&self) -> Vec<EventRecord> {
+        lock(&self.state).history.clone()
     }
 }
 
@@ -180,6 +189,7 @@ impl TrackerStore for InMemoryTracker {
             old.as_ref(),
             self.clock.now(),
         );
+        state.history.push(record.clone());
         state.stream.push(record);
         Ok(WriteOutcome::Written)
     }
@@ -711,6 +721,85 @@ impl OpsCenter for InMemoryOpsCenter {
     async fn status(&self, id: &str) -> Result<Option<OpsItemStatus>, PortError> {
         self.faults.check("ops_center.status")?;
         Ok(self.get(id).map(|item| item.status))
+    }
+}
+
+/// An SQS queue: what handlers park, and what `tarem dlq replay` reads back.
+#[derive(Default)]
+pub struct InMemoryQueue {
+    faults: Arc<Faults>,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    messages: Vec<crate::replay::QueueMessage>,
+    /// Received and not yet deleted: invisible, as during SQS's visibility timeout.
+    in_flight: std::collections::HashSet<String>,
+    sent: u64,
+}
+
+impl InMemoryQueue {
+    pub fn send(&self, body: String) {
+        let mut state = lock(&self.state);
+        state.sent += 1;
+        let id = format!("msg-{}", state.sent);
+        state.messages.push(crate::replay::QueueMessage {
+            receipt: format!("receipt-{id}"),
+            id,
+            body,
+        });
+    }
+
+    /// Messages still in the queue (received or not).
+    pub fn messages(&self) -> Vec<crate::replay::QueueMessage> {
+        lock(&self.state).messages.clone()
+    }
+
+    /// The visibility timeout passes: received messages can be received again.
+    pub fn expire_visibility(&self) {
+        lock(&self.state).in_flight.clear();
+    }
+}
+
+#[async_trait]
+impl crate::replay::ParkingLot for InMemoryQueue {
+    async fn park(
+        &self,
+        target: crate::replay::Target,
+        payload: &Value,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        self.faults.check("queue.park")?;
+        self.send(crate::replay::parked_body(target, payload, reason).to_string());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::replay::ParkedQueue for InMemoryQueue {
+    async fn receive(&self, max: usize) -> Result<Vec<crate::replay::QueueMessage>, PortError> {
+        self.faults.check("queue.receive")?;
+        let mut state = lock(&self.state);
+        let visible: Vec<_> = state
+            .messages
+            .iter()
+            .filter(|m| !state.in_flight.contains(&m.receipt))
+            .take(max)
+            .cloned()
+            .collect();
+        state
+            .in_flight
+            .extend(visible.iter().map(|m| m.receipt.clone()));
+        Ok(visible)
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), PortError> {
+        self.faults.check("queue.delete")?;
+        let mut state = lock(&self.state);
+        state.messages.retain(|m| m.receipt != receipt);
+        state.in_flight.remove(receipt);
+        Ok(())
     }
 }
 

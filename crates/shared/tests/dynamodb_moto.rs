@@ -1,5 +1,6 @@
 //! The DynamoDB adapters against a real DynamoDB-speaking server: moto in server mode, started by
-//! `scripts/test` on a free loopback port and named by `MOTO_ENDPOINT`.
+//! `scripts/test` on a free loopback port and named by `MOTO_ENDPOINT`. (The stream moto emits
+//! is read back and decoded in crates/cli/tests/dlq_replay.rs.)
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -11,14 +12,13 @@ use std::collections::BTreeMap;
 use tarem_shared::aws::dynamodb::{
     DynamoCounters, DynamoExecutions, DynamoMappings, DynamoTracker, state_key,
 };
-use tarem_shared::finding::{Finding, Status, finding_from_event, parse_time};
+use tarem_shared::finding::{Finding, finding_from_event, parse_time};
 use tarem_shared::mapping::{Mapping, Mode};
 use tarem_shared::ports::{
     Counters, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
     WriteOutcome,
 };
 use tarem_shared::safety::{Attempt, RemediationState};
-use tarem_shared::stream::decode_record;
 
 fn endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
@@ -380,101 +380,4 @@ async fn a_final_status_is_kept_whichever_write_comes_first() {
         "Success"
     );
     assert_eq!(store.get("missing").await, Ok(None));
-}
-
-/// Reads every record of the table's stream, shaped as Lambda delivers them.
-async fn stream_records(table: &str) -> Vec<Value> {
-    let sdk = sdk().await;
-    let table_description = Client::new(&sdk)
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .unwrap();
-    let stream_arn = table_description
-        .table()
-        .unwrap()
-        .latest_stream_arn()
-        .unwrap()
-        .to_owned();
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    let description = streams
-        .describe_stream()
-        .stream_arn(&stream_arn)
-        .send()
-        .await
-        .unwrap();
-    let mut records = vec![];
-    for shard in description.stream_description().unwrap().shards() {
-        let iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&stream_arn)
-            .shard_id(shard.shard_id().unwrap())
-            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator
-            .unwrap();
-        let output = streams
-            .get_records()
-            .shard_iterator(iterator)
-            .send()
-            .await
-            .unwrap();
-        for record in output.records() {
-            let change = record.dynamodb().unwrap();
-            let image = |image: Option<
-                &std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
-            >| {
-                image.map(|image| {
-                    serde_json::to_value(serde_dynamo::Item::from(image.clone())).unwrap()
-                })
-            };
-            records.push(json!({
-                "eventID": record.event_id(),
-                "eventName": record.event_name().unwrap().as_str(),
-                "eventVersion": record.event_version(),
-                "eventSource": "aws:dynamodb",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": stream_arn,
-                "dynamodb": {
-                    "Keys": image(change.keys.as_ref()),
-                    "NewImage": image(change.new_image.as_ref()),
-                    "OldImage": image(change.old_image.as_ref()),
-                    "SequenceNumber": change.sequence_number(),
-                    "SizeBytes": change.size_bytes(),
-                    "StreamViewType": change.stream_view_type().map(|v| v.as_str()),
-                }
-            }));
-        }
-    }
-    records
-}
-
-#[tokio::test]
-async fn the_stream_moto_emits_decodes_into_findings() {
-    let client = client().await;
-    let table = tracker_table(&client, true).await;
-    let tracker = DynamoTracker::new(client.clone(), &table);
-    let red = finding("Red", "2026-11-02T09:00:00.000Z");
-    let green = finding("Green", "2026-11-02T10:00:00.000Z");
-    tracker.put_if_newer(&red).await.unwrap();
-    tracker.put_if_newer(&red).await.unwrap();
-    tracker.put_if_newer(&green).await.unwrap();
-    let records = stream_records(&table).await;
-    assert_eq!(
-        records.len(),
-        2,
-        "the duplicate wrote nothing: {records:#?}"
-    );
-    let insert = decode_record(&records[0]).unwrap();
-    assert_eq!(insert.event_name, "INSERT");
-    assert_eq!(insert.new.as_ref(), Some(&red));
-    assert_eq!(insert.old, None);
-    let modify = decode_record(&records[1]).unwrap();
-    assert_eq!(modify.event_name, "MODIFY");
-    assert_eq!(modify.new.map(|f| f.resource_status), Some(Status::Green));
-    assert_eq!(modify.old.map(|f| f.resource_status), Some(Status::Red));
-    assert!(modify.sequence_number.is_some());
 }

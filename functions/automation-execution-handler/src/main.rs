@@ -1,6 +1,6 @@
 //! automation-execution-handler: SSM automation status changes → the OpsItem of the finding.
 //!
-//! Environment: `EXECUTION_TABLE`, and optionally `EXECUTION_RETENTION_DAYS` (90). A call that
+//! Environment: `EXECUTION_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked), and optionally `EXECUTION_RETENTION_DAYS` (90). A call that
 //! fails returns a function error, so EventBridge's retries and the dead-letter queue keep the event.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -8,12 +8,14 @@ use serde_json::Value;
 use std::sync::Arc;
 use tarem_shared::aws::dynamodb::DynamoExecutions;
 use tarem_shared::aws::sdk_config;
+use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
 use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, positive_or, required};
 use tarem_shared::handlers::ExecutionHandler;
 
 struct Config {
+    parking_queue_url: String,
     execution_table: String,
     retention_days: i64,
 }
@@ -21,6 +23,7 @@ struct Config {
 impl Config {
     fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            parking_queue_url: required("PARKING_QUEUE_URL")?,
             execution_table: required("EXECUTION_TABLE")?,
             retention_days: positive_or("EXECUTION_RETENTION_DAYS", 90)?,
         })
@@ -42,13 +45,14 @@ async fn main() -> Result<(), Error> {
         ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
         clock: Arc::new(SystemClock),
         execution_retention: tarem_shared::Duration::days(config.retention_days),
+        parking: Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            config.parking_queue_url,
+        )),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move {
-            handler.handle(&event.payload).await?;
-            Ok::<(), Error>(())
-        }
+        async move { Ok::<_, Error>(handler.handle(&event.payload).await?.summary()) }
     }))
     .await
 }

@@ -3,7 +3,7 @@
 //!
 //! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `EXECUTION_TABLE`,
 //! `ALLOWED_AUTOMATION_DOCUMENTS` (comma-separated, required: the allowlist fails closed),
-//! `KILL_SWITCH_PARAMETER`, and optionally `MAPPING_CACHE_SECONDS` (60; 0 reads every time),
+//! `KILL_SWITCH_PARAMETER`, `PARKING_QUEUE_URL` (records that failed permanently), and optionally `MAPPING_CACHE_SECONDS` (60; 0 reads every time),
 //! `EXECUTION_RETENTION_DAYS` (90), `OPS_ITEM_SOURCE` (TrustedAdvisor) and the safety settings
 //! read by `tarem_shared::config::safety_from_env` (README, "Safety controls").
 
@@ -15,6 +15,7 @@ use tarem_shared::aws::dynamodb::{
     DynamoCounters, DynamoExecutions, DynamoMappings, DynamoTracker,
 };
 use tarem_shared::aws::sdk_config;
+use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter, SsmParameterKillSwitch};
 use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::clock::SystemClock;
@@ -24,6 +25,7 @@ use tarem_shared::config::{
 use tarem_shared::handlers::{MappingCache, ResultsConfig, ResultsHandler};
 
 struct Config {
+    parking_queue_url: String,
     tracker_table: String,
     mapping_table: String,
     execution_table: String,
@@ -35,6 +37,7 @@ struct Config {
 impl Config {
     fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
+            parking_queue_url: required("PARKING_QUEUE_URL")?,
             tracker_table: required("TRACKER_TABLE")?,
             mapping_table: required("MAPPING_TABLE")?,
             execution_table: required("EXECUTION_TABLE")?,
@@ -83,6 +86,10 @@ async fn main() -> Result<(), Error> {
         clock,
         config: config.results,
         pacer: Default::default(),
+        parking: Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            config.parking_queue_url,
+        )),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();

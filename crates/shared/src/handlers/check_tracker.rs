@@ -4,6 +4,7 @@ use crate::clock::Clock;
 use crate::error::PortError;
 use crate::finding::{Finding, Rejection, finding_from_event};
 use crate::ports::{TrackerStore, WriteOutcome};
+use crate::replay::{ParkingLot, Target};
 use serde_json::Value;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -11,6 +12,8 @@ use tracing::Instrument;
 pub struct CheckTracker {
     pub tracker: Arc<dyn TrackerStore>,
     pub clock: Arc<dyn Clock>,
+    /// Where unusable events go, with their reason (the function's failure queue).
+    pub parking: Arc<dyn ParkingLot>,
 }
 
 /// What happened to one event.
@@ -27,6 +30,25 @@ pub enum Tracked {
     Rejected(Rejection),
 }
 
+impl Tracked {
+    /// The function's response: what happened, and why for a rejection (read by `tarem dlq
+    /// replay`).
+    pub fn summary(&self) -> serde_json::Value {
+        match self {
+            Tracked::Written(f) => {
+                serde_json::json!({ "outcome": "tracked", "finding": f.hash_key })
+            }
+            Tracked::Duplicate(f) => {
+                serde_json::json!({ "outcome": "duplicate", "finding": f.hash_key })
+            }
+            Tracked::Stale(f) => serde_json::json!({ "outcome": "stale", "finding": f.hash_key }),
+            Tracked::Rejected(rejection) => {
+                serde_json::json!({ "outcome": "rejected", "reason": rejection.to_string() })
+            }
+        }
+    }
+}
+
 impl CheckTracker {
     /// Never panics on input. `Err` only when the table could not be written: the Lambda returns
     /// a function error, so EventBridge's retries and the dead-letter queue keep the event.
@@ -38,8 +60,13 @@ impl CheckTracker {
                     reason = %rejection,
                     event = %truncated(event),
                     metric = "findings.rejected",
-                    "rejected Trusted Advisor event"
+                    "rejected Trusted Advisor event; parked"
                 );
+                // Parked, not dropped: after a parser fix, `tarem dlq replay` sends it back. If
+                // parking fails, the function error makes EventBridge retry the event.
+                self.parking
+                    .park(Target::CheckTracker, event, &rejection.to_string())
+                    .await?;
                 return Ok(Tracked::Rejected(rejection));
             }
         };

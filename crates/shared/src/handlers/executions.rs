@@ -9,6 +9,7 @@ use crate::decide::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM, automation_outc
 use crate::error::PortError;
 use crate::finding::format_time;
 use crate::ports::{Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsItemStatus};
+use crate::replay::{ParkingLot, Target};
 use chrono::Duration;
 use serde_json::Value;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct ExecutionHandler {
     pub ops_center: Arc<dyn OpsCenter>,
     pub clock: Arc<dyn Clock>,
     pub execution_retention: Duration,
+    /// Where unusable events go, with their reason (the function's failure queue).
+    pub parking: Arc<dyn ParkingLot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,34 @@ pub enum ExecutionOutcome {
     },
 }
 
+impl ExecutionOutcome {
+    /// The function's response (read by `tarem dlq replay`).
+    pub fn summary(&self) -> serde_json::Value {
+        match self {
+            ExecutionOutcome::Rejected(rejection) => {
+                serde_json::json!({ "outcome": "rejected", "reason": rejection.to_string() })
+            }
+            ExecutionOutcome::NotOurs { execution_id } => {
+                serde_json::json!({ "outcome": "not-ours", "executionId": execution_id })
+            }
+            ExecutionOutcome::Late {
+                execution_id,
+                status,
+            } => {
+                serde_json::json!({ "outcome": "late", "executionId": execution_id, "status": status })
+            }
+            ExecutionOutcome::Recorded {
+                execution_id,
+                status,
+                ops_item_id,
+                ..
+            } => serde_json::json!({
+                "outcome": "recorded", "executionId": execution_id, "status": status, "opsItemId": ops_item_id
+            }),
+        }
+    }
+}
+
 impl ExecutionHandler {
     /// `Err` only when a call failed: the Lambda returns a function error so EventBridge retries
     /// and, in the end, the dead-letter queue keeps the event.
@@ -50,7 +81,14 @@ impl ExecutionHandler {
         let event = match automation_event::parse(event) {
             Ok(event) => event,
             Err(rejection) => {
-                tracing::warn!(reason = %rejection, metric = "executions.rejected", "rejected automation event");
+                tracing::warn!(reason = %rejection, metric = "executions.rejected", "rejected automation event; parked");
+                self.parking
+                    .park(
+                        Target::AutomationExecutionHandler,
+                        event,
+                        &rejection.to_string(),
+                    )
+                    .await?;
                 return Ok(ExecutionOutcome::Rejected(rejection));
             }
         };

@@ -23,6 +23,7 @@ use crate::ports::{
     Automation, Counters, ExecutionRecord, ExecutionStore, KillSwitch, MappingStore, OpsCenter,
     OpsItemUpdate, ResourceTags, StartAutomation, TrackerStore,
 };
+use crate::replay::{ParkingLot, Target};
 use crate::safety::{
     Attempt, AttemptLimits, Gate, RemediationState, SafetyConfig, breaker_counter, effective_mode,
     gate, needs_tags, ops_item_counter, unmapped_ops_item,
@@ -131,6 +132,8 @@ pub struct ResultsHandler {
     pub clock: Arc<dyn Clock>,
     pub config: ResultsConfig,
     pub pacer: StartPacer,
+    /// Where records that failed permanently go, with their reason (the stream's failure queue).
+    pub parking: Arc<dyn ParkingLot>,
 }
 
 /// One thing the handler did for a record, in order.
@@ -268,7 +271,20 @@ impl ResultsHandler {
         let mut report = BatchReport::default();
         let mut waiting: HashSet<String> = HashSet::new();
         for record in records {
-            let record_report = self.handle_record(record, &mut waiting, deadline).await;
+            let mut record_report = self.handle_record(record, &mut waiting, deadline).await;
+            if let RecordOutcome::Parked(reason) = &record_report.outcome {
+                // Parked for a replay after the fix; a record that cannot be parked is retried.
+                let payload = serde_json::json!({ "Records": [record] });
+                if let Err(error) = self
+                    .parking
+                    .park(Target::ResultsHandler, &payload, reason)
+                    .await
+                {
+                    tracing::error!(%error, "could not park the record; it will be retried");
+                    record_report.outcome =
+                        RecordOutcome::Retry(format!("{reason}; parking failed: {error}"));
+                }
+            }
             report.records.push(record_report);
         }
         report

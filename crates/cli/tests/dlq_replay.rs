@@ -1,0 +1,314 @@
+//! `tarem dlq replay`'s AWS side: SQS and DynamoDB Streams against moto (started by
+//! scripts/test, named by MOTO_ENDPOINT), Lambda with the SDK's request/response mocking.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
+};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use serde_json::{Value, json};
+use tarem::replay_aws::{DynamoStreamReader, LambdaRedrive};
+use tarem_shared::aws::dynamodb::DynamoTracker;
+use tarem_shared::aws::sqs::SqsQueue;
+use tarem_shared::finding::{Status, finding_from_event, parse_time};
+use tarem_shared::ports::TrackerStore;
+use tarem_shared::replay::{
+    ParkedQueue, ParkingLot, Redrive, Redriven, StreamBatch, StreamReader, Target,
+};
+use tarem_shared::stream::decode_record;
+
+fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: these tests need moto; run scripts/test, which starts it",
+    )
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
+
+async fn queue_url(sdk: &aws_config::SdkConfig) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name(unique("tarem-parked"))
+        .send()
+        .await
+        .expect("moto creates the queue")
+        .queue_url
+        .expect("a queue URL")
+}
+
+#[tokio::test]
+async fn parked_messages_go_to_sqs_and_come_back() {
+    let sdk = sdk().await;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url(&sdk).await);
+    let event = json!({"source": "aws.trustedadvisor", "detail": "broken"});
+    queue
+        .park(Target::CheckTracker, &event, "`detail` must be an object")
+        .await
+        .unwrap();
+    let messages = queue.receive(10).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let body: Value = serde_json::from_str(&messages[0].body).unwrap();
+    assert_eq!(body["payload"], event);
+    assert_eq!(body["taremParked"]["target"], "check-tracker");
+    assert_eq!(body["taremParked"]["reason"], "`detail` must be an object");
+    queue.delete(&messages[0].receipt).await.unwrap();
+}
+
+fn finding(status: &str, time: &str) -> tarem_shared::finding::Finding {
+    let event = json!({
+        "source": "aws.trustedadvisor", "detail-type": "Trusted Advisor Check Item Refresh Notification",
+        "account": "123456789012", "region": "us-east-1", "time": time, "id": "e",
+        "detail": {"check-name": "c", "check-item-detail": {"Status": status, "Last Updated Time": time},
+            "resource_id": "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-1"}
+    });
+    finding_from_event(&event, parse_time("2026-11-28T00:00:00Z").unwrap()).unwrap()
+}
+
+/// The stream records a parked range names are read again and decoded by the results handler's
+/// own parser.
+#[tokio::test]
+async fn a_parked_stream_range_is_read_again_from_dynamodb_streams() {
+    let sdk = sdk().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("tarem-tracker");
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let created = dynamodb
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("hashKey"))
+        .attribute_definitions(attribute("resource"))
+        .key_schema(key("hashKey", KeyType::Hash))
+        .key_schema(key("resource", KeyType::Range))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let stream_arn = created
+        .table_description()
+        .unwrap()
+        .latest_stream_arn()
+        .unwrap()
+        .to_owned();
+    let tracker = DynamoTracker::new(dynamodb, &table);
+    let red = finding("Red", "2026-11-02T09:00:00.000Z");
+    tracker.put_if_newer(&red).await.unwrap();
+    tracker.put_if_newer(&red).await.unwrap();
+    tracker
+        .put_if_newer(&finding("Green", "2026-11-02T10:00:00.000Z"))
+        .await
+        .unwrap();
+    tracker
+        .put_if_newer(&finding("Red", "2026-11-02T11:00:00.000Z"))
+        .await
+        .unwrap();
+
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let shard = streams
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap();
+    let shard = &shard.stream_description().unwrap().shards()[0];
+    let reader = DynamoStreamReader::new(streams.clone(), "us-east-1");
+    let all = reader
+        .records(&StreamBatch {
+            stream_arn: stream_arn.clone(),
+            shard_id: shard.shard_id().unwrap().to_owned(),
+            start_sequence_number: shard
+                .sequence_number_range()
+                .unwrap()
+                .starting_sequence_number()
+                .unwrap()
+                .to_owned(),
+            end_sequence_number: "99999999999999999999999999999".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3, "the duplicate wrote nothing: {all:#?}");
+    let changes: Vec<_> = all
+        .iter()
+        .map(|record| decode_record(record).unwrap())
+        .collect();
+    assert_eq!(changes[0].event_name, "INSERT");
+    assert_eq!(changes[0].new.as_ref(), Some(&red));
+    assert_eq!(
+        changes[1].old.as_ref().map(|f| f.resource_status),
+        Some(Status::Red)
+    );
+    assert_eq!(
+        changes[1].new.as_ref().map(|f| f.resource_status),
+        Some(Status::Green)
+    );
+    // A parked range of one record: the middle one.
+    let middle = changes[1].sequence_number.clone().unwrap();
+    let one = reader
+        .records(&StreamBatch {
+            stream_arn,
+            shard_id: shard.shard_id().unwrap().to_owned(),
+            start_sequence_number: middle.clone(),
+            end_sequence_number: middle,
+        })
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(
+        decode_record(&one[0]).unwrap().new.unwrap().resource_status,
+        Status::Green
+    );
+}
+
+fn lambda(rules: &[&aws_smithy_mocks::Rule]) -> aws_sdk_lambda::Client {
+    mock_client!(aws_sdk_lambda, RuleMode::MatchAny, rules, |config| config
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()))
+}
+
+#[tokio::test]
+async fn replays_invoke_the_stacks_functions_and_read_their_answers() {
+    use aws_sdk_lambda::operation::invoke::InvokeOutput;
+    use aws_sdk_lambda::primitives::Blob;
+    let tracked = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(|request| {
+            request.function_name() == Some("prod-check-tracker")
+                && request
+                    .payload()
+                    .is_some_and(|p| p.as_ref() == br#"{"source":"aws.trustedadvisor"}"#)
+        })
+        .then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .payload(Blob::new(
+                    r#"{"outcome":"rejected","reason":"`detail` is missing"}"#,
+                ))
+                .build()
+        });
+    let results = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(|request| request.function_name() == Some("prod-results-handler"))
+        .then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .payload(Blob::new(
+                    r#"{"batchItemFailures":[{"itemIdentifier":"42"}]}"#,
+                ))
+                .build()
+        });
+    let failing = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(|request| {
+            request.function_name() == Some("prod-automation-execution-handler")
+        })
+        .then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .function_error("Unhandled")
+                .payload(Blob::new(
+                    r#"{"errorMessage":"UpdateOpsItem failed (throttled)"}"#,
+                ))
+                .build()
+        });
+    let redrive = LambdaRedrive::new(lambda(&[&tracked, &results, &failing]), "prod");
+    assert_eq!(
+        redrive
+            .invoke(
+                Target::CheckTracker,
+                &json!({"source": "aws.trustedadvisor"})
+            )
+            .await,
+        Ok(Redriven::ParkedAgain("`detail` is missing".into()))
+    );
+    let error = redrive
+        .invoke(Target::ResultsHandler, &json!({"Records": []}))
+        .await
+        .unwrap_err();
+    assert!(error.message.contains("1 records failed again"), "{error}");
+    let error = redrive
+        .invoke(Target::AutomationExecutionHandler, &json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("prod-automation-execution-handler failed (Unhandled)"),
+        "{error}"
+    );
+}
+
+/// The command as an operator runs it: a dry run against a real queue reads and classifies,
+/// invokes nothing and deletes nothing.
+#[tokio::test]
+async fn the_dry_run_command_lists_what_it_would_replay() {
+    let sdk = sdk().await;
+    let url = queue_url(&sdk).await;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &url);
+    queue
+        .park(
+            Target::ResultsHandler,
+            &json!({"Records": [{}]}),
+            "CreateOpsItem failed",
+        )
+        .await
+        .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tarem"))
+        .args([
+            "dlq",
+            "replay",
+            &url,
+            "--dry-run",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &endpoint(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("results-handler  would replay"), "{text}");
+    assert!(
+        text.contains("1 messages (dry run): 0 replayed, 0 failed"),
+        "{text}"
+    );
+}
