@@ -38,6 +38,26 @@ enum Command {
         #[arg(required = true, value_name = "EVENTS")]
         events: Vec<PathBuf>,
     },
+    /// Sweep Trusted Advisor's results (Support API) into the tracker: findings no event reported.
+    Reconcile {
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Every check, not only the mapped ones.
+        #[arg(long)]
+        all_checks: bool,
+        #[arg(long, default_value = "TrustedAdvisorCheckTrackerTable")]
+        tracker_table: String,
+        #[arg(long, default_value = "AutomationMappingTable")]
+        mapping_table: String,
+        /// The account the findings belong to (default: the caller's, from STS).
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// The stack's failure queues.
     Dlq {
         #[command(subcommand)]
@@ -92,6 +112,92 @@ impl AwsArgs {
             loader = loader.endpoint_url(url);
         }
         loader.load().await
+    }
+}
+
+async fn reconcile(
+    dry_run: bool,
+    all_checks: bool,
+    tracker_table: String,
+    mapping_table: String,
+    account: Option<String>,
+    aws: &AwsArgs,
+    output: Output,
+) -> ExitCode {
+    use std::sync::Arc;
+    use tarem_shared::aws::dynamodb::{DynamoMappings, DynamoTracker};
+    use tarem_shared::aws::support::SupportTrustedAdvisor;
+    use tarem_shared::reconcile::FindingsSweep;
+    let sdk = aws.load().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let account = match account {
+        Some(account) => account,
+        None => match aws_sdk_sts::Client::new(&sdk)
+            .get_caller_identity()
+            .send()
+            .await
+        {
+            Ok(identity) => identity.account.unwrap_or_default(),
+            Err(error) => {
+                eprintln!(
+                    "tarem reconcile: cannot tell the account (pass --account): {}",
+                    aws_sdk_sts::error::DisplayErrorContext(&error)
+                );
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let sweep = FindingsSweep {
+        tracker: Arc::new(DynamoTracker::new(dynamodb.clone(), tracker_table)),
+        mappings: Arc::new(DynamoMappings::new(dynamodb, mapping_table)),
+        advisor: Arc::new(SupportTrustedAdvisor::for_config(&sdk)),
+        clock: Arc::new(tarem_shared::clock::SystemClock),
+        all_checks,
+        account,
+    };
+    match sweep.sweep(dry_run).await {
+        Ok(report) => {
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+                Output::Text => {
+                    if let Some(reason) = &report.unavailable {
+                        println!("reconcile unavailable: {reason}");
+                    }
+                    let verb = if dry_run { "would track" } else { "tracked" };
+                    for line in &report.written {
+                        println!("{verb}   {line}");
+                    }
+                    for line in &report.cleared {
+                        println!(
+                            "{}  {line}",
+                            if dry_run { "would clear" } else { "cleared" }
+                        );
+                    }
+                    for line in &report.skipped_checks {
+                        println!("skipped   {line}");
+                    }
+                    println!(
+                        "{} checks: {} new or newer, {} cleared, {} unchanged",
+                        report.checks,
+                        report.written.len(),
+                        report.cleared.len(),
+                        report.unchanged
+                    );
+                }
+            }
+            if report.unavailable.is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("tarem reconcile: {error}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -206,6 +312,23 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Reconcile {
+            dry_run,
+            all_checks,
+            tracker_table,
+            mapping_table,
+            account,
+            aws,
+            output,
+        } => runtime.block_on(reconcile(
+            dry_run,
+            all_checks,
+            tracker_table,
+            mapping_table,
+            account,
+            &aws,
+            output,
+        )),
         Command::Dlq {
             command:
                 DlqCommand::Replay {

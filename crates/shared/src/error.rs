@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Invalid,
     /// An idempotency token was reused with different parameters.
     Conflict,
+    /// The account lacks what the call needs (the Support API needs a Business, Enterprise
+    /// On-Ramp or Enterprise support plan).
+    SubscriptionRequired,
 }
 
 impl ErrorKind {
@@ -47,6 +50,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::AccessDenied => "access denied",
             ErrorKind::Invalid => "invalid request",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::SubscriptionRequired => "subscription required",
         };
         f.write_str(text)
     }

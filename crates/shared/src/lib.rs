@@ -21,6 +21,7 @@ pub mod local;
 pub mod mapping;
 pub mod memory;
 pub mod ports;
+pub mod reconcile;
 pub mod replay;
 pub mod safety;
 pub mod stream;

@@ -11,7 +11,7 @@ use crate::handlers::{
 use crate::memory::{
     Faults, InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch,
     InMemoryMappings, InMemoryOpsCenter, InMemoryQueue, InMemoryResourceTags, InMemoryTracker,
-    WithFaults,
+    InMemoryTrustedAdvisor, WithFaults,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct LocalLoop {
     pub kill_switch: Arc<InMemoryKillSwitch>,
     /// Where the handlers park what they cannot use (one queue for the three, locally).
     pub parked: Arc<InMemoryQueue>,
+    /// Trusted Advisor's results, for the reconcile sweep.
+    pub advisor: Arc<InMemoryTrustedAdvisor>,
     /// Shared by every adapter above: make any operation fail.
     pub faults: Arc<Faults>,
     pub check_tracker: CheckTracker,
@@ -69,6 +71,7 @@ impl LocalLoop {
         let counters = Arc::new(InMemoryCounters::default().with_faults(faults.clone()));
         let kill_switch = Arc::new(InMemoryKillSwitch::default().with_faults(faults.clone()));
         let parked = Arc::new(InMemoryQueue::default().with_faults(faults.clone()));
+        let advisor = Arc::new(InMemoryTrustedAdvisor::default().with_faults(faults.clone()));
         let execution_retention = config.execution_retention;
         Self {
             check_tracker: CheckTracker {
@@ -112,8 +115,21 @@ impl LocalLoop {
             counters,
             kill_switch,
             parked,
+            advisor,
             faults,
             account: "123456789012".into(),
+        }
+    }
+
+    /// The findings reconcile sweep over this loop's tracker, mappings and Trusted Advisor.
+    pub fn findings_sweep(&self, all_checks: bool) -> crate::reconcile::FindingsSweep {
+        crate::reconcile::FindingsSweep {
+            tracker: self.tracker.clone(),
+            mappings: self.mappings.clone(),
+            advisor: self.advisor.clone(),
+            clock: self.clock.clone(),
+            all_checks,
+            account: self.account.clone(),
         }
     }
 

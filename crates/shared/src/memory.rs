@@ -82,6 +82,44 @@ pub const OPERATIONS: &[&str] = &[
     "queue.park",
 ];
 
+/// Trusted Advisor as the Support API shows it: checks and their latest results.
+#[derive(Default)]
+pub struct InMemoryTrustedAdvisor {
+    faults: Arc<Faults>,
+    state: Mutex<(
+        Vec<crate::ports::CheckInfo>,
+        HashMap<String, crate::ports::CheckResult>,
+    )>,
+}
+
+impl InMemoryTrustedAdvisor {
+    pub fn set_check(&self, check: crate::ports::CheckInfo, result: crate::ports::CheckResult) {
+        let mut state = lock(&self.state);
+        state.0.retain(|c| c.id != check.id);
+        state.1.insert(check.id.clone(), result);
+        state.0.push(check);
+    }
+}
+
+#[async_trait]
+impl crate::ports::TrustedAdvisor for InMemoryTrustedAdvisor {
+    async fn checks(&self) -> Result<Vec<crate::ports::CheckInfo>, PortError> {
+        self.faults.check("advisor.checks")?;
+        Ok(lock(&self.state).0.clone())
+    }
+
+    async fn check_result(&self, check_id: &str) -> Result<crate::ports::CheckResult, PortError> {
+        self.faults.check("advisor.check_result")?;
+        lock(&self.state).1.get(check_id).cloned().ok_or_else(|| {
+            PortError::new(
+                "DescribeTrustedAdvisorCheckResult",
+                ErrorKind::NotFound,
+                format!("no check {check_id}"),
+            )
+        })
+    }
+}
+
 /// Adapters that take part in fault injection.
 pub trait WithFaults: Sized {
     fn faults_mut(&mut self) -> &mut Arc<Faults>;
@@ -112,7 +150,8 @@ with_faults!(
     InMemoryAutomation,
     InMemoryOpsCenter,
     InMemoryResourceTags,
-    InMemoryQueue
+    InMemoryQueue,
+    InMemoryTrustedAdvisor
 );
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -194,6 +233,16 @@ impl TrackerStore for InMemoryTracker {
         Ok(WriteOutcome::Written)
     }
 
+    async fn flagged(&self, check_name: &str) -> Result<Vec<Finding>, PortError> {
+        self.faults.check("tracker.flagged")?;
+        Ok(lock(&self.state)
+            .rows
+            .values()
+            .filter(|f| f.check_name == check_name && f.resource_status.is_flagged())
+            .cloned()
+            .collect())
+    }
+
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError> {
         self.faults.check("tracker.get")?;
         Ok(lock(&self.state)
@@ -233,6 +282,11 @@ impl InMemoryMappings {
 
 #[async_trait]
 impl MappingStore for InMemoryMappings {
+    async fn check_names(&self) -> Result<Vec<String>, PortError> {
+        self.faults.check("mappings.check_names")?;
+        Ok(lock(&self.items).keys().cloned().collect())
+    }
+
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError> {
         self.faults.check("mappings.get")?;
         Ok(lock(&self.items).get(check_name).cloned())
@@ -334,6 +388,16 @@ impl ExecutionStore for InMemoryExecutions {
                 Ok(StatusWrite::Updated)
             }
         }
+    }
+
+    async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError> {
+        self.faults.check("executions.unfinished")?;
+        Ok(lock(&self.state)
+            .rows
+            .values()
+            .filter(|row| !is_final(&row.status) && row.updated_at.as_str() < updated_before)
+            .cloned()
+            .collect())
     }
 
     async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {

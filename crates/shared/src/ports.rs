@@ -27,6 +27,8 @@ pub trait TrackerStore: Send + Sync {
     /// One conditional write: replaces the row only when `finding` is strictly newer.
     async fn put_if_newer(&self, finding: &Finding) -> Result<WriteOutcome, PortError>;
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError>;
+    /// The check's Red and Yellow rows (for the reconcile sweep; a Scan on DynamoDB).
+    async fn flagged(&self, check_name: &str) -> Result<Vec<Finding>, PortError>;
 }
 
 /// The mapping table. Returns items as plain JSON (typed DynamoDB attributes already unwrapped);
@@ -34,6 +36,8 @@ pub trait TrackerStore: Send + Sync {
 #[async_trait]
 pub trait MappingStore: Send + Sync {
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError>;
+    /// Every mapped check's name.
+    async fn check_names(&self) -> Result<Vec<String>, PortError>;
 }
 
 /// A row of the execution table.
@@ -85,6 +89,8 @@ pub trait ExecutionStore: Send + Sync {
     /// Writes `state` only if the stored version is `state.version - 1` (absent for version 1);
     /// `false` when another writer got there first.
     async fn put_state(&self, state: &RemediationState) -> Result<bool, PortError>;
+    /// Execution rows without a final status, last updated before `updated_before` (RFC 3339).
+    async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError>;
 }
 
 /// Named counters with a TTL: the circuit breaker's starts per check and window, and the
@@ -229,4 +235,38 @@ pub trait OpsCenter: Send + Sync {
 #[async_trait]
 pub trait ResourceTags: Send + Sync {
     async fn tags(&self, region: &str, arn: &str) -> Result<BTreeMap<String, String>, PortError>;
+}
+
+/// A Trusted Advisor check, as `DescribeTrustedAdvisorChecks` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckInfo {
+    pub id: String,
+    pub name: String,
+    /// The column names of its flagged resources' metadata.
+    pub columns: Vec<String>,
+}
+
+/// A flagged resource of a check result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlaggedResource {
+    /// `error`, `warning` or `ok`.
+    pub status: String,
+    pub region: Option<String>,
+    pub suppressed: bool,
+    /// Values in the order of [`CheckInfo::columns`].
+    pub metadata: Vec<Option<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    /// When Trusted Advisor last refreshed the check.
+    pub timestamp: String,
+    pub flagged: Vec<FlaggedResource>,
+}
+
+/// The Support API's Trusted Advisor calls (us-east-1).
+#[async_trait]
+pub trait TrustedAdvisor: Send + Sync {
+    async fn checks(&self) -> Result<Vec<CheckInfo>, PortError>;
+    async fn check_result(&self, check_id: &str) -> Result<CheckResult, PortError>;
 }

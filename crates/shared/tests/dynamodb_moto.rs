@@ -381,3 +381,93 @@ async fn a_final_status_is_kept_whichever_write_comes_first() {
     );
     assert_eq!(store.get("missing").await, Ok(None));
 }
+
+#[tokio::test]
+async fn the_sweeps_scans_find_flagged_rows_mapped_checks_and_unfinished_executions() {
+    let client = client().await;
+    let tracker_table = tracker_table(&client, false).await;
+    let tracker = DynamoTracker::new(client.clone(), &tracker_table);
+    tracker
+        .put_if_newer(&finding("Red", "2026-11-02T09:00:00.000Z"))
+        .await
+        .unwrap();
+    let flagged = tracker
+        .flagged("Security groups should not allow unrestricted access to ports with high risk")
+        .await
+        .unwrap();
+    assert_eq!(flagged.len(), 1);
+    tracker
+        .put_if_newer(&finding("Green", "2026-11-02T10:00:00.000Z"))
+        .await
+        .unwrap();
+    assert!(
+        tracker
+            .flagged("Security groups should not allow unrestricted access to ports with high risk")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mapping_table = create_table(&client, &[("checkName", KeyType::Hash)], false).await;
+    for name in ["check A", "check B"] {
+        client
+            .put_item()
+            .table_name(&mapping_table)
+            .item(
+                "checkName",
+                aws_sdk_dynamodb::types::AttributeValue::S(name.into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut names = DynamoMappings::new(client.clone(), &mapping_table)
+        .check_names()
+        .await
+        .unwrap();
+    names.sort();
+    assert_eq!(names, ["check A", "check B"]);
+
+    let execution_table =
+        create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let store = DynamoExecutions::new(client.clone(), &execution_table);
+    store
+        .record_started(&execution("running", "Pending", None))
+        .await
+        .unwrap();
+    store
+        .record_started(&execution("done", "Pending", None))
+        .await
+        .unwrap();
+    store
+        .record_status(&execution("done", "Success", None))
+        .await
+        .unwrap();
+    store
+        .put_state(&RemediationState {
+            version: 1,
+            ..RemediationState::new("f")
+        })
+        .await
+        .unwrap();
+    DynamoCounters::new(client.clone(), &execution_table)
+        .increment("opsitems#2026-11", 1)
+        .await
+        .unwrap();
+    let unfinished = store.unfinished("2026-11-03T00:00:00.000Z").await.unwrap();
+    assert_eq!(
+        unfinished
+            .iter()
+            .map(|r| r.automation_execution_id.as_str())
+            .collect::<Vec<_>>(),
+        ["running"]
+    );
+    assert!(
+        store
+            .unfinished("2026-11-01T00:00:00.000Z")
+            .await
+            .unwrap()
+            .is_empty(),
+        "updated too recently"
+    );
+}

@@ -445,3 +445,63 @@ async fn the_kill_switch_is_the_parameter_value() {
         "unknown means no start, retried"
     );
 }
+
+#[tokio::test]
+async fn trusted_advisor_results_come_from_the_support_api() {
+    use aws_sdk_support::Client as Support;
+    use tarem_shared::aws::support::SupportTrustedAdvisor;
+    use tarem_shared::ports::TrustedAdvisor;
+    let checks = mock!(Support::describe_trusted_advisor_checks)
+        .match_requests(|request| request.language() == Some("en"))
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"checks":[{"id":"1iG5NDGVre","name":"Security groups should not allow unrestricted access to ports with high risk","description":"...","category":"security","metadata":["Status","Region","Resource","Last Updated Time"]}]}"#,
+            )
+        });
+    let result = mock!(Support::describe_trusted_advisor_check_result)
+        .match_requests(|request| request.check_id() == Some("1iG5NDGVre"))
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"result":{"checkId":"1iG5NDGVre","timestamp":"2026-11-02T10:00:00Z","status":"error","resourcesSummary":{"resourcesProcessed":12,"resourcesFlagged":1,"resourcesIgnored":0,"resourcesSuppressed":0},"categorySpecificSummary":{},"flaggedResources":[{"status":"error","region":"ap-southeast-2","resourceId":"a1b2c3d4e5","isSuppressed":false,"metadata":["Red","ap-southeast-2","arn:aws:ec2:ap-southeast-2:123456789012:security-group/sg-1",null]}]}}"#,
+            )
+        });
+    let client = mock_client!(
+        aws_sdk_support,
+        RuleMode::MatchAny,
+        &[&checks, &result],
+        |config| config.retry_config(aws_sdk_support::config::retry::RetryConfig::disabled())
+    );
+    let advisor = SupportTrustedAdvisor::new(client);
+    let listed = advisor.checks().await.unwrap();
+    assert_eq!(
+        listed[0].columns,
+        ["Status", "Region", "Resource", "Last Updated Time"]
+    );
+    advisor.checks().await.unwrap();
+    assert_eq!(checks.num_calls(), 1, "the check list is read once");
+    let got = advisor.check_result("1iG5NDGVre").await.unwrap();
+    assert_eq!(got.timestamp, "2026-11-02T10:00:00Z");
+    assert_eq!(
+        got.flagged[0].metadata[2].as_deref(),
+        Some("arn:aws:ec2:ap-southeast-2:123456789012:security-group/sg-1")
+    );
+    assert_eq!(got.flagged[0].metadata[3], None);
+
+    let no_plan = mock!(Support::describe_trusted_advisor_checks).then_http_response(|| {
+        json_response(
+            400,
+            r#"{"__type":"SubscriptionRequiredException","message":"AWS Premium Support Subscription is required to use this service."}"#,
+        )
+    });
+    let client = mock_client!(aws_sdk_support, RuleMode::MatchAny, &[&no_plan], |config| {
+        config.retry_config(aws_sdk_support::config::retry::RetryConfig::disabled())
+    });
+    let error = SupportTrustedAdvisor::new(client)
+        .checks()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::SubscriptionRequired);
+    assert!(!error.is_retryable());
+}

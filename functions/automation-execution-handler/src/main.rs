@@ -2,6 +2,8 @@
 //!
 //! Environment: `EXECUTION_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked), and optionally `EXECUTION_RETENTION_DAYS` (90). A call that
 //! fails returns a function error, so EventBridge's retries and the dead-letter queue keep the event.
+//! The stack's schedule runs the execution sweep (`EXECUTION_SWEEP_AFTER_MINUTES`, 30): rows with no
+//! final status are looked up with GetAutomationExecution in their region.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -15,6 +17,7 @@ use tarem_shared::config::{ConfigError, positive_or, required};
 use tarem_shared::handlers::ExecutionHandler;
 
 struct Config {
+    sweep_after_minutes: i64,
     parking_queue_url: String,
     execution_table: String,
     retention_days: i64,
@@ -26,6 +29,7 @@ impl Config {
             parking_queue_url: required("PARKING_QUEUE_URL")?,
             execution_table: required("EXECUTION_TABLE")?,
             retention_days: positive_or("EXECUTION_RETENTION_DAYS", 90)?,
+            sweep_after_minutes: positive_or("EXECUTION_SWEEP_AFTER_MINUTES", 30)?,
         })
     }
 }
@@ -50,9 +54,19 @@ async fn main() -> Result<(), Error> {
             config.parking_queue_url,
         )),
     });
+    let sweep_after_minutes = config.sweep_after_minutes;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move { Ok::<_, Error>(handler.handle(&event.payload).await?.summary()) }
+        async move {
+            if tarem_shared::reconcile::is_scheduled(&event.payload) {
+                let outcomes = handler
+                    .sweep(tarem_shared::Duration::minutes(sweep_after_minutes))
+                    .await?;
+                let summaries: Vec<Value> = outcomes.iter().map(|o| o.summary()).collect();
+                return Ok::<_, Error>(serde_json::json!({ "swept": summaries }));
+            }
+            Ok(handler.handle(&event.payload).await?.summary())
+        }
     }))
     .await
 }

@@ -1,4 +1,5 @@
-//! check-tracker: Trusted Advisor check item events → one conditional write of the tracker row.
+//! check-tracker: Trusted Advisor check item events → one conditional write of the tracker row;
+//! the stack's schedule → the findings reconcile sweep (Support API), through the same write.
 //!
 //! Environment: `TRACKER_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked). A call that fails returns a function error, so EventBridge's
 //! retries and the dead-letter queue keep the event; an unusable event is logged and counted.
@@ -6,15 +7,20 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
+use tarem_shared::aws::dynamodb::DynamoMappings;
 use tarem_shared::aws::sqs::SqsQueue;
+use tarem_shared::aws::support::SupportTrustedAdvisor;
 use tarem_shared::aws::{dynamodb::DynamoTracker, sdk_config};
 use tarem_shared::clock::SystemClock;
-use tarem_shared::config::{ConfigError, required};
+use tarem_shared::config::{ConfigError, choice_or, required};
 use tarem_shared::handlers::CheckTracker;
+use tarem_shared::reconcile::{FindingsSweep, is_scheduled};
 
 struct Config {
     parking_queue_url: String,
     tracker_table: String,
+    mapping_table: String,
+    reconcile_all_checks: bool,
 }
 
 impl Config {
@@ -22,6 +28,13 @@ impl Config {
         Ok(Self {
             parking_queue_url: required("PARKING_QUEUE_URL")?,
             tracker_table: required("TRACKER_TABLE")?,
+            mapping_table: required("MAPPING_TABLE")?,
+            reconcile_all_checks: choice_or(
+                "RECONCILE_CHECKS",
+                &["mapped", "all"],
+                "mapped",
+                "mapped or all",
+            )? == "all",
         })
     }
 }
@@ -32,20 +45,42 @@ async fn main() -> Result<(), Error> {
     // Display, not Debug: the startup error names the variable at fault.
     let config = Config::from_env().map_err(|error| Error::from(error.to_string()))?;
     let sdk = sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let tracker = Arc::new(DynamoTracker::new(dynamodb.clone(), config.tracker_table));
+    let clock = Arc::new(SystemClock);
     let handler = Arc::new(CheckTracker {
-        tracker: Arc::new(DynamoTracker::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.tracker_table,
-        )),
-        clock: Arc::new(SystemClock),
+        tracker: tracker.clone(),
+        clock: clock.clone(),
         parking: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
             config.parking_queue_url,
         )),
     });
+    let mappings = Arc::new(DynamoMappings::new(dynamodb, config.mapping_table));
+    let advisor = Arc::new(SupportTrustedAdvisor::for_config(&sdk));
+    let all_checks = config.reconcile_all_checks;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move { Ok::<_, Error>(handler.handle(&event.payload).await?.summary()) }
+        let sweep = FindingsSweep {
+            tracker: tracker.clone(),
+            mappings: mappings.clone(),
+            advisor: advisor.clone(),
+            clock: clock.clone(),
+            all_checks,
+            account: event
+                .payload
+                .get("account")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        async move {
+            if is_scheduled(&event.payload) {
+                let report = sweep.sweep(false).await?;
+                return Ok::<_, Error>(serde_json::to_value(report)?);
+            }
+            Ok(handler.handle(&event.payload).await?.summary())
+        }
     }))
     .await
 }

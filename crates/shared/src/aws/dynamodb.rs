@@ -58,6 +58,41 @@ fn number_attribute(item: Option<&Item>, name: &str) -> Option<i64> {
     item?.get(name)?.as_n().ok()?.parse().ok()
 }
 
+/// Every item a filtered Scan returns, page by page (the sweeps run every few hours; a Scan is
+/// cheaper there than an index written on every event).
+async fn scan(
+    client: &Client,
+    table: &str,
+    filter: &str,
+    names: &[(&str, &str)],
+    values: Vec<(&str, AttributeValue)>,
+) -> Result<Vec<Item>, PortError> {
+    let mut items = vec![];
+    let mut start: Option<Item> = None;
+    loop {
+        let mut request = client
+            .scan()
+            .table_name(table)
+            .filter_expression(filter)
+            .set_exclusive_start_key(start.take());
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in &values {
+            request = request.expression_attribute_values(*placeholder, value.clone());
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|error| port_error("Scan", &error))?;
+        items.extend(output.items.unwrap_or_default());
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(items),
+        }
+    }
+}
+
 /// The tracker table.
 #[derive(Clone)]
 pub struct DynamoTracker {
@@ -111,6 +146,25 @@ impl TrackerStore for DynamoTracker {
         }
     }
 
+    async fn flagged(&self, check_name: &str) -> Result<Vec<Finding>, PortError> {
+        let items = scan(
+            &self.client,
+            &self.table,
+            "checkName = :check AND resourceStatus IN (:red, :yellow)",
+            &[],
+            vec![
+                (":check", s(check_name)),
+                (":red", s("Red")),
+                (":yellow", s("Yellow")),
+            ],
+        )
+        .await?;
+        items
+            .into_iter()
+            .map(|item| from_item("Scan", item))
+            .collect()
+    }
+
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError> {
         let output = self
             .client
@@ -147,6 +201,21 @@ impl DynamoMappings {
 
 #[async_trait]
 impl MappingStore for DynamoMappings {
+    async fn check_names(&self) -> Result<Vec<String>, PortError> {
+        let items = scan(
+            &self.client,
+            &self.table,
+            "attribute_exists(checkName)",
+            &[],
+            vec![],
+        )
+        .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get("checkName")?.as_s().ok().cloned())
+            .collect())
+    }
+
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError> {
         let output = self
             .client
@@ -194,6 +263,11 @@ const FINAL_STATUSES: [&str; 9] = [
     "CompletedWithFailure",
     "ChangeCalendarOverrideRejected",
     "Exited",
+];
+
+const FINAL_PLACEHOLDERS: [&str; 9] = [
+    ":final0", ":final1", ":final2", ":final3", ":final4", ":final5", ":final6", ":final7",
+    ":final8",
 ];
 
 /// `SET` clauses that fill attributes only where the row lacks them, so whichever of the results
@@ -328,6 +402,32 @@ impl ExecutionStore for DynamoExecutions {
                 _ => Err(port_error("UpdateItem", &error)),
             },
         }
+    }
+
+    async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError> {
+        let mut values = vec![(":before", s(updated_before))];
+        let mut finals = vec![];
+        for (i, status) in FINAL_STATUSES.iter().enumerate() {
+            finals.push(format!(":final{i}"));
+            values.push((FINAL_PLACEHOLDERS[i], s(*status)));
+        }
+        // Execution rows only: states and counters carry no `status`.
+        let filter = format!(
+            "attribute_exists(#status) AND attribute_not_exists(recordType) AND updatedAt < :before AND NOT (#status IN ({}))",
+            finals.join(", ")
+        );
+        let items = scan(
+            &self.client,
+            &self.table,
+            &filter,
+            &[("#status", "status")],
+            values,
+        )
+        .await?;
+        items
+            .into_iter()
+            .map(|item| from_item("Scan", item))
+            .collect()
     }
 
     async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {

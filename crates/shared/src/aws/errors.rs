@@ -19,6 +19,7 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         | "LimitExceededException" => ErrorKind::Throttled,
         "AutomationExecutionLimitExceededException" => ErrorKind::LimitExceeded,
         "IdempotentParameterMismatch" => ErrorKind::Conflict,
+        "SubscriptionRequiredException" => ErrorKind::SubscriptionRequired,
         "AccessDeniedException"
         | "AccessDenied"
         | "UnauthorizedOperation"

@@ -5,6 +5,7 @@ pub mod dynamodb;
 pub mod errors;
 pub mod sqs;
 pub mod ssm;
+pub mod support;
 pub mod tagging;
 
 use std::collections::HashMap;

@@ -75,6 +75,40 @@ impl ExecutionOutcome {
 }
 
 impl ExecutionHandler {
+    /// The scheduled sweep: executions with no final status after `stale_after` are looked up
+    /// with GetAutomationExecution in their region; a final one goes through the same path as a
+    /// status event (this also covers regions whose events never reach the stack).
+    pub async fn sweep(&self, stale_after: Duration) -> Result<Vec<ExecutionOutcome>, PortError> {
+        let cutoff = format_time(self.clock.now() - stale_after);
+        let mut outcomes = vec![];
+        for row in self.executions.unfinished(&cutoff).await? {
+            let Some(info) = self
+                .automation
+                .describe(&row.region, &row.automation_execution_id)
+                .await?
+            else {
+                tracing::warn!(execution = %row.automation_execution_id, region = %row.region, "no such execution in SSM");
+                continue;
+            };
+            if !is_final(&info.status) {
+                continue;
+            }
+            let event = AutomationStatusEvent {
+                execution_id: row.automation_execution_id.clone(),
+                status: info.status,
+                definition: Some(info.document),
+                region: row.region.clone(),
+            };
+            outcomes.push(self.record(event).await?);
+        }
+        tracing::info!(
+            resolved = outcomes.len(),
+            metric = "reconcile.executions",
+            "execution sweep done"
+        );
+        Ok(outcomes)
+    }
+
     /// `Err` only when a call failed: the Lambda returns a function error so EventBridge retries
     /// and, in the end, the dead-letter queue keeps the event.
     pub async fn handle(&self, event: &Value) -> Result<ExecutionOutcome, PortError> {

@@ -1,0 +1,233 @@
+//! The reconcile sweeps: findings and executions that no event reported.
+//!
+//! Findings: Trusted Advisor's results (Support API) go through the same normalisation and the
+//! same conditional write as events (a flagged resource becomes a synthetic check item event),
+//! recorded with source `reconcile`. A row that was Red or Yellow and is no longer flagged turns
+//! Green at the result's time; a newer event always wins over an older result.
+//!
+//! Only checks whose results name the resource's ARN (a `Resource` column: Config and Security
+//! Hub sourced checks) are reconciled: for classic checks the API gives Trusted Advisor's own
+//! resource hash, not the ARN events carry, and tracking both would split one finding in two.
+
+use crate::clock::Clock;
+use crate::error::{ErrorKind, PortError};
+use crate::finding::{
+    Finding, FindingSource, Status, TA_DETAIL_TYPE, TA_SOURCE, finding_from_event, format_time,
+    parse_time,
+};
+use crate::ports::{
+    CheckInfo, CheckResult, MappingStore, TrackerStore, TrustedAdvisor, WriteOutcome,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Whether a check's results carry the resource's ARN.
+pub fn reconcilable(check: &CheckInfo) -> bool {
+    check.columns.iter().any(|column| column == "Resource")
+}
+
+/// The check item event a flagged resource stands for.
+pub fn synthetic_event(
+    check: &CheckInfo,
+    result: &CheckResult,
+    resource: &crate::ports::FlaggedResource,
+    account: &str,
+) -> Value {
+    let mut columns = Map::new();
+    for (name, value) in check.columns.iter().zip(&resource.metadata) {
+        columns.insert(
+            name.clone(),
+            value.clone().map_or(Value::Null, Value::String),
+        );
+    }
+    if let Some(region) = &resource.region {
+        columns.entry("Region").or_insert_with(|| json!(region));
+    }
+    json!({
+        "version": "0",
+        "id": format!("reconcile-{}", check.id),
+        "detail-type": TA_DETAIL_TYPE,
+        "source": TA_SOURCE,
+        "account": account,
+        "time": result.timestamp,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "check-name": check.name,
+            "check-item-detail": columns,
+            "status": resource.status.to_ascii_uppercase(),
+            "resource_id": "",
+        }
+    })
+}
+
+/// The Green findings for rows no longer flagged, at the result's time.
+pub fn cleared(
+    rows: &[Finding],
+    still_flagged: &HashSet<String>,
+    result_time: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    rows.iter()
+        .filter(|row| row.resource_status.is_flagged() && !still_flagged.contains(&row.hash_key))
+        .map(|row| {
+            let mut green = row.clone();
+            green.resource_status = Status::Green;
+            green
+                .check_item_detail
+                .insert("Status".into(), "Green".into());
+            green.last_updated_time = format_time(result_time);
+            green.last_updated_time_epoch = result_time.timestamp();
+            green.finding_time_millis = Some(result_time.timestamp_millis());
+            green.source = FindingSource::Reconcile;
+            green.event_id = None;
+            green.tracked_at = Some(format_time(now));
+            green
+        })
+        .collect()
+}
+
+/// What one sweep found and did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    pub checks: usize,
+    /// New or newer findings written (or that would be, in a dry run).
+    pub written: Vec<String>,
+    /// Findings turned Green because Trusted Advisor no longer flags them.
+    pub cleared: Vec<String>,
+    /// Already tracked as they are.
+    pub unchanged: usize,
+    /// Checks left alone, and why.
+    pub skipped_checks: Vec<String>,
+    /// Set when the sweep could not run at all (no support plan).
+    pub unavailable: Option<String>,
+}
+
+pub struct FindingsSweep {
+    pub tracker: Arc<dyn TrackerStore>,
+    pub mappings: Arc<dyn MappingStore>,
+    pub advisor: Arc<dyn TrustedAdvisor>,
+    pub clock: Arc<dyn Clock>,
+    /// Every check, not only the mapped ones.
+    pub all_checks: bool,
+    /// The account the stack runs in (the Support API's results do not name it).
+    pub account: String,
+}
+
+fn describe(finding: &Finding) -> String {
+    format!(
+        "{} | {} | {} | {}",
+        finding.check_name, finding.resource, finding.region, finding.resource_status
+    )
+}
+
+impl FindingsSweep {
+    /// One sweep. `Err` only for a retryable failure (the scheduled invocation is retried); no
+    /// support plan is reported in the result, not as an error, so the schedule does not loop.
+    pub async fn sweep(&self, dry_run: bool) -> Result<SweepReport, PortError> {
+        let mut report = SweepReport::default();
+        let checks = match self.advisor.checks().await {
+            Ok(checks) => checks,
+            Err(error) if error.kind == ErrorKind::SubscriptionRequired => {
+                tracing::warn!(%error, metric = "reconcile.unavailable", "the Support API needs a Business or Enterprise support plan; reconcile skipped");
+                report.unavailable = Some(error.to_string());
+                return Ok(report);
+            }
+            Err(error) => return Err(error),
+        };
+        let wanted: Option<HashSet<String>> = if self.all_checks {
+            None
+        } else {
+            Some(self.mappings.check_names().await?.into_iter().collect())
+        };
+        let now = self.clock.now();
+        for check in &checks {
+            if wanted
+                .as_ref()
+                .is_some_and(|wanted| !wanted.contains(&check.name))
+            {
+                continue;
+            }
+            if !reconcilable(check) {
+                report.skipped_checks.push(format!(
+                    "{}: its results carry no resource ARN (classic check)",
+                    check.name
+                ));
+                continue;
+            }
+            report.checks += 1;
+            let result = self.advisor.check_result(&check.id).await?;
+            let Some(result_time) = parse_time(&result.timestamp) else {
+                report.skipped_checks.push(format!(
+                    "{}: unreadable result timestamp {:?}",
+                    check.name, result.timestamp
+                ));
+                continue;
+            };
+            let mut flagged_keys = HashSet::new();
+            for resource in result.flagged.iter().filter(|r| !r.suppressed) {
+                let event = synthetic_event(check, &result, resource, &self.account);
+                let mut finding = match finding_from_event(&event, now) {
+                    Ok(finding) => finding,
+                    Err(rejection) => {
+                        tracing::warn!(check = %check.name, reason = %rejection, "flagged resource not usable");
+                        continue;
+                    }
+                };
+                finding.source = FindingSource::Reconcile;
+                finding.event_id = None;
+                if !finding.resource_status.is_flagged() {
+                    continue;
+                }
+                flagged_keys.insert(finding.hash_key.clone());
+                self.apply(finding, dry_run, false, &mut report).await?;
+            }
+            let rows = self.tracker.flagged(&check.name).await?;
+            for green in cleared(&rows, &flagged_keys, result_time, now) {
+                self.apply(green, dry_run, true, &mut report).await?;
+            }
+        }
+        tracing::info!(
+            checks = report.checks,
+            written = report.written.len(),
+            cleared = report.cleared.len(),
+            metric = "reconcile.swept",
+            "reconcile sweep done"
+        );
+        Ok(report)
+    }
+
+    async fn apply(
+        &self,
+        finding: Finding,
+        dry_run: bool,
+        clearing: bool,
+        report: &mut SweepReport,
+    ) -> Result<(), PortError> {
+        // A dry run asks what the conditional write would do: replace only a strictly older row.
+        let changes = if dry_run {
+            self.tracker
+                .get(&finding.hash_key, &finding.resource)
+                .await?
+                .is_none_or(|current| current.time_millis() < finding.time_millis())
+        } else {
+            self.tracker.put_if_newer(&finding).await? == WriteOutcome::Written
+        };
+        match (changes, clearing) {
+            (true, true) => report.cleared.push(describe(&finding)),
+            (true, false) => report.written.push(describe(&finding)),
+            (false, _) => report.unchanged += 1,
+        }
+        Ok(())
+    }
+}
+
+/// Whether an event is the stack's EventBridge schedule (the reconcile sweeps' trigger).
+pub fn is_scheduled(event: &Value) -> bool {
+    event.get("source").and_then(Value::as_str) == Some("aws.events")
+        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+}
