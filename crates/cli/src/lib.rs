@@ -1,6 +1,7 @@
 //! The `tarem` operator CLI, as a library so the end-to-end tests drive exactly what users run.
 
 pub mod mapping_file;
+pub mod mappings;
 pub mod replay_aws;
 pub mod simulate;
 

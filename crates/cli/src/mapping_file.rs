@@ -8,6 +8,19 @@ use tarem_shared::mapping::{Mapping, plain_json};
 
 /// Reads and validates every item; the first problem names the file, the item and the field.
 pub fn read(path: &Path) -> Result<Vec<Value>, UsageError> {
+    read_unvalidated(path)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, plain)| {
+            Mapping::from_json(&plain).map(|_| plain).map_err(|error| {
+                UsageError(format!("{}: item {}: {error}", path.display(), index + 1))
+            })
+        })
+        .collect()
+}
+
+/// Reads every item as plain JSON, without validating (for `tarem mapping validate`).
+pub fn read_unvalidated(path: &Path) -> Result<Vec<Value>, UsageError> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         UsageError(format!(
             "{}: cannot read the mapping file: {error}",
@@ -35,14 +48,5 @@ pub fn read(path: &Path) -> Result<Vec<Value>, UsageError> {
             )));
         }
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| {
-            let plain = plain_json(item);
-            Mapping::from_json(&plain).map(|_| plain).map_err(|error| {
-                UsageError(format!("{}: item {}: {error}", path.display(), index + 1))
-            })
-        })
-        .collect()
+    Ok(items.iter().map(plain_json).collect())
 }

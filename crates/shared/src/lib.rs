@@ -25,6 +25,7 @@ pub mod reconcile;
 pub mod replay;
 pub mod safety;
 pub mod stream;
+pub mod validate;
 
 /// Re-exported so the binaries name durations without depending on chrono themselves.
 pub use chrono::Duration;

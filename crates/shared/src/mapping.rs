@@ -499,6 +499,11 @@ impl ParameterTemplate {
         self.0.is_empty()
     }
 
+    /// The parameter names.
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
     /// Fills the template for one finding. Values land inside their own strings only.
     pub fn render(
         &self,

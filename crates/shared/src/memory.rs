@@ -287,6 +287,22 @@ impl MappingStore for InMemoryMappings {
         Ok(lock(&self.items).keys().cloned().collect())
     }
 
+    async fn list(&self) -> Result<Vec<Value>, PortError> {
+        self.faults.check("mappings.list")?;
+        Ok(lock(&self.items).values().cloned().collect())
+    }
+
+    async fn put(&self, item: &Value) -> Result<(), PortError> {
+        self.faults.check("mappings.put")?;
+        InMemoryMappings::put(self, item)
+    }
+
+    async fn delete(&self, check_name: &str) -> Result<(), PortError> {
+        self.faults.check("mappings.delete")?;
+        lock(&self.items).remove(check_name);
+        Ok(())
+    }
+
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError> {
         self.faults.check("mappings.get")?;
         Ok(lock(&self.items).get(check_name).cloned())

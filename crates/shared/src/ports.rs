@@ -38,6 +38,11 @@ pub trait MappingStore: Send + Sync {
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError>;
     /// Every mapped check's name.
     async fn check_names(&self) -> Result<Vec<String>, PortError>;
+    /// Every item, as plain JSON.
+    async fn list(&self) -> Result<Vec<Value>, PortError>;
+    /// Writes an item (plain JSON) under its `checkName`, replacing any.
+    async fn put(&self, item: &Value) -> Result<(), PortError>;
+    async fn delete(&self, check_name: &str) -> Result<(), PortError>;
 }
 
 /// A row of the execution table.

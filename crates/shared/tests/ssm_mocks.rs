@@ -505,3 +505,40 @@ async fn trusted_advisor_results_come_from_the_support_api() {
     assert_eq!(error.kind, ErrorKind::SubscriptionRequired);
     assert!(!error.is_retryable());
 }
+
+#[tokio::test]
+async fn document_parameters_come_from_describe_document() {
+    use tarem_shared::aws::ssm::SsmDocuments;
+    use tarem_shared::validate::{DocumentCatalog, DocumentParameter};
+    let found = mock!(Client::describe_document)
+        .match_requests(|request| request.name() == Some("AWS-DisablePublicAccessForSecurityGroup"))
+        .then_http_response(|| {
+            json_response(
+                200,
+                r#"{"Document":{"Name":"AWS-DisablePublicAccessForSecurityGroup","DocumentType":"Automation","Status":"Active","Parameters":[{"Name":"GroupId","Type":"String","Description":"(Required) The security group ID."},{"Name":"AutomationAssumeRole","Type":"String","Description":"(Optional) The ARN of the role.","DefaultValue":""}]}}"#,
+            )
+        });
+    let missing = mock!(Client::describe_document)
+        .match_requests(|request| request.name() == Some("AWS-NoSuchRunbook"))
+        .then_http_response(|| json_response(400, r#"{"__type":"InvalidDocument","Message":"Document with name AWS-NoSuchRunbook does not exist."}"#));
+    let documents = SsmDocuments::with_client(ssm(&[&found, &missing]));
+    assert_eq!(
+        documents
+            .parameters("eu-west-1", "AWS-DisablePublicAccessForSecurityGroup")
+            .await,
+        Ok(Some(vec![
+            DocumentParameter {
+                name: "GroupId".into(),
+                required: true
+            },
+            DocumentParameter {
+                name: "AutomationAssumeRole".into(),
+                required: false
+            },
+        ]))
+    );
+    assert_eq!(
+        documents.parameters("eu-west-1", "AWS-NoSuchRunbook").await,
+        Ok(None)
+    );
+}

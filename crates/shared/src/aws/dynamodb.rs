@@ -201,6 +201,43 @@ impl DynamoMappings {
 
 #[async_trait]
 impl MappingStore for DynamoMappings {
+    async fn list(&self) -> Result<Vec<Value>, PortError> {
+        let items = scan(
+            &self.client,
+            &self.table,
+            "attribute_exists(checkName)",
+            &[],
+            vec![],
+        )
+        .await?;
+        items
+            .into_iter()
+            .map(|item| from_item("Scan", item))
+            .collect()
+    }
+
+    async fn put(&self, item: &Value) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item("PutItem", item)?))
+            .send()
+            .await
+            .map_err(|error| port_error("PutItem", &error))?;
+        Ok(())
+    }
+
+    async fn delete(&self, check_name: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("checkName", s(check_name))
+            .send()
+            .await
+            .map_err(|error| port_error("DeleteItem", &error))?;
+        Ok(())
+    }
+
     async fn check_names(&self) -> Result<Vec<String>, PortError> {
         let items = scan(
             &self.client,

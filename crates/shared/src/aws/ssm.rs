@@ -354,3 +354,57 @@ impl Automation for SsmAutomation {
         }
     }
 }
+
+/// SSM documents' parameters (`DescribeDocument`), in any region.
+pub struct SsmDocuments {
+    clients: RegionalClients<Client>,
+}
+
+impl SsmDocuments {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        let automation = SsmAutomation::new(config);
+        Self {
+            clients: automation.clients,
+        }
+    }
+
+    /// For tests: every region uses this client.
+    pub fn with_client(client: Client) -> Self {
+        Self {
+            clients: RegionalClients::new(move |_| client.clone()),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::validate::DocumentCatalog for SsmDocuments {
+    async fn parameters(
+        &self,
+        region: &str,
+        document: &str,
+    ) -> Result<Option<Vec<crate::validate::DocumentParameter>>, PortError> {
+        let result = self
+            .clients
+            .get(region)
+            .describe_document()
+            .name(document)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.document.map(|description| {
+                description
+                    .parameters()
+                    .iter()
+                    .map(|parameter| crate::validate::DocumentParameter {
+                        name: parameter.name().unwrap_or_default().to_owned(),
+                        required: parameter.default_value().is_none(),
+                    })
+                    .collect()
+            })),
+            Err(error) => match error.as_service_error() {
+                Some(aws_sdk_ssm::operation::describe_document::DescribeDocumentError::InvalidDocument(_)) => Ok(None),
+                _ => Err(port_error("DescribeDocument", &error)),
+            },
+        }
+    }
+}
