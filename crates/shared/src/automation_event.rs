@@ -10,7 +10,7 @@ pub const SSM_SOURCE: &str = "aws.ssm";
 pub const SSM_DETAIL_TYPE: &str = "EC2 Automation Execution Status-change Notification";
 
 /// Statuses after which an execution never changes again.
-const FINAL: [&str; 9] = [
+pub const FINAL_STATUSES: [&str; 9] = [
     "Success",
     "Failed",
     "TimedOut",
@@ -23,7 +23,7 @@ const FINAL: [&str; 9] = [
 ];
 
 pub fn is_final(status: &str) -> bool {
-    FINAL.contains(&status)
+    FINAL_STATUSES.contains(&status)
 }
 
 /// Whether the runbook did its work.

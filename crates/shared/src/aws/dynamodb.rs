@@ -10,7 +10,7 @@
 //!   `opsitems#…`). All carry `expiresAt` (TTL, epoch seconds).
 
 use super::errors::port_error;
-use crate::automation_event::is_final;
+use crate::automation_event::FINAL_STATUSES;
 use crate::error::{ErrorKind, PortError};
 use crate::finding::Finding;
 use crate::ports::{
@@ -290,18 +290,6 @@ pub fn state_key(finding_key: &str) -> String {
     format!("finding#{finding_key}")
 }
 
-const FINAL_STATUSES: [&str; 9] = [
-    "Success",
-    "Failed",
-    "TimedOut",
-    "Cancelled",
-    "Rejected",
-    "CompletedWithSuccess",
-    "CompletedWithFailure",
-    "ChangeCalendarOverrideRejected",
-    "Exited",
-];
-
 const FINAL_PLACEHOLDERS: [&str; 9] = [
     ":final0", ":final1", ":final2", ":final3", ":final4", ":final5", ":final6", ":final7",
     ":final8",
@@ -421,7 +409,6 @@ impl ExecutionStore for DynamoExecutions {
             finals.push(format!(":final{i}"));
             update = update.expression_attribute_values(format!(":final{i}"), s(*status));
         }
-        debug_assert!(FINAL_STATUSES.iter().all(|status| is_final(status)));
         let result = update
             .update_expression(format!("SET {}", clauses.join(", ")))
             .condition_expression(format!(
