@@ -23,23 +23,31 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
     read(name).ok_or(ConfigError::Missing(name))
 }
 
-/// A positive whole number, or the default when unset.
-pub fn positive_or(name: &'static str, default: i64) -> Result<i64, ConfigError> {
+/// A whole number of at least `min`, or the default when unset.
+fn number_or(
+    name: &'static str,
+    default: i64,
+    min: i64,
+    expected: &'static str,
+) -> Result<i64, ConfigError> {
     match read(name) {
         None => Ok(default),
-        Some(value) => {
-            value
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError::Invalid {
-                    name,
-                    value,
-                    expected: "a positive whole number",
-                })
-        }
+        Some(value) => value
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= min)
+            .ok_or(ConfigError::Invalid {
+                name,
+                value,
+                expected,
+            }),
     }
+}
+
+/// A positive whole number, or the default when unset.
+pub fn positive_or(name: &'static str, default: i64) -> Result<i64, ConfigError> {
+    number_or(name, default, 1, "a positive whole number")
 }
 
 /// A comma-separated list; unset means empty.
@@ -62,21 +70,7 @@ pub fn string_or(name: &'static str, default: &str) -> String {
 
 /// A whole number of zero or more, or the default when unset.
 pub fn non_negative_or(name: &'static str, default: i64) -> Result<i64, ConfigError> {
-    match read(name) {
-        None => Ok(default),
-        Some(value) => {
-            value
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or(ConfigError::Invalid {
-                    name,
-                    value,
-                    expected: "a whole number of zero or more",
-                })
-        }
-    }
+    number_or(name, default, 0, "a whole number of zero or more")
 }
 
 /// One of `choices` (case-insensitive), or the default when unset.
