@@ -58,6 +58,27 @@ fn number_attribute(item: Option<&Item>, name: &str) -> Option<i64> {
     item?.get(name)?.as_n().ok()?.parse().ok()
 }
 
+/// `GetItem` by key (the key's values are strings in every table here).
+async fn get_item(
+    client: &Client,
+    table: &str,
+    key: &[(&str, &str)],
+    consistent: bool,
+) -> Result<Option<Item>, PortError> {
+    let mut request = client
+        .get_item()
+        .table_name(table)
+        .consistent_read(consistent);
+    for (name, value) in key {
+        request = request.key(*name, s(*value));
+    }
+    let output = request
+        .send()
+        .await
+        .map_err(|error| port_error("GetItem", &error))?;
+    Ok(output.item)
+}
+
 /// Every item a filtered Scan returns, page by page (the sweeps run every few hours; a Scan is
 /// cheaper there than an index written on every event).
 async fn scan(
@@ -166,20 +187,14 @@ impl TrackerStore for DynamoTracker {
     }
 
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("hashKey", s(hash_key))
-            .key("resource", s(resource))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| port_error("GetItem", &error))?;
-        output
-            .item
-            .map(|item| from_item("GetItem", item))
-            .transpose()
+        let item = get_item(
+            &self.client,
+            &self.table,
+            &[("hashKey", hash_key), ("resource", resource)],
+            true,
+        )
+        .await?;
+        item.map(|item| from_item("GetItem", item)).transpose()
     }
 }
 
@@ -254,18 +269,14 @@ impl MappingStore for DynamoMappings {
     }
 
     async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("checkName", s(check_name))
-            .send()
-            .await
-            .map_err(|error| port_error("GetItem", &error))?;
-        output
-            .item
-            .map(|item| from_item("GetItem", item))
-            .transpose()
+        let item = get_item(
+            &self.client,
+            &self.table,
+            &[("checkName", check_name)],
+            false,
+        )
+        .await?;
+        item.map(|item| from_item("GetItem", item)).transpose()
     }
 }
 
@@ -368,19 +379,14 @@ impl ExecutionStore for DynamoExecutions {
     }
 
     async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("automationExecutionId", s(execution_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| port_error("GetItem", &error))?;
-        output
-            .item
-            .map(|item| from_item("GetItem", item))
-            .transpose()
+        let item = get_item(
+            &self.client,
+            &self.table,
+            &[("automationExecutionId", execution_id)],
+            true,
+        )
+        .await?;
+        item.map(|item| from_item("GetItem", item)).transpose()
     }
 
     async fn record_status(&self, record: &ExecutionRecord) -> Result<StatusWrite, PortError> {
@@ -455,19 +461,14 @@ impl ExecutionStore for DynamoExecutions {
     }
 
     async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("automationExecutionId", s(state_key(finding_key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| port_error("GetItem", &error))?;
-        output
-            .item
-            .map(|item| from_item("GetItem", item))
-            .transpose()
+        let item = get_item(
+            &self.client,
+            &self.table,
+            &[("automationExecutionId", &state_key(finding_key))],
+            true,
+        )
+        .await?;
+        item.map(|item| from_item("GetItem", item)).transpose()
     }
 
     async fn put_state(&self, state: &RemediationState) -> Result<bool, PortError> {
@@ -563,17 +564,14 @@ impl Counters for DynamoCounters {
     }
 
     async fn value(&self, name: &str) -> Result<u64, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("automationExecutionId", s(name))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| port_error("GetItem", &error))?;
-        Ok(output
-            .item
+        let item = get_item(
+            &self.client,
+            &self.table,
+            &[("automationExecutionId", name)],
+            true,
+        )
+        .await?;
+        Ok(item
             .as_ref()
             .and_then(|item| item.get("count"))
             .and_then(|v| v.as_n().ok())
