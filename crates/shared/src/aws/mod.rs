@@ -30,6 +30,14 @@ impl<C: Clone> RegionalClients<C> {
         }
     }
 
+    /// One client for every region (tests point it at a mock).
+    pub fn single(client: C) -> Self
+    where
+        C: Send + Sync + 'static,
+    {
+        Self::new(move |_| client.clone())
+    }
+
     pub fn get(&self, region: &str) -> C {
         let mut clients = self
             .clients

@@ -226,7 +226,7 @@ impl SsmAutomation {
     /// For tests: every region uses this client.
     pub fn with_client(client: Client) -> Self {
         Self {
-            clients: RegionalClients::new(move |_| client.clone()),
+            clients: RegionalClients::single(client),
         }
     }
 }
@@ -371,7 +371,7 @@ impl SsmDocuments {
     /// For tests: every region uses this client.
     pub fn with_client(client: Client) -> Self {
         Self {
-            clients: RegionalClients::new(move |_| client.clone()),
+            clients: RegionalClients::single(client),
         }
     }
 }

@@ -30,7 +30,7 @@ impl TaggingResourceTags {
     /// For tests: every region uses this client.
     pub fn with_client(client: Client) -> Self {
         Self {
-            clients: RegionalClients::new(move |_| client.clone()),
+            clients: RegionalClients::single(client),
         }
     }
 }
