@@ -25,12 +25,7 @@ impl LambdaRedrive {
     }
 
     pub fn function_name(&self, target: Target) -> String {
-        let suffix = match target {
-            Target::CheckTracker => "check-tracker",
-            Target::ResultsHandler => "results-handler",
-            Target::AutomationExecutionHandler => "automation-execution-handler",
-        };
-        format!("{}-{suffix}", self.stack)
+        format!("{}-{}", self.stack, target.as_str())
     }
 }
 

@@ -25,6 +25,17 @@ pub enum Target {
     AutomationExecutionHandler,
 }
 
+impl Target {
+    /// The function's name suffix (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::CheckTracker => "check-tracker",
+            Target::ResultsHandler => "results-handler",
+            Target::AutomationExecutionHandler => "automation-execution-handler",
+        }
+    }
+}
+
 /// The stream range a stream on-failure record names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -216,10 +227,7 @@ impl Replayer<'_> {
             ParkedMessage::Event { target, event } => (target, Ok(event)),
             ParkedMessage::StreamBatch(batch) => (Target::ResultsHandler, Err(batch)),
         };
-        let target_name = serde_json::to_value(target)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let target_name = target.as_str().to_owned();
         if dry_run {
             return Ok(Replayed {
                 message_id: message.id.clone(),
