@@ -260,7 +260,7 @@ proptest! {
                 match op {
                     Op::Event(i) => {
                         pipeline.deliver_event(&events[*i]).await;
-                        let finding = tarem_shared::finding::finding_from_event(&events[*i], chrono::Utc::now()).unwrap();
+                        let finding = tarem_shared::finding::finding_from_event(&events[*i], chrono::Utc::now(), &Default::default()).unwrap();
                         let entry = newest.entry(finding.hash_key.clone()).or_insert((i64::MIN, Status::Green));
                         if finding.time_millis() > entry.0 {
                             *entry = (finding.time_millis(), finding.resource_status);

@@ -79,7 +79,7 @@ async fn a_finding_that_stays_red_after_success_is_started_at_most_the_cap() {
     );
     // The window slides: a day later the runbook may try again.
     clock.advance(Duration::hours(24));
-    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(200_000))).await;
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(100_000))).await;
     assert_eq!(local.automation.executions().len(), 4);
 }
 

@@ -12,9 +12,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let now = now_from(1_793_700_000_000);
-    let _ = finding_from_event(&event, now);
+    let _ = finding_from_event(&event, now, &Default::default());
     // The same event wrapped the way a batch or a DLQ message can carry it.
     if let Some(detail) = event.get("detail") {
-        let _ = finding_from_event(detail, now);
+        let _ = finding_from_event(detail, now, &Default::default());
     }
 });

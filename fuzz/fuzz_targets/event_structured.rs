@@ -101,5 +101,9 @@ fuzz_target!(|input: Input| {
             }
         });
     });
-    let _ = finding_from_event(&Value::Object(event), now_from(input.now_millis));
+    let _ = finding_from_event(
+        &Value::Object(event),
+        now_from(input.now_millis),
+        &Default::default(),
+    );
 });

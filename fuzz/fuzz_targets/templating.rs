@@ -17,7 +17,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
-use tarem_shared::finding::{Finding, FindingSource, Status, arn_region_and_account};
+use tarem_shared::finding::{Finding, Status, arn_region_and_account};
 use tarem_shared::mapping::{Mapping, ParameterTemplate, TemplateInput, plain_json};
 
 /// `{"P": ["$resourceId"], "Q": ["fixed"]}` in AWS's JSON-string form, with a regex that captures
@@ -34,24 +34,22 @@ static FIXED_MAPPING: LazyLock<Mapping> = LazyLock::new(|| {
 });
 
 fn finding(resource: &str) -> Finding {
-    let account = arn_region_and_account(resource).map(|(_, account)| account.to_owned());
+    let account = arn_region_and_account(resource)
+        .map(|(_, account)| account.to_owned())
+        .unwrap_or_default();
+    let at = chrono::DateTime::from_timestamp_millis(1_793_610_000_000).expect("a fixed time");
     Finding {
-        hash_key: "k".into(),
-        resource: resource.into(),
-        check_name: "Security Groups - Specific Ports Unrestricted".into(),
-        resource_status: Status::Red,
-        last_updated_time: "2026-11-02T09:00:00.000Z".into(),
-        last_updated_time_epoch: 1_793_610_000,
-        finding_time_millis: Some(1_793_610_000_000),
-        region: "eu-west-1".into(),
-        account_id: account,
         check_item_detail: BTreeMap::from([
             ("Port".to_owned(), "22".to_owned()),
             ("Resource".to_owned(), resource.to_owned()),
         ]),
-        source: FindingSource::Event,
-        event_id: None,
-        tracked_at: None,
+        ..Finding::new(
+            &account,
+            "Security Groups - Specific Ports Unrestricted",
+            resource,
+            "eu-west-1",
+        )
+        .at(Status::Red, at, at)
     }
 }
 

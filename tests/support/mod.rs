@@ -54,6 +54,27 @@ pub fn ta_event(check: &str, resource: &str, status: &str, time: DateTime<Utc>) 
     })
 }
 
+/// A Config/Security-Hub sourced event with every field a test may want to vary: the `Region`
+/// column, the item time and the time Trusted Advisor said it (the envelope `time`).
+pub fn ta_event_at(
+    check: &str,
+    resource: &str,
+    region_column: &str,
+    status: &str,
+    item_time: DateTime<Utc>,
+    said: DateTime<Utc>,
+) -> Value {
+    let mut event = ta_event(check, resource, status, item_time);
+    event["time"] = json!(format_time(said));
+    event["id"] = json!(format!(
+        "{status}-{}-{}",
+        item_time.timestamp_millis(),
+        said.timestamp_millis()
+    ));
+    event["detail"]["check-item-detail"]["Region"] = json!(region_column);
+    event
+}
+
 /// The mapping item exactly as AWS's walkthrough writes it with `aws dynamodb put-item`.
 pub fn walkthrough_mapping(
     check: &str,

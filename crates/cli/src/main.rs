@@ -619,6 +619,13 @@ async fn reconcile(
         clock: Arc::new(tarem_shared::clock::SystemClock),
         all_checks,
         account,
+        rules: tarem_shared::finding::TrackingRules {
+            home_region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
+            ..Default::default()
+        },
     };
     match sweep.sweep(dry_run).await {
         Ok(report) => {

@@ -278,7 +278,11 @@ pub fn with_mode(item: &Value, mode: Mode) -> Value {
 
 /// What the loop would do for one event: no side effects.
 pub fn plan(event: &Value, mappings: &[Value]) -> Value {
-    let finding = match finding_from_event(event, chrono::Utc::now()) {
+    let finding = match finding_from_event(
+        event,
+        chrono::Utc::now(),
+        &tarem_shared::finding::TrackingRules::default(),
+    ) {
         Ok(finding) => finding,
         Err(rejection) => return json!({ "tracked": false, "reason": rejection.to_string() }),
     };

@@ -30,6 +30,8 @@ pub struct SimulateOptions {
 #[derive(Debug, Default, Serialize)]
 pub struct FindingCounts {
     pub tracked: usize,
+    /// The same state said again later (recorded; nothing to act on).
+    pub refreshed: usize,
     pub duplicates: usize,
     pub stale: usize,
     pub rejected: usize,
@@ -177,11 +179,14 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, UsageError> {
             }
         };
         for event in &events {
+            // The clock follows the events' own times, but never past the wall clock: an event
+            // from the future is received now, and rejected as check-tracker would.
             if let Some(time) = event
                 .get("time")
                 .and_then(Value::as_str)
                 .and_then(parse_time)
                 && (!clock_set || time > clock.now())
+                && time <= chrono::Utc::now()
             {
                 clock.set(time);
                 clock_set = true;
@@ -261,7 +266,10 @@ async fn simulate_event(
             });
             return;
         }
-        Tracked::Written(finding) | Tracked::Duplicate(finding) | Tracked::Stale(finding) => {
+        Tracked::Written(finding)
+        | Tracked::Refreshed(finding)
+        | Tracked::Duplicate(finding)
+        | Tracked::Stale(finding) => {
             story.push(format!(
                 "  finding    {} | {} | {}",
                 finding.check_name, finding.resource, finding.region
@@ -273,6 +281,13 @@ async fn simulate_event(
             report.findings.tracked += 1;
             story.push(format!(
                 "  tracked    {} as of {}",
+                finding.resource_status, finding.last_updated_time
+            ));
+        }
+        Tracked::Refreshed(finding) => {
+            report.findings.refreshed += 1;
+            story.push(format!(
+                "  refreshed  {} as of {}, said again; nothing changes",
                 finding.resource_status, finding.last_updated_time
             ));
         }

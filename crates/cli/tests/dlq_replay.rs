@@ -79,7 +79,12 @@ fn finding(status: &str, time: &str) -> tarem_shared::finding::Finding {
         "detail": {"check-name": "c", "check-item-detail": {"Status": status, "Last Updated Time": time},
             "resource_id": "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-1"}
     });
-    finding_from_event(&event, parse_time("2026-11-28T00:00:00Z").unwrap()).unwrap()
+    finding_from_event(
+        &event,
+        parse_time("2026-11-28T00:00:00Z").unwrap(),
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 /// The stream records a parked range names are read again and decoded by the results handler's
@@ -163,6 +168,16 @@ async fn a_parked_stream_range_is_read_again_from_dynamodb_streams() {
         })
         .await
         .unwrap();
+    // moto creates an item for an UpdateItem by first putting its bare key (a stream record of
+    // its own) and then updating it; DynamoDB emits one record per write. Leave moto's out.
+    let all: Vec<_> = all
+        .into_iter()
+        .filter(|record| {
+            record
+                .pointer("/dynamodb/NewImage/resourceStatus")
+                .is_some()
+        })
+        .collect();
     assert_eq!(all.len(), 3, "the duplicate wrote nothing: {all:#?}");
     let changes: Vec<_> = all
         .iter()

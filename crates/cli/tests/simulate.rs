@@ -1,6 +1,6 @@
 //! `tarem simulate` as users run it: the binary, its exit codes and its output.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -134,6 +134,25 @@ fn rejected_events_are_listed_and_the_run_still_succeeds() {
             .unwrap()
             .ends_with("b-wrong-source.json")
     );
+}
+
+#[test]
+fn a_far_future_event_is_listed_as_rejected_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed =
+        std::fs::read_to_string(repo().join("events/01-security-group-port-22-open.json")).unwrap();
+    let mut event: Value = serde_json::from_str(&seed).unwrap();
+    event["detail"]["check-item-detail"]["Last Updated Time"] = json!("2099-01-01T00:00:00.000Z");
+    std::fs::write(dir.path().join("future.json"), event.to_string()).unwrap();
+    let report = json_run(&["simulate", "--output", "json", dir.path().to_str().unwrap()]);
+    assert_eq!(report["findings"]["rejected"], 1);
+    assert_eq!(report["findings"]["tracked"], 0);
+    let reason = report["rejected"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Last Updated Time") && reason.contains("2099-01-01"),
+        "{reason}"
+    );
+    assert!(reason.contains("future"), "{reason}");
 }
 
 #[test]

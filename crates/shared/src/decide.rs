@@ -510,25 +510,11 @@ pub fn automation_outcome_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{FindingSource, finding_key};
     use serde_json::json;
 
     fn finding(status: Status, millis: i64, resource: &str) -> Finding {
-        Finding {
-            hash_key: finding_key("check", resource, "eu-west-1"),
-            resource: resource.into(),
-            check_name: "check".into(),
-            resource_status: status,
-            last_updated_time: "2026-11-02T09:00:00.000Z".into(),
-            last_updated_time_epoch: millis / 1000,
-            finding_time_millis: Some(millis),
-            region: "eu-west-1".into(),
-            account_id: Some("111122223333".into()),
-            check_item_detail: BTreeMap::new(),
-            source: FindingSource::Event,
-            event_id: None,
-            tracked_at: None,
-        }
+        let at = chrono::DateTime::from_timestamp_millis(millis).unwrap();
+        Finding::new("111122223333", "check", resource, "eu-west-1").at(status, at, at)
     }
 
     const SG: &str = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0ab";

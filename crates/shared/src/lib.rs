@@ -13,6 +13,7 @@ pub mod automation_event;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod decide;
 pub mod error;
 pub mod finding;

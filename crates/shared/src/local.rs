@@ -60,7 +60,11 @@ impl LocalLoop {
         let tracker =
             Arc::new(InMemoryTracker::new(clock.clone(), HOME_REGION).with_faults(faults.clone()));
         let mappings = Arc::new(InMemoryMappings::default().with_faults(faults.clone()));
-        let executions = Arc::new(InMemoryExecutions::default().with_faults(faults.clone()));
+        let executions = Arc::new(
+            InMemoryExecutions::default()
+                .with_clock(clock.clone())
+                .with_faults(faults.clone()),
+        );
         let automation = Arc::new(
             automation
                 .with_clock(clock.clone())
@@ -77,6 +81,7 @@ impl LocalLoop {
             check_tracker: CheckTracker {
                 tracker: tracker.clone(),
                 clock: clock.clone(),
+                rules: crate::finding::TrackingRules::default(),
                 parking: parked.clone(),
             },
             results: ResultsHandler {
@@ -130,6 +135,7 @@ impl LocalLoop {
             clock: self.clock.clone(),
             all_checks,
             account: self.account.clone(),
+            rules: self.check_tracker.rules.clone(),
         }
     }
 

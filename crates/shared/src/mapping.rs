@@ -576,7 +576,7 @@ fn value_of(variable: &Variable, input: TemplateInput<'_>) -> Result<String, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{FindingSource, Status};
+    use crate::finding::Status;
     use serde_json::json;
 
     /// The item exactly as AWS's walkthrough `put-item` writes it.
@@ -591,20 +591,16 @@ mod tests {
     }
 
     fn finding(resource: &str) -> Finding {
+        let at = chrono::DateTime::UNIX_EPOCH;
         Finding {
-            hash_key: "k".into(),
-            resource: resource.into(),
-            check_name: "Security Groups - Specific Ports Unrestricted".into(),
-            resource_status: Status::Red,
-            last_updated_time: "2026-11-02T09:00:00.000Z".into(),
-            last_updated_time_epoch: 0,
-            finding_time_millis: Some(0),
-            region: "eu-west-1".into(),
-            account_id: Some("111122223333".into()),
             check_item_detail: BTreeMap::from([("Port".to_owned(), "22".to_owned())]),
-            source: FindingSource::Event,
-            event_id: None,
-            tracked_at: None,
+            ..Finding::new(
+                "111122223333",
+                "Security Groups - Specific Ports Unrestricted",
+                resource,
+                "eu-west-1",
+            )
+            .at(Status::Red, at, at)
         }
     }
 

@@ -6,7 +6,7 @@ use crate::automation_event::is_final;
 use crate::clock::Clock;
 use crate::decide::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN};
 use crate::error::{ErrorKind, PortError};
-use crate::finding::Finding;
+use crate::finding::{Finding, Placement, placement};
 use crate::ports::{
     Automation, Counters, CreatedOpsItem, ExecutionInfo, ExecutionRecord, ExecutionStore,
     KillSwitch, MappingStore, NewOpsItem, OpsCenter, OpsData, OpsItemStatus, OpsItemUpdate,
@@ -210,27 +210,28 @@ impl TrackerStore for InMemoryTracker {
         let mut state = lock(&self.state);
         let key = (finding.hash_key.clone(), finding.resource.clone());
         let old = state.rows.get(&key).cloned();
-        if let Some(old) = &old {
-            // The condition: attribute_not_exists(hashKey) OR findingTimeMillis < :new
-            if old.time_millis() == finding.time_millis() {
-                return Ok(WriteOutcome::Duplicate);
-            }
-            if old.time_millis() > finding.time_millis() {
-                return Ok(WriteOutcome::Stale);
-            }
+        // The rule the DynamoDB condition expresses: later in the order replaces.
+        match placement(finding.order(), old.as_ref().map(Finding::order)) {
+            Placement::Same => return Ok(WriteOutcome::Duplicate),
+            Placement::Older => return Ok(WriteOutcome::Stale),
+            Placement::Newer => {}
         }
-        state.rows.insert(key, finding.clone());
+        let row = finding.written_over(old.as_ref());
+        state.rows.insert(key, row.clone());
         state.sequence += 1;
         let record = stream_record(
             state.sequence,
             &self.table_region,
-            Some(finding),
+            Some(&row),
             old.as_ref(),
             self.clock.now(),
         );
         state.history.push(record.clone());
         state.stream.push(record);
-        Ok(WriteOutcome::Written)
+        Ok(WriteOutcome::replacing(
+            old.map(|old| (old.resource_status, old.time_millis())),
+            finding,
+        ))
     }
 
     async fn flagged(&self, check_name: &str) -> Result<Vec<Finding>, PortError> {
@@ -309,26 +310,52 @@ impl MappingStore for InMemoryMappings {
     }
 }
 
-/// The execution table: execution rows and each finding's remediation state.
+/// The execution table: execution rows and each finding's remediation state, with DynamoDB's TTL
+/// on the simulated clock.
+///
+/// DynamoDB deletes an expired item "typically within a few days", and until then it still
+/// appears in reads. So expired items stay readable here until [`InMemoryExecutions::expire_ttl`]
+/// (the TTL process) runs; tests run the loop both with and without it.
 #[derive(Default)]
 pub struct InMemoryExecutions {
     faults: Arc<Faults>,
+    clock: Option<Arc<dyn Clock>>,
     state: Mutex<ExecutionState>,
 }
 
 #[derive(Default)]
 struct ExecutionState {
     rows: BTreeMap<String, ExecutionRecord>,
-    findings: HashMap<String, RemediationState>,
+    findings: BTreeMap<String, RemediationState>,
 }
 
 impl InMemoryExecutions {
+    /// TTL is measured against this clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     pub fn rows(&self) -> Vec<ExecutionRecord> {
         lock(&self.state).rows.values().cloned().collect()
     }
 
     pub fn states(&self) -> Vec<RemediationState> {
         lock(&self.state).findings.values().cloned().collect()
+    }
+
+    /// DynamoDB's TTL process: deletes every item whose `expiresAt` (epoch seconds, when set)
+    /// has passed. Returns how many it deleted.
+    pub fn expire_ttl(&self) -> usize {
+        let Some(now) = self.clock.as_ref().map(|clock| clock.now().timestamp()) else {
+            return 0;
+        };
+        let expired = |expires_at: i64| expires_at > 0 && expires_at <= now;
+        let mut state = lock(&self.state);
+        let before = state.rows.len() + state.findings.len();
+        state.rows.retain(|_, row| !expired(row.expires_at));
+        state.findings.retain(|_, found| !expired(found.expires_at));
+        before - state.rows.len() - state.findings.len()
     }
 }
 
@@ -337,41 +364,9 @@ impl ExecutionStore for InMemoryExecutions {
     async fn record_started(&self, record: &ExecutionRecord) -> Result<String, PortError> {
         self.faults.check("executions.record_started")?;
         let mut state = lock(&self.state);
+        // `status` and `updatedAt` only where missing; the rest filled where missing.
         let merged = match state.rows.get(&record.automation_execution_id) {
-            // The status handler was first: what it recorded stays; the start fills the gaps.
-            Some(existing) => ExecutionRecord {
-                automation_execution_id: existing.automation_execution_id.clone(),
-                ops_item_id: existing.ops_item_id.clone(),
-                finding_key: existing.finding_key.clone(),
-                region: existing.region.clone(),
-                document: existing
-                    .document
-                    .clone()
-                    .or_else(|| record.document.clone()),
-                check_name: existing
-                    .check_name
-                    .clone()
-                    .or_else(|| record.check_name.clone()),
-                resource: existing
-                    .resource
-                    .clone()
-                    .or_else(|| record.resource.clone()),
-                client_token: existing
-                    .client_token
-                    .clone()
-                    .or_else(|| record.client_token.clone()),
-                parameters: existing
-                    .parameters
-                    .clone()
-                    .or_else(|| record.parameters.clone()),
-                status: existing.status.clone(),
-                started_at: existing
-                    .started_at
-                    .clone()
-                    .or_else(|| record.started_at.clone()),
-                updated_at: existing.updated_at.clone(),
-                expires_at: record.expires_at,
-            },
+            Some(existing) => existing.filled_from(record),
             None => record.clone(),
         };
         let status = merged.status.clone();
@@ -389,21 +384,20 @@ impl ExecutionStore for InMemoryExecutions {
     async fn record_status(&self, record: &ExecutionRecord) -> Result<StatusWrite, PortError> {
         self.faults.check("executions.record_status")?;
         let mut state = lock(&self.state);
-        match state.rows.get_mut(&record.automation_execution_id) {
-            Some(existing) if is_final(&existing.status) => Ok(StatusWrite::AlreadyFinal),
-            Some(existing) => {
-                existing.status = record.status.clone();
-                existing.updated_at = record.updated_at.clone();
-                existing.expires_at = record.expires_at;
-                Ok(StatusWrite::Updated)
-            }
-            None => {
-                state
-                    .rows
-                    .insert(record.automation_execution_id.clone(), record.clone());
-                Ok(StatusWrite::Updated)
-            }
-        }
+        let updated = match state.rows.get(&record.automation_execution_id) {
+            Some(existing) if is_final(&existing.status) => return Ok(StatusWrite::AlreadyFinal),
+            // `status` and `updatedAt` set; the rest filled where missing (if_not_exists).
+            Some(existing) => ExecutionRecord {
+                status: record.status.clone(),
+                updated_at: record.updated_at.clone(),
+                ..existing.filled_from(record)
+            },
+            None => record.clone(),
+        };
+        state
+            .rows
+            .insert(record.automation_execution_id.clone(), updated);
+        Ok(StatusWrite::Updated)
     }
 
     async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError> {
@@ -682,15 +676,35 @@ pub struct StoredOpsItem {
     pub updates: Vec<OpsItemUpdate>,
 }
 
+/// How CreateOpsItem answers a request whose `/aws/dedup` string matches an open OpsItem. AWS
+/// documents only that the duplicate "is not created"; the API lists
+/// `OpsItemAlreadyExistsException` (with the existing id) among its errors, and a success that
+/// returns the existing id is the other possibility. The adapter and the handlers must be right
+/// either way, so the fake does both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DuplicateAnswer {
+    /// `OpsItemAlreadyExistsException` naming the existing item: the port says `created: false`.
+    #[default]
+    AlreadyExists,
+    /// A plain success with the existing item's id: the port cannot tell, and says `created: true`.
+    ExistingId,
+}
+
 #[derive(Default)]
 pub struct InMemoryOpsCenter {
     faults: Arc<Faults>,
     items: Mutex<Vec<StoredOpsItem>>,
     /// Dedup string → index of the newest item created with it.
     dedup: Mutex<HashMap<String, usize>>,
+    duplicates: Mutex<DuplicateAnswer>,
 }
 
 impl InMemoryOpsCenter {
+    /// From now on, answers duplicates the given way.
+    pub fn answer_duplicates(&self, answer: DuplicateAnswer) {
+        *lock(&self.duplicates) = answer;
+    }
+
     pub fn items(&self) -> Vec<StoredOpsItem> {
         lock(&self.items).clone()
     }
@@ -740,7 +754,7 @@ impl OpsCenter for InMemoryOpsCenter {
         {
             return Ok(CreatedOpsItem {
                 id: existing.id.clone(),
-                created: false,
+                created: *lock(&self.duplicates) == DuplicateAnswer::ExistingId,
             });
         }
         let id = format!("oi-{:012x}", items.len() + 1);
@@ -908,35 +922,33 @@ impl ResourceTags for InMemoryResourceTags {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::finding::{FindingSource, Status};
+    use crate::finding::Status;
 
     fn finding(millis: i64, status: Status) -> Finding {
-        Finding {
-            hash_key: "k".into(),
-            resource: "r".into(),
-            check_name: "c".into(),
-            resource_status: status,
-            last_updated_time: String::new(),
-            last_updated_time_epoch: millis / 1000,
-            finding_time_millis: Some(millis),
-            region: "eu-west-1".into(),
-            account_id: None,
-            check_item_detail: BTreeMap::new(),
-            source: FindingSource::Event,
-            event_id: None,
-            tracked_at: None,
-        }
+        let at = |millis| chrono::DateTime::from_timestamp_millis(millis).unwrap();
+        Finding::new("1", "c", "r", "eu-west-1").at(status, at(millis), at(millis))
     }
 
     #[tokio::test]
-    async fn tracker_writes_only_strictly_newer_findings_and_streams_each_write() {
+    async fn the_tracker_follows_the_order_rules() {
+        let tracker = InMemoryTracker::new(Arc::new(SystemClock), "us-east-1");
+        crate::contract::tracker_order_script(
+            &tracker,
+            "arn:aws:ec2:eu-west-1:1:security-group/sg-1",
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn tracker_writes_only_later_findings_and_streams_each_write() {
         let tracker = InMemoryTracker::new(Arc::new(SystemClock), "us-east-1");
         assert_eq!(
             tracker.put_if_newer(&finding(10, Status::Red)).await,
             Ok(WriteOutcome::Written)
         );
         assert_eq!(
-            tracker.put_if_newer(&finding(10, Status::Green)).await,
+            tracker.put_if_newer(&finding(10, Status::Red)).await,
             Ok(WriteOutcome::Duplicate)
         );
         assert_eq!(
@@ -988,6 +1000,16 @@ mod tests {
                 created: false
             }
         );
+        ops.answer_duplicates(DuplicateAnswer::ExistingId);
+        assert_eq!(
+            ops.create(&ops_item("a")).await.unwrap(),
+            CreatedOpsItem {
+                id: first.id.clone(),
+                created: true
+            },
+            "a success naming the existing item cannot be told from a creation"
+        );
+        ops.answer_duplicates(DuplicateAnswer::AlreadyExists);
         ops.set_status(&first.id, OpsItemStatus::InProgress);
         assert!(!ops.create(&ops_item("a")).await.unwrap().created);
         ops.set_status(&first.id, OpsItemStatus::Resolved);
@@ -997,6 +1019,89 @@ mod tests {
         let mut bad = ops_item("b");
         bad.source = "aws.custom".into();
         assert_eq!(ops.create(&bad).await.unwrap_err().kind, ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn expired_items_stay_readable_until_the_ttl_process_deletes_them() {
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            chrono::DateTime::from_timestamp(1_000, 0).unwrap(),
+        ));
+        let store = InMemoryExecutions::default().with_clock(clock.clone());
+        let expiring = RemediationState {
+            version: 1,
+            expires_at: 1_500,
+            ..RemediationState::new("k")
+        };
+        let open = RemediationState {
+            version: 1,
+            expires_at: 0,
+            ..RemediationState::new("open")
+        };
+        assert!(store.put_state(&expiring).await.unwrap());
+        assert!(store.put_state(&open).await.unwrap());
+        clock.advance(chrono::Duration::seconds(600));
+        assert!(
+            store.get_state("k").await.unwrap().is_some(),
+            "past its TTL but not deleted yet: DynamoDB still returns it"
+        );
+        assert_eq!(store.expire_ttl(), 1);
+        assert_eq!(store.get_state("k").await.unwrap(), None);
+        assert!(
+            store.get_state("open").await.unwrap().is_some(),
+            "no TTL, never expires"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_status_write_fills_what_the_row_lacks_and_keeps_what_it_has() {
+        let store = InMemoryExecutions::default();
+        let bare = ExecutionRecord {
+            automation_execution_id: "e".into(),
+            ops_item_id: "oi-1".into(),
+            finding_key: "k".into(),
+            region: "eu-west-1".into(),
+            document: None,
+            check_name: None,
+            resource: None,
+            client_token: None,
+            parameters: None,
+            status: "Pending".into(),
+            started_at: None,
+            updated_at: "t1".into(),
+            expires_at: 1,
+        };
+        store.record_status(&bare).await.unwrap();
+        let fuller = ExecutionRecord {
+            document: Some("D".into()),
+            client_token: Some("token".into()),
+            status: "InProgress".into(),
+            updated_at: "t2".into(),
+            expires_at: 2,
+            ..bare.clone()
+        };
+        store.record_status(&fuller).await.unwrap();
+        let row = store.get("e").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                row.status.as_str(),
+                row.document.as_deref(),
+                row.client_token.as_deref(),
+                row.updated_at.as_str(),
+                row.expires_at
+            ),
+            ("InProgress", Some("D"), Some("token"), "t2", 2)
+        );
+        let other = ExecutionRecord {
+            document: Some("Other".into()),
+            status: "Success".into(),
+            ..fuller
+        };
+        store.record_status(&other).await.unwrap();
+        assert_eq!(
+            store.get("e").await.unwrap().unwrap().document.as_deref(),
+            Some("D"),
+            "a value already there is kept"
+        );
     }
 
     #[tokio::test]

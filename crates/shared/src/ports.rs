@@ -3,28 +3,46 @@
 //! exchange. Each has an AWS adapter and a faithful in-memory adapter ([`crate::memory`]).
 
 use crate::error::PortError;
-use crate::finding::Finding;
+use crate::finding::{Finding, Status};
 use crate::safety::RemediationState;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// What a conditional tracker write did.
+/// What a conditional tracker write did (the rule: [`crate::finding::placement`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
-    /// The finding was new, or strictly newer than the stored one, and replaced it.
+    /// The finding was new, or later in the order than the stored one, and replaced it with a
+    /// new status or item time.
     Written,
-    /// The stored finding has the same time: nothing changed.
+    /// Later in the order, but the same status and item time said again (a later event, or a
+    /// later sweep): the row was replaced; nothing a reader acts on changed.
+    Refreshed,
+    /// The very same observation is stored: nothing changed.
     Duplicate,
-    /// The stored finding is newer: this one was dropped.
+    /// The stored finding is later in the order: this one was dropped.
     Stale,
+}
+
+impl WriteOutcome {
+    /// The outcome of a write that replaced a row holding `stored` (status and item time), if
+    /// there was one, with `written`.
+    pub fn replacing(stored: Option<(Status, i64)>, written: &Finding) -> Self {
+        if stored == Some((written.resource_status, written.time_millis())) {
+            WriteOutcome::Refreshed
+        } else {
+            WriteOutcome::Written
+        }
+    }
 }
 
 /// The tracker table.
 #[async_trait]
 pub trait TrackerStore: Send + Sync {
-    /// One conditional write: replaces the row only when `finding` is strictly newer.
+    /// One conditional write: replaces the row only when `finding` is later in the order
+    /// ([`crate::finding::placement`]); a flagged finding keeps the stored row's episode markers
+    /// ([`Finding::written_over`]).
     async fn put_if_newer(&self, finding: &Finding) -> Result<WriteOutcome, PortError>;
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError>;
     /// The check's Red and Yellow rows (for the reconcile sweep; a Scan on DynamoDB).
@@ -70,6 +88,32 @@ pub struct ExecutionRecord {
     pub updated_at: String,
     /// TTL, seconds since the epoch: rows are kept for history, not deleted on completion.
     pub expires_at: i64,
+}
+
+impl ExecutionRecord {
+    /// This row with the attributes it lacks taken from `other` (DynamoDB's `SET a =
+    /// if_not_exists(a, :a)`); `expiresAt` is always taken from `other`. Both status writes
+    /// merge this way, whichever comes first.
+    pub fn filled_from(&self, other: &ExecutionRecord) -> ExecutionRecord {
+        ExecutionRecord {
+            automation_execution_id: self.automation_execution_id.clone(),
+            ops_item_id: self.ops_item_id.clone(),
+            finding_key: self.finding_key.clone(),
+            region: self.region.clone(),
+            document: self.document.clone().or_else(|| other.document.clone()),
+            check_name: self.check_name.clone().or_else(|| other.check_name.clone()),
+            resource: self.resource.clone().or_else(|| other.resource.clone()),
+            client_token: self
+                .client_token
+                .clone()
+                .or_else(|| other.client_token.clone()),
+            parameters: self.parameters.clone().or_else(|| other.parameters.clone()),
+            status: self.status.clone(),
+            started_at: self.started_at.clone().or_else(|| other.started_at.clone()),
+            updated_at: self.updated_at.clone(),
+            expires_at: other.expires_at,
+        }
+    }
 }
 
 /// What recording a status did.

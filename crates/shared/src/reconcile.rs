@@ -12,8 +12,9 @@
 use crate::clock::Clock;
 use crate::error::{ErrorKind, PortError};
 use crate::finding::{
-    Finding, FindingSource, Status, TA_DETAIL_TYPE, TA_SOURCE, finding_from_event, format_time,
-    parse_time,
+    Finding, FindingSource, Placement, Status, TA_DETAIL_TYPE, TA_SOURCE, TrackingRules,
+    finding_from_event, finding_key, format_time, parse_time, placement, resource_identity,
+    resource_region,
 };
 use crate::ports::{
     CheckInfo, CheckResult, MappingStore, TrackerStore, TrustedAdvisor, WriteOutcome,
@@ -64,7 +65,10 @@ pub fn synthetic_event(
     })
 }
 
-/// The Green findings for rows no longer flagged, at the result's time.
+/// The Green findings for rows no longer flagged. Each keeps the row's item time and is said at
+/// the result's time: a replayed event from before the sweep sorts before it, while an event
+/// Trusted Advisor emits after the result sorts after it even when its item time is earlier
+/// than the result's (module docs of [`crate::finding`], "Order").
 pub fn cleared(
     rows: &[Finding],
     still_flagged: &HashSet<String>,
@@ -74,20 +78,37 @@ pub fn cleared(
     rows.iter()
         .filter(|row| row.resource_status.is_flagged() && !still_flagged.contains(&row.hash_key))
         .map(|row| {
-            let mut green = row.clone();
-            green.resource_status = Status::Green;
+            let item_time =
+                DateTime::from_timestamp_millis(row.time_millis()).unwrap_or(DateTime::UNIX_EPOCH);
+            let mut green = row.clone().at(Status::Green, item_time, result_time);
             green
                 .check_item_detail
                 .insert("Status".into(), "Green".into());
-            green.last_updated_time = format_time(result_time);
-            green.last_updated_time_epoch = result_time.timestamp();
-            green.finding_time_millis = Some(result_time.timestamp_millis());
             green.source = FindingSource::Reconcile;
             green.event_id = None;
             green.tracked_at = Some(format_time(now));
             green
         })
         .collect()
+}
+
+/// The finding key of a flagged resource whose event cannot be read (a bad time, say): its
+/// identity alone, so the sweep still counts it as flagged.
+fn identity_of(
+    event: &Value,
+    check: &CheckInfo,
+    account: &str,
+    rules: &TrackingRules,
+) -> Option<String> {
+    let columns: std::collections::BTreeMap<String, String> = event
+        .pointer("/detail/check-item-detail")?
+        .as_object()?
+        .iter()
+        .filter_map(|(name, value)| value.as_str().map(|v| (name.clone(), v.to_owned())))
+        .collect();
+    let resource = resource_identity(&columns, None)?;
+    let region = resource_region(&resource, &columns, &rules.home_region, rules);
+    Some(finding_key(account, &check.name, &resource, &region))
 }
 
 /// What one sweep found and did.
@@ -101,8 +122,10 @@ pub struct SweepReport {
     pub cleared: Vec<String>,
     /// Already tracked as they are.
     pub unchanged: usize,
-    /// Checks left alone, and why.
+    /// Checks left alone (or not cleared), and why.
     pub skipped_checks: Vec<String>,
+    /// Flagged resources whose data could not be read: counted as still flagged, never cleared.
+    pub unreadable: Vec<String>,
     /// Set when the sweep could not run at all (no support plan).
     pub unavailable: Option<String>,
 }
@@ -116,6 +139,8 @@ pub struct FindingsSweep {
     pub all_checks: bool,
     /// The account the stack runs in (the Support API's results do not name it).
     pub account: String,
+    /// The same normalisation rules check-tracker applies to events.
+    pub rules: TrackingRules,
 }
 
 fn describe(finding: &Finding) -> String {
@@ -169,12 +194,25 @@ impl FindingsSweep {
                 continue;
             };
             let mut flagged_keys = HashSet::new();
+            // A flagged resource nobody can identify: the sweep cannot tell which rows are
+            // still flagged, so it clears none of this check's.
+            let mut unidentified = 0;
             for resource in result.flagged.iter().filter(|r| !r.suppressed) {
                 let event = synthetic_event(check, &result, resource, &self.account);
-                let mut finding = match finding_from_event(&event, now) {
+                let mut finding = match finding_from_event(&event, now, &self.rules) {
                     Ok(finding) => finding,
                     Err(rejection) => {
-                        tracing::warn!(check = %check.name, reason = %rejection, "flagged resource not usable");
+                        // Unreadable, but flagged: never cleared because of a parse error.
+                        match identity_of(&event, check, &self.account, &self.rules) {
+                            Some(key) => {
+                                flagged_keys.insert(key);
+                            }
+                            None => unidentified += 1,
+                        }
+                        tracing::warn!(check = %check.name, reason = %rejection, metric = "reconcile.unreadable", "flagged resource not usable; counted as still flagged");
+                        report
+                            .unreadable
+                            .push(format!("{}: {rejection}", check.name));
                         continue;
                     }
                 };
@@ -185,6 +223,13 @@ impl FindingsSweep {
                 }
                 flagged_keys.insert(finding.hash_key.clone());
                 self.apply(finding, dry_run, false, &mut report).await?;
+            }
+            if unidentified > 0 {
+                report.skipped_checks.push(format!(
+                    "{}: {unidentified} flagged resources have no identity; nothing cleared",
+                    check.name
+                ));
+                continue;
             }
             let rows = self.tracker.flagged(&check.name).await?;
             for green in cleared(&rows, &flagged_keys, result_time, now) {
@@ -208,12 +253,18 @@ impl FindingsSweep {
         clearing: bool,
         report: &mut SweepReport,
     ) -> Result<(), PortError> {
-        // A dry run asks what the conditional write would do: replace only a strictly older row.
+        // A dry run asks what the conditional write would do: replace a row earlier in the order
+        // with another state.
         let changes = if dry_run {
-            self.tracker
+            let stored = self
+                .tracker
                 .get(&finding.hash_key, &finding.resource)
-                .await?
-                .is_none_or(|current| current.time_millis() < finding.time_millis())
+                .await?;
+            placement(finding.order(), stored.as_ref().map(Finding::order)) == Placement::Newer
+                && WriteOutcome::replacing(
+                    stored.map(|s| (s.resource_status, s.time_millis())),
+                    &finding,
+                ) == WriteOutcome::Written
         } else {
             self.tracker.put_if_newer(&finding).await? == WriteOutcome::Written
         };

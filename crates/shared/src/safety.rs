@@ -405,7 +405,7 @@ pub fn breaker_counter(check_name: &str, now: DateTime<Utc>, window: Duration) -
     let window_seconds = window.num_seconds().max(1);
     format!(
         "breaker#{}#{}",
-        &crate::finding::finding_key(check_name, "", "")[..16],
+        crate::finding::short_hash(check_name),
         now.timestamp().div_euclid(window_seconds)
     )
 }

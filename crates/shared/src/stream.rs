@@ -161,7 +161,7 @@ mod tests {
     fn our_own_records_round_trip() {
         let event = reference("ta-config-sourced-security-group.json");
         let now = parse_time("2026-11-28T00:00:00Z").unwrap();
-        let finding = finding_from_event(&event, now).unwrap();
+        let finding = finding_from_event(&event, now, &Default::default()).unwrap();
         let record =
             serde_json::to_value(stream_record(7, "us-east-1", Some(&finding), None, now)).unwrap();
         let change = decode_record(&record).unwrap();
@@ -196,7 +196,7 @@ mod tests {
     fn item_size_counts_names_and_values() {
         let event = reference("ta-config-sourced-security-group.json");
         let now = parse_time("2026-11-28T00:00:00Z").unwrap();
-        let mut finding = finding_from_event(&event, now).unwrap();
+        let mut finding = finding_from_event(&event, now, &Default::default()).unwrap();
         let before = item_size(&finding);
         finding
             .check_item_detail

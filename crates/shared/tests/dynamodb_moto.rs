@@ -113,7 +113,12 @@ fn finding(status: &str, last_updated: &str) -> Finding {
             "resource_id": "arn:aws:ec2:ap-southeast-2:123456789012:security-group/sg-1"
         }
     });
-    finding_from_event(&event, parse_time("2026-11-28T00:00:00Z").unwrap()).unwrap()
+    finding_from_event(
+        &event,
+        parse_time("2026-11-28T00:00:00Z").unwrap(),
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -143,11 +148,28 @@ async fn tracker_writes_are_conditional_on_a_strictly_newer_finding() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        stored, newer,
-        "the row reads back as written, columns included"
+        stored,
+        newer.written_over(Some(&first)),
+        "the row reads back as written, columns included, in the episode the first Red opened"
     );
+    assert_eq!(stored.flagged_since, first.flagged_since);
     assert_eq!(stored.check_item_detail["Protocol"], "tcp");
     assert_eq!(tracker.get("missing", "r").await, Ok(None));
+}
+
+/// The same ordering script the in-memory tracker passes (`tarem_shared::contract`): ties,
+/// replays, the reconcile base and the episode markers, on DynamoDB's condition expression.
+#[tokio::test]
+async fn the_conditional_write_follows_the_order_rules() {
+    let client = client().await;
+    let table = tracker_table(&client, false).await;
+    let tracker = DynamoTracker::new(client, &table);
+    tarem_shared::contract::tracker_order_script(
+        &tracker,
+        "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-order",
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

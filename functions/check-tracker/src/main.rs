@@ -1,7 +1,9 @@
 //! check-tracker: Trusted Advisor check item events → one conditional write of the tracker row;
 //! the stack's schedule → the findings reconcile sweep (Support API), through the same write.
 //!
-//! Environment: `TRACKER_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked). A call that fails returns a function error, so EventBridge's
+//! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `PARKING_QUEUE_URL` (where unusable events are
+//! parked), optionally `RECONCILE_CHECKS` (mapped) and `FUTURE_TOLERANCE_MINUTES` (15: a time
+//! further ahead of the clock rejects the event). A call that fails returns a function error, so EventBridge's
 //! retries and the dead-letter queue keep the event; an unusable event is logged and counted.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -12,7 +14,8 @@ use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::support::SupportTrustedAdvisor;
 use tarem_shared::aws::{dynamodb::DynamoTracker, sdk_config};
 use tarem_shared::clock::SystemClock;
-use tarem_shared::config::{ConfigError, choice_or, required};
+use tarem_shared::config::{ConfigError, choice_or, positive_or, required, string_or};
+use tarem_shared::finding::TrackingRules;
 use tarem_shared::handlers::CheckTracker;
 use tarem_shared::reconcile::{FindingsSweep, is_scheduled};
 
@@ -21,6 +24,7 @@ struct Config {
     tracker_table: String,
     mapping_table: String,
     reconcile_all_checks: bool,
+    rules: TrackingRules,
 }
 
 impl Config {
@@ -35,6 +39,14 @@ impl Config {
                 "mapped",
                 "mapped or all",
             )? == "all",
+            rules: TrackingRules {
+                // Lambda sets AWS_REGION: the stack's region.
+                home_region: string_or("AWS_REGION", "us-east-1"),
+                future_tolerance: tarem_shared::Duration::minutes(positive_or(
+                    "FUTURE_TOLERANCE_MINUTES",
+                    15,
+                )?),
+            },
         })
     }
 }
@@ -48,9 +60,11 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let tracker = Arc::new(DynamoTracker::new(dynamodb.clone(), config.tracker_table));
     let clock = Arc::new(SystemClock);
+    let rules = config.rules.clone();
     let handler = Arc::new(CheckTracker {
         tracker: tracker.clone(),
         clock: clock.clone(),
+        rules: config.rules,
         parking: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
             config.parking_queue_url,
@@ -67,6 +81,7 @@ async fn main() -> Result<(), Error> {
             advisor: advisor.clone(),
             clock: clock.clone(),
             all_checks,
+            rules: rules.clone(),
             account: event
                 .payload
                 .get("account")

@@ -2,7 +2,7 @@
 
 use crate::clock::Clock;
 use crate::error::PortError;
-use crate::finding::{Finding, Rejection, finding_from_event};
+use crate::finding::{Finding, Rejection, TrackingRules, finding_from_event};
 use crate::ports::{TrackerStore, WriteOutcome};
 use crate::replay::{ParkingLot, Target};
 use serde_json::Value;
@@ -12,6 +12,8 @@ use tracing::Instrument;
 pub struct CheckTracker {
     pub tracker: Arc<dyn TrackerStore>,
     pub clock: Arc<dyn Clock>,
+    /// The stack's region and the future-time tolerance.
+    pub rules: TrackingRules,
     /// Where unusable events go, with their reason (the function's failure queue).
     pub parking: Arc<dyn ParkingLot>,
 }
@@ -22,6 +24,9 @@ pub enum Tracked {
     /// The finding is new or newer than the stored one: the row was replaced (and the stream
     /// carries it on to the results handler).
     Written(Box<Finding>),
+    /// The same status and item time, said again later: the row was replaced, nothing a reader
+    /// acts on changed.
+    Refreshed(Box<Finding>),
     /// The same finding again: nothing changed.
     Duplicate(Box<Finding>),
     /// An older finding than the stored one: dropped.
@@ -38,6 +43,9 @@ impl Tracked {
             Tracked::Written(f) => {
                 serde_json::json!({ "outcome": "tracked", "finding": f.hash_key })
             }
+            Tracked::Refreshed(f) => {
+                serde_json::json!({ "outcome": "refreshed", "finding": f.hash_key })
+            }
             Tracked::Duplicate(f) => {
                 serde_json::json!({ "outcome": "duplicate", "finding": f.hash_key })
             }
@@ -53,7 +61,7 @@ impl CheckTracker {
     /// Never panics on input. `Err` only when the table could not be written: the Lambda returns
     /// a function error, so EventBridge's retries and the dead-letter queue keep the event.
     pub async fn handle(&self, event: &Value) -> Result<Tracked, PortError> {
-        let finding = match finding_from_event(event, self.clock.now()) {
+        let finding = match finding_from_event(event, self.clock.now(), &self.rules) {
             Ok(finding) => finding,
             Err(rejection) => {
                 tracing::warn!(
@@ -82,10 +90,25 @@ impl CheckTracker {
             .instrument(span.clone())
             .await?;
         let _enter = span.enter();
+        if let Some(column) = finding.region_column_conflict() {
+            tracing::warn!(
+                region_column = column,
+                arn_region = %finding.region,
+                metric = "findings.region_conflict",
+                "the Region column contradicts the resource ARN; the ARN's region is used"
+            );
+        }
         let tracked = match outcome {
             WriteOutcome::Written => {
                 tracing::info!(status = %finding.resource_status, metric = "findings.tracked", "tracked");
                 Tracked::Written(Box::new(finding))
+            }
+            WriteOutcome::Refreshed => {
+                tracing::info!(
+                    metric = "findings.refreshed",
+                    "the same state said again later; recorded"
+                );
+                Tracked::Refreshed(Box::new(finding))
             }
             WriteOutcome::Duplicate => {
                 tracing::info!(

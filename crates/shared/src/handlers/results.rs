@@ -361,6 +361,11 @@ impl ResultsHandler {
         steps: &mut Vec<Step>,
         deadline: Option<DateTime<Utc>>,
     ) -> Result<(), Failure> {
+        if let Some(reason) = self.outdated(change).await? {
+            tracing::info!(%reason, metric = "records.stale", "record acts on nothing");
+            steps.push(Step::Skipped { reason });
+            return Ok(());
+        }
         match decide::classify(change) {
             Action::Ignore(reason) => {
                 steps.push(Step::Skipped {
@@ -371,6 +376,35 @@ impl ResultsHandler {
             Action::Resolve => self.resolve(finding, steps).await,
             Action::Flag => self.flagged(finding, steps, deadline).await,
         }
+    }
+
+    /// Why a record must act on nothing, checked before any OpsItem or automation work: it
+    /// says the same state again, or the tracker holds a later state than it (a retried record,
+    /// or one replayed from the failure queue hours later).
+    async fn outdated(&self, change: &TrackerChange) -> Result<Option<String>, Failure> {
+        let Some(new) = &change.new else {
+            return Ok(None);
+        };
+        if let Some(old) = &change.old
+            && old.resource_status == new.resource_status
+            && old.time_millis() == new.time_millis()
+        {
+            return Ok(Some(
+                "the same state, said again later; nothing to do".into(),
+            ));
+        }
+        let current = self.tracker.get(&new.hash_key, &new.resource).await?;
+        Ok(match current {
+            None => Some("the tracker no longer holds this finding; nothing to do".into()),
+            Some(current) if current.order() > new.order() => Some(format!(
+                "stale: the tracker holds a later state ({} as of {}) than this record ({} as of {})",
+                current.resource_status,
+                current.last_updated_time,
+                new.resource_status,
+                new.last_updated_time
+            )),
+            Some(_) => None,
+        })
     }
 
     fn expires_at(&self) -> i64 {
