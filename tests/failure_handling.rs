@@ -52,8 +52,8 @@ fn outcome(local: &LocalLoop) -> Outcome {
     }
 }
 
-/// The seed scenarios: a mapped security group remediated, an unmapped instance opened and later
-/// fixed.
+/// The seed scenarios: a mapped security group remediated and confirmed, an unmapped instance
+/// opened and later fixed.
 async fn seed_scenarios(pipeline: &mut Pipeline<'_>) {
     pipeline
         .deliver_event(&ta_event(
@@ -64,6 +64,15 @@ async fn seed_scenarios(pipeline: &mut Pipeline<'_>) {
         ))
         .await;
     pipeline.finish("Success").await;
+    // Trusted Advisor confirms the fix.
+    pipeline
+        .deliver_event(&ta_event(
+            SG_CHECK,
+            &sg_arn("sg-0a1b2c3d4e5f67890"),
+            "Green",
+            at(300),
+        ))
+        .await;
     pipeline
         .deliver_event(&ta_event(
             EC2_CHECK,
@@ -192,7 +201,16 @@ async fn a_refused_start_is_parked_and_the_ops_item_says_why() {
     assert!(pipeline.parked[0].reason.contains("AccessDeniedException"));
     let item = &local.ops_center.items()[0];
     let note: Value = serde_json::from_str(&item.operational_data[DATA_REMEDIATION].value).unwrap();
-    assert_eq!(note["state"], "start-failed");
+    // A refused start is a failed attempt: the next one waits for the cool-down.
+    assert_eq!(note["state"], "held", "{note}");
+    assert_eq!(note["control"], "cool-down");
+    assert!(
+        note["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDeniedException"),
+        "{note}"
+    );
     assert!(local.automation.executions().is_empty());
 }
 
@@ -409,7 +427,7 @@ async fn broken_mappings_start_nothing_and_say_which_field() {
             .put(&walkthrough_mapping(
                 EC2_CHECK,
                 "AWS-StopEC2Instance",
-                r#"{"InstanceId": ["$resourceId"]}"#,
+                &format!(r#"{{"InstanceId": ["$resourceId"], "AutomationAssumeRole": ["{AUTOMATION_ROLE}"]}}"#),
                 r"(i-\w+)",
                 true,
             ))
@@ -493,12 +511,12 @@ async fn unreadable_stream_records_do_not_block_the_batch() {
 async fn parked_messages_replay_through_the_same_handlers_after_a_fix() {
     use tarem_shared::replay::Replayer;
     let (local, _) = local_loop();
-    // CreateOpsItem is refused (say an IAM mistake) for the first record only.
+    // Reading the tracker is refused (say an IAM mistake) for the first record only.
     local.faults.fail(
-        "ops_center.create",
+        "tracker.get",
         1,
         PortError::new(
-            "CreateOpsItem",
+            "GetItem",
             ErrorKind::AccessDenied,
             "AccessDeniedException: not allowed",
         ),

@@ -408,10 +408,10 @@ async fn a_replayed_old_red_does_not_open_an_ops_item_for_a_green_resource() {
     let (local, clock) = local_loop();
     approval_mapping(&local, SG_CHECK);
     let group = sg_arn("sg-1");
-    // The Red's record fails for good on its first try (creating the OpsItem): parked.
+    // The Red's record fails for good on its first try (reading the tracker): parked.
     park_one_record(
         &local,
-        "ops_center.create",
+        "tracker.get",
         &ta_event_at(SG_CHECK, &group, "ap-southeast-2", "Red", at(0), at(60)),
     )
     .await;

@@ -227,7 +227,7 @@ async fn a_dry_run_sweep_writes_nothing() {
 }
 
 #[tokio::test]
-async fn an_execution_whose_event_never_came_resolves_its_ops_item() {
+async fn an_execution_whose_event_never_came_reaches_its_episode() {
     let (local, clock) = local_loop();
     let mut pipeline = Pipeline::new(&local);
     // The automation ran in ap-southeast-2; its status event stayed there.
@@ -252,9 +252,14 @@ async fn an_execution_whose_event_never_came_resolves_its_ops_item() {
         .await
         .unwrap();
     assert!(
-        matches!(&outcomes[..], [ExecutionOutcome::Recorded { status, .. }] if status == "Success")
+        matches!(&outcomes[..], [ExecutionOutcome::Recorded { status, state, .. }]
+            if status == "Success" && state.as_deref() == Some("verifying")),
+        "{outcomes:?}"
     );
-    assert_eq!(local.ops_center.items()[0].status, OpsItemStatus::Resolved);
+    assert_eq!(
+        local.ops_center.items()[0].status,
+        OpsItemStatus::InProgress
+    );
     assert_eq!(local.executions.rows()[0].status, "Success");
     assert!(
         local

@@ -5,11 +5,11 @@ use serde_json::{Value, json};
 use tarem_e2e::*;
 use tarem_shared::automation_event::status_event;
 use tarem_shared::clock::Clock;
-use tarem_shared::decide::{DATA_AUTOMATION, DATA_REMEDIATION, automation_tags};
+use tarem_shared::decide::{DATA_AUTOMATION, DATA_REMEDIATION};
 use tarem_shared::finding::Status;
 use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
 use tarem_shared::memory::InMemoryAutomation;
-use tarem_shared::ports::{Automation, OpsItemStatus, StartAutomation};
+use tarem_shared::ports::OpsItemStatus;
 
 fn data(local: &tarem_shared::local::LocalLoop, id: &str, key: &str) -> Value {
     let item = local.ops_center.get(id).expect("OpsItem exists");
@@ -17,8 +17,8 @@ fn data(local: &tarem_shared::local::LocalLoop, id: &str, key: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_mapped_red_finding_is_remediated_once_and_its_ops_item_resolved() {
-    let (local, _) = local_loop();
+async fn a_mapped_red_finding_is_remediated_once_and_resolved_when_trusted_advisor_confirms() {
+    let (local, clock) = local_loop();
     let arn = sg_arn("sg-0a1b2c3d4e5f67890");
     deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(0))).await;
 
@@ -39,17 +39,37 @@ async fn a_mapped_red_finding_is_remediated_once_and_its_ops_item_resolved() {
     assert_eq!(items[0].title, format!("[TA] [{SG_CHECK}] [{arn}]"));
     assert_eq!(items[0].status, OpsItemStatus::InProgress);
     assert_eq!(execution.tags["tarem:opsItemId"], items[0].id);
-    assert_eq!(local.executions.rows()[0].ops_item_id, items[0].id);
+    assert_eq!(
+        local.executions.rows()[0].ops_item_id.as_deref(),
+        Some(items[0].id.as_str())
+    );
 
+    // A Success is verified, not assumed: the OpsItem waits for Trusted Advisor.
     finish_all(&local, "Success").await;
     let item = local.ops_center.get(&items[0].id).unwrap();
-    assert_eq!(item.status, OpsItemStatus::Resolved);
+    assert_eq!(item.status, OpsItemStatus::InProgress);
     assert_eq!(data(&local, &item.id, DATA_AUTOMATION)["status"], "Success");
+    let note = data(&local, &item.id, DATA_REMEDIATION);
+    assert_eq!(note["state"], "verifying");
+    assert!(
+        note["detail"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for Trusted Advisor to confirm"),
+        "{note}"
+    );
     assert_eq!(
         local.executions.rows()[0].status,
         "Success",
         "the row is kept and updated"
     );
+
+    clock.advance(chrono::Duration::hours(2));
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Green", at(3600))).await;
+    let item = local.ops_center.get(&items[0].id).unwrap();
+    assert_eq!(item.status, OpsItemStatus::Resolved);
+    assert_eq!(data(&local, &item.id, DATA_REMEDIATION)["state"], "fixed");
+    assert_eq!(local.automation.executions().len(), 1);
 }
 
 #[tokio::test]
@@ -67,11 +87,13 @@ async fn an_unmapped_finding_gets_an_open_ops_item_that_a_green_event_resolves()
     assert!(local.automation.executions().is_empty());
 
     let report = deliver(&local, &ta_event(EC2_CHECK, &arn, "Green", at(60))).await;
-    assert_eq!(
-        report.records[0].steps,
-        vec![Step::OpsItemResolved {
-            id: items[0].id.clone()
-        }]
+    assert!(
+        report.records[0].steps.contains(&Step::OpsItemUpdated {
+            id: items[0].id.clone(),
+            status: Some("Resolved".into())
+        }),
+        "{:?}",
+        report.records[0].steps
     );
     assert_eq!(
         local.ops_center.get(&items[0].id).unwrap().status,
@@ -188,7 +210,7 @@ async fn a_regex_miss_starts_nothing_and_the_ops_item_says_why() {
     );
     let item = &local.ops_center.items()[0];
     let remediation = data(&local, &item.id, DATA_REMEDIATION);
-    assert_eq!(remediation["state"], "blocked");
+    assert_eq!(remediation["state"], "flagged");
     assert!(
         remediation["detail"]
             .as_str()
@@ -207,7 +229,7 @@ async fn an_id_with_json_syntax_stays_inside_its_parameter() {
         .put(&walkthrough_mapping(
             SG_CHECK,
             SG_DOCUMENT,
-            r#"{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::123456789012:role/R"]}"#,
+            r#"{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::123456789012:role/TaremAutomationRole"]}"#,
             r"security-group/(.+)$",
             true,
         ))
@@ -219,7 +241,7 @@ async fn an_id_with_json_syntax_stays_inside_its_parameter() {
     assert_eq!(execution.parameters["GroupId"], vec![hostile.to_owned()]);
     assert_eq!(
         execution.parameters["AutomationAssumeRole"],
-        vec!["arn:aws:iam::123456789012:role/R".to_owned()]
+        vec![AUTOMATION_ROLE.to_owned()]
     );
 }
 
@@ -282,65 +304,79 @@ async fn a_redelivered_batch_never_starts_a_second_automation() {
         .unwrap();
     let batch = local.pending_stream_batch();
     let first = local.results.handle_batch(&batch, None).await;
-    assert!(matches!(
-        first.records[0].steps.last(),
-        Some(Step::AutomationStarted { .. })
-    ));
-    let again = local.results.handle_batch(&batch, None).await;
     assert!(
-        again.records[0]
+        first.records[0]
             .steps
             .iter()
-            .any(|s| matches!(s, Step::AutomationAlreadyStarted { .. })),
+            .any(|s| matches!(s, Step::AutomationStarted { .. })),
         "{:?}",
+        first.records[0].steps
+    );
+    let again = local.results.handle_batch(&batch, None).await;
+    assert!(
+        !again.records[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::AutomationStarted { .. })),
+        "the episode already made its attempt: {:?}",
         again.records[0].steps
     );
     assert_eq!(local.automation.executions().len(), 1);
     assert_eq!(local.ops_center.items().len(), 1);
 }
 
+/// The status event can beat the execution row: the results handler started the runbook but
+/// failed to write the row (retried later), and SSM's Success arrives first. The execution's own
+/// tags name the finding and the attempt.
 #[tokio::test]
-async fn a_status_event_before_the_execution_row_reaches_the_ops_item_through_tags() {
+async fn a_status_event_before_the_execution_row_reaches_the_episode_through_tags() {
     let (local, clock) = local_loop();
-    let arn = instance_arn("i-1");
-    deliver(&local, &ta_event(EC2_CHECK, &arn, "Red", at(0))).await;
-    let ops_item = local.ops_center.items()[0].id.clone();
-    // An automation of ours whose row is not written yet (the results handler is still running).
-    let execution_id = local
-        .automation
-        .start(&StartAutomation {
-            document: "AWS-StopEC2Instance".into(),
-            document_version: None,
-            region: "eu-west-1".into(),
-            parameters: Default::default(),
-            client_token: "6f9619ff-8b86-4011-b42d-00c04fc964ff".into(),
-            tags: automation_tags(
-                "finding-key",
-                &ops_item,
-                "6f9619ff-8b86-4011-b42d-00c04fc964ff",
-            ),
-        })
+    local.faults.fail(
+        "executions.record_started",
+        1,
+        tarem_shared::error::PortError::new(
+            "UpdateItem",
+            tarem_shared::error::ErrorKind::Unavailable,
+            "injected",
+        ),
+    );
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
         .await
         .unwrap();
-    assert!(local.executions.rows().is_empty());
-    local.automation.complete(&execution_id, "Success", None);
+    let batch = local.pending_stream_batch();
+    let first = local.results.handle_batch(&batch, None).await;
+    assert_eq!(first.batch_item_failures().len(), 1, "{first:?}");
+    assert!(local.executions.rows().is_empty(), "no row yet");
+    let execution = local.automation.executions()[0].clone();
+    local
+        .automation
+        .complete(&execution.execution_id, "Success", None);
     let event = status_event(
         "123456789012",
-        "eu-west-1",
-        &execution_id,
-        "AWS-StopEC2Instance",
+        &execution.region,
+        &execution.execution_id,
+        SG_DOCUMENT,
         "Success",
         clock.now(),
     );
     let outcome = local.execution_handler.handle(&event).await.unwrap();
+    let ops_item = local.ops_center.items()[0].id.clone();
     assert!(
-        matches!(outcome, ExecutionOutcome::Recorded { ref ops_item_id, .. } if *ops_item_id == ops_item)
+        matches!(&outcome, ExecutionOutcome::Recorded { ops_item_id, state, .. }
+            if ops_item_id.as_deref() == Some(ops_item.as_str()) && state.as_deref() == Some("verifying")),
+        "{outcome:?}"
     );
+    // Lambda retries the record: it finds its attempt started and writes the row.
+    let again = local.results.handle_batch(&batch, None).await;
+    assert!(again.batch_item_failures().is_empty(), "{again:?}");
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(local.executions.rows()[0].status, "Success");
     assert_eq!(
         local.ops_center.get(&ops_item).unwrap().status,
-        OpsItemStatus::Resolved
+        OpsItemStatus::InProgress,
+        "the outcome is not undone: still verifying"
     );
-    assert_eq!(local.executions.rows()[0].status, "Success");
 }
 
 #[tokio::test]
@@ -374,7 +410,12 @@ async fn status_events_for_other_executions_and_late_statuses_change_nothing() {
         local.execution_handler.handle(&late).await.unwrap(),
         ExecutionOutcome::Late { .. }
     ));
-    assert_eq!(local.ops_center.items()[0].status, OpsItemStatus::Resolved);
+    assert_eq!(
+        local.ops_center.items()[0].status,
+        OpsItemStatus::InProgress,
+        "still verifying the Success"
+    );
+    assert_eq!(local.executions.episodes()[0].stage.name(), "verifying");
     assert_eq!(local.executions.rows()[0].status, "Success");
 
     let rejected = local
@@ -385,24 +426,31 @@ async fn status_events_for_other_executions_and_late_statuses_change_nothing() {
     assert!(matches!(rejected, ExecutionOutcome::Rejected(_)));
 }
 
+/// Trusted Advisor's data lags the fix: flagged refreshes within the grace period after a
+/// successful runbook are not failed verifications. One start, one OpsItem, still verifying.
 #[tokio::test]
-async fn refreshes_within_the_cool_down_do_not_run_the_runbook_again() {
-    let (local, _) = local_loop();
+async fn refreshes_within_the_verify_grace_do_not_run_the_runbook_again() {
+    let (local, clock) = local_loop();
     let arn = sg_arn("sg-1");
     deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(0))).await;
     finish_all(&local, "Success").await;
     for minute in 1..5 {
-        deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(minute * 60))).await;
-        finish_all(&local, "Success").await;
+        clock.advance(chrono::Duration::minutes(5));
+        deliver(
+            &local,
+            &ta_event(SG_CHECK, &arn, "Red", at(3600 + minute * 300)),
+        )
+        .await;
+        local.sweep_episodes().await.unwrap();
     }
     assert_eq!(local.automation.executions().len(), 1);
-    // The runbook's OpsItem was resolved; the still-red finding is back in front of a human.
     let items = local.ops_center.items();
-    assert_eq!(items.len(), 2);
-    assert_eq!(items[1].status, OpsItemStatus::Open);
-    let remediation = data(&local, &items[1].id, DATA_REMEDIATION);
-    assert_eq!(remediation["state"], "held");
-    assert_eq!(remediation["control"], "cool-down");
+    assert_eq!(items.len(), 1, "one OpsItem per episode");
+    assert_eq!(items[0].status, OpsItemStatus::InProgress);
+    assert_eq!(
+        data(&local, &items[0].id, DATA_REMEDIATION)["state"],
+        "verifying"
+    );
 }
 
 #[tokio::test]
@@ -461,7 +509,15 @@ async fn broken_mappings_and_refused_starts_are_parked_with_a_reason_not_retried
         matches!(&report.records[1].outcome, RecordOutcome::Parked(reason) if reason.contains("InvalidDocument"))
     );
     let refused = data(&local, &local.ops_center.items()[1].id, DATA_REMEDIATION);
-    assert_eq!(refused["state"], "start-failed");
+    assert_eq!(refused["state"], "held", "{refused}");
+    assert_eq!(refused["control"], "cool-down");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidDocument"),
+        "the OpsItem says why: {refused}"
+    );
 }
 
 fn sample(name: &str) -> Value {

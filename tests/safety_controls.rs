@@ -8,10 +8,10 @@ use tarem_e2e::*;
 use tarem_shared::clock::Clock;
 use tarem_shared::decide::DATA_REMEDIATION;
 use tarem_shared::error::{ErrorKind, PortError};
-use tarem_shared::handlers::{RecordOutcome, ResultsConfig, Step};
+use tarem_shared::handlers::{RecordOutcome, Step};
+use tarem_shared::lifecycle::LifecycleConfig;
 use tarem_shared::local::LocalLoop;
 use tarem_shared::memory::InMemoryAutomation;
-use tarem_shared::ports::OpsItemStatus;
 use tarem_shared::safety::{OptIn, SafetyConfig, UnmappedOpsItems};
 
 fn remediation(local: &LocalLoop, id: &str) -> Value {
@@ -36,67 +36,80 @@ fn configured(
 ) -> (LocalLoop, std::sync::Arc<tarem_shared::clock::ManualClock>) {
     local_loop_configured(
         InMemoryAutomation::default(),
-        ResultsConfig {
+        LifecycleConfig {
             safety,
-            ..ResultsConfig::default()
+            ..LifecycleConfig::default()
         },
     )
 }
 
 #[tokio::test]
-async fn a_finding_that_stays_red_after_success_is_started_at_most_the_cap() {
-    let (local, clock) = local_loop();
-    let arn = sg_arn("sg-1");
-    let mut last = None;
-    for refresh in 0..6 {
-        // Each refresh comes after the cool-down, with the previous run finished.
-        clock.advance(Duration::minutes(31));
-        let report = deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(refresh * 1860))).await;
-        finish_all(&local, "Success").await;
-        last = Some(report);
-    }
-    assert_eq!(
-        local.automation.executions().len(),
-        3,
-        "the default cap is 3 in 24 hours"
-    );
-    assert_eq!(held_controls(last.as_ref().unwrap()), ["attempt-cap"]);
-    let open: Vec<_> = local
-        .ops_center
-        .items()
-        .into_iter()
-        .filter(|i| i.status == OpsItemStatus::Open)
-        .collect();
-    assert_eq!(open.len(), 1, "one open OpsItem is left to a human");
-    let note = remediation(&local, &open[0].id);
-    assert_eq!(note["control"], "attempt-cap");
-    assert!(
-        note["detail"]
-            .as_str()
-            .unwrap()
-            .contains("remediation did not fix this"),
-        "{note}"
-    );
-    // The window slides: a day later the runbook may try again.
-    clock.advance(Duration::hours(24));
-    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(100_000))).await;
-    assert_eq!(local.automation.executions().len(), 4);
-}
-
-#[tokio::test]
-async fn no_new_start_while_an_execution_of_the_finding_is_in_flight() {
+async fn refreshes_while_a_runbook_runs_start_nothing_and_the_next_attempt_waits_for_the_cool_down()
+{
     let (local, clock) = local_loop();
     let arn = sg_arn("sg-1");
     deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(0))).await;
     clock.advance(Duration::hours(2));
     let report = deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(7200))).await;
-    assert_eq!(held_controls(&report), ["in-flight"]);
+    assert!(
+        !report.records[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::AutomationStarted { .. })),
+        "a refresh while the runbook runs starts nothing"
+    );
     assert_eq!(local.automation.executions().len(), 1);
-    // Once it ends, the next refresh past the cool-down may start again.
+    // It fails 10 minutes after its start: the next attempt waits for the 30-minute cool-down.
+    clock.set(at(3600) + Duration::minutes(10));
     finish_all(&local, "Failed").await;
-    clock.advance(Duration::minutes(31));
-    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", at(9000))).await;
-    assert_eq!(local.automation.executions().len(), 2);
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(local.automation.executions().len(), 1, "cool-down");
+    let episode = &local.executions.episodes()[0];
+    assert_eq!(episode.stage.name(), "held");
+    clock.set(at(3600) + Duration::minutes(31));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.automation.executions().len(),
+        2,
+        "the hold ended: the sweep starts the next attempt"
+    );
+}
+
+/// A runbook whose status never arrives (no event, no answer from SSM) does not block the
+/// finding for good: after the in-flight timeout the sweep counts it failed and moves on.
+#[tokio::test]
+async fn the_in_flight_guard_times_out() {
+    let (local, clock) = local_loop();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    assert_eq!(local.automation.executions().len(), 1);
+    clock.advance(Duration::hours(5));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.executions.episodes()[0].stage.name(),
+        "remediating",
+        "still in flight before the timeout"
+    );
+    clock.advance(Duration::hours(1) + Duration::minutes(1));
+    local.sweep_episodes().await.unwrap();
+    let episode = &local.executions.episodes()[0];
+    assert_eq!(
+        episode.attempts[0].status.as_deref(),
+        Some("TimedOut"),
+        "{episode:?}"
+    );
+    assert!(
+        episode.attempts[0]
+            .failure
+            .as_deref()
+            .unwrap()
+            .contains("in-flight timeout")
+    );
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.automation.executions().len(),
+        2,
+        "the next attempt starts once the timed-out one is counted"
+    );
 }
 
 #[tokio::test]
@@ -137,7 +150,7 @@ async fn ten_thousand_red_findings_start_paced_trip_the_breaker_and_lose_nothing
     assert_eq!(items.len(), 10_000, "every finding has its OpsItem");
     let tripped = items
         .iter()
-        .filter(|item| remediation(&local, &item.id)["state"] == "approval")
+        .filter(|item| remediation(&local, &item.id)["control"] == "circuit-breaker")
         .count();
     assert_eq!(
         tripped, 9_950,
@@ -167,13 +180,22 @@ async fn the_kill_switch_stops_the_next_record_and_tracking_goes_on() {
     local.kill_switch.set_off(false);
     deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-3"), "Red", at(0))).await;
     assert_eq!(local.automation.executions().len(), 2);
+    // The held one is not forgotten: the next sweep starts it.
+    local.sweep_episodes().await.unwrap();
+    let groups: Vec<String> = local
+        .automation
+        .executions()
+        .iter()
+        .map(|e| e.parameters["GroupId"][0].clone())
+        .collect();
+    assert_eq!(groups, ["sg-1", "sg-3", "sg-2"]);
 }
 
 fn mapping_with(extra: Value) -> Value {
     let mut item = json!({
         "checkName": SG_CHECK,
         "ssmAutomationDocument": SG_DOCUMENT,
-        "automationParameters": {"GroupId": ["$resourceId"]},
+        "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [AUTOMATION_ROLE]},
         "regexPattern": "(sg-\\w+)",
         "automationStatus": true
     });
@@ -185,7 +207,7 @@ fn mapping_with(extra: Value) -> Value {
 
 #[tokio::test]
 async fn approval_dry_run_and_inactive_modes_start_nothing() {
-    for (mode, state) in [
+    for (mode, control) in [
         ("approval", Some("approval")),
         ("dry-run", Some("dry-run")),
         ("inactive", None),
@@ -198,11 +220,12 @@ async fn approval_dry_run_and_inactive_modes_start_nothing() {
         deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
         assert!(local.automation.executions().is_empty(), "{mode}");
         let items = local.ops_center.items();
-        match state {
+        match control {
             None => assert!(items.is_empty(), "inactive tracks only"),
-            Some(state) => {
+            Some(control) => {
                 let note = remediation(&local, &items[0].id);
-                assert_eq!(note["state"], state, "{mode}");
+                assert_eq!(note["state"], "held", "{mode}");
+                assert_eq!(note["control"], control, "{mode}");
                 assert_eq!(
                     note["parameters"]["GroupId"][0], "sg-1",
                     "{mode}: the parameters are filled in"
@@ -218,7 +241,7 @@ async fn approval_dry_run_and_inactive_modes_start_nothing() {
     deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
     let item = &local.ops_center.items()[0];
     assert!(
-        item.description.contains("--document-name AWS-DisablePublicAccessForSecurityGroup --parameters '{\"GroupId\":[\"sg-1\"]}'"),
+        item.description.contains(&format!("--document-name 'AWS-DisablePublicAccessForSecurityGroup' --parameters '{{\"AutomationAssumeRole\":[\"{AUTOMATION_ROLE}\"],\"GroupId\":[\"sg-1\"]}}'")),
         "{}",
         item.description
     );
@@ -241,6 +264,7 @@ async fn resource_tags_opt_in_opt_out_and_override_the_mode() {
         );
     };
     let (local, _) = configured(SafetyConfig {
+        allowed_roles: vec![AUTOMATION_ROLE.into()],
         opt_in: OptIn::Tagged {
             key: "automaticRemediation".into(),
             value: "True".into(),
@@ -265,6 +289,7 @@ async fn resource_tags_opt_in_opt_out_and_override_the_mode() {
     );
 
     let (local, _) = configured(SafetyConfig {
+        allowed_roles: vec![AUTOMATION_ROLE.into()],
         opt_in: OptIn::ExceptTagged {
             key: "automaticRemediation".into(),
             value: "False".into(),
@@ -292,9 +317,9 @@ async fn resource_tags_opt_in_opt_out_and_override_the_mode() {
         .items()
         .iter()
         .map(|i| {
-            remediation(&local, &i.id)["state"]
+            remediation(&local, &i.id)["control"]
                 .as_str()
-                .unwrap()
+                .unwrap_or_default()
                 .to_owned()
         })
         .collect();
@@ -304,7 +329,7 @@ async fn resource_tags_opt_in_opt_out_and_override_the_mode() {
 #[tokio::test]
 async fn roles_and_documents_outside_the_allowlists_are_refused_with_a_reason() {
     let (local, _) = configured(SafetyConfig {
-        allowed_roles: vec!["arn:aws:iam::123456789012:role/TaremAutomationRole".into()],
+        allowed_roles: vec![AUTOMATION_ROLE.into()],
         allowed_documents: vec![SG_DOCUMENT.into()],
         ..SafetyConfig::default()
     });
@@ -350,7 +375,7 @@ async fn roles_and_documents_outside_the_allowlists_are_refused_with_a_reason() 
 async fn unmapped_findings_get_ops_items_as_the_stack_says_within_the_monthly_budget() {
     let (local, _) = configured(SafetyConfig {
         unmapped_ops_items: UnmappedOpsItems::RedOnly,
-        ..SafetyConfig::default()
+        ..test_safety()
     });
     deliver(
         &local,
@@ -366,7 +391,7 @@ async fn unmapped_findings_get_ops_items_as_the_stack_says_within_the_monthly_bu
 
     let (local, _) = configured(SafetyConfig {
         unmapped_ops_items: UnmappedOpsItems::None,
-        ..SafetyConfig::default()
+        ..test_safety()
     });
     let report = deliver(
         &local,
@@ -378,7 +403,7 @@ async fn unmapped_findings_get_ops_items_as_the_stack_says_within_the_monthly_bu
 
     let (local, _) = configured(SafetyConfig {
         monthly_ops_item_budget: 2,
-        ..SafetyConfig::default()
+        ..test_safety()
     });
     for i in 0..4 {
         deliver(
@@ -456,7 +481,7 @@ async fn a_start_that_cannot_finish_before_the_deadline_is_retried_never_dropped
     assert!(again.batch_item_failures().is_empty(), "{again:?}");
     let executions = local.automation.executions();
     assert_eq!(executions.len(), 1);
-    let claimed = &local.executions.states()[0].attempts[0];
+    let claimed = &local.executions.episodes()[0].attempts[0];
     assert_eq!(executions[0].client_token, claimed.client_token);
     assert_eq!(
         claimed.execution_id.as_deref(),

@@ -6,8 +6,10 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tarem_shared::clock::ManualClock;
 use tarem_shared::finding::{format_time, parse_time};
+use tarem_shared::lifecycle::LifecycleConfig;
 use tarem_shared::local::LocalLoop;
 use tarem_shared::memory::InMemoryAutomation;
+use tarem_shared::safety::SafetyConfig;
 
 pub const SG_CHECK: &str =
     "Security groups should not allow unrestricted access to ports with high risk";
@@ -108,13 +110,33 @@ pub fn local_loop() -> (LocalLoop, Arc<ManualClock>) {
 }
 
 pub fn local_loop_with(automation: InMemoryAutomation) -> (LocalLoop, Arc<ManualClock>) {
-    local_loop_configured(automation, tarem_shared::handlers::ResultsConfig::default())
+    local_loop_configured(automation, test_stack())
 }
 
-/// A local loop with the given results-handler configuration (safety settings included).
+/// The role the walkthrough mapping passes as `AutomationAssumeRole`.
+pub const AUTOMATION_ROLE: &str = "arn:aws:iam::123456789012:role/TaremAutomationRole";
+
+/// The stack the tests play: the defaults, with the walkthrough mapping's role allowed (an
+/// empty role allowlist holds every automated start for approval).
+pub fn test_stack() -> LifecycleConfig {
+    LifecycleConfig {
+        safety: test_safety(),
+        ..LifecycleConfig::default()
+    }
+}
+
+/// The default safety settings with the walkthrough mapping's role allowed.
+pub fn test_safety() -> SafetyConfig {
+    SafetyConfig {
+        allowed_roles: vec![AUTOMATION_ROLE.to_owned()],
+        ..SafetyConfig::default()
+    }
+}
+
+/// A local loop with the given lifecycle configuration (safety settings included).
 pub fn local_loop_configured(
     automation: InMemoryAutomation,
-    config: tarem_shared::handlers::ResultsConfig,
+    config: LifecycleConfig,
 ) -> (LocalLoop, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(at(3600)));
     let local = LocalLoop::with_config(clock.clone(), automation, config);

@@ -32,6 +32,10 @@ enum Command {
         /// How automations of a document end (default Success); repeatable.
         #[arg(long, value_name = "DOCUMENT=STATUS")]
         outcome: Vec<String>,
+        /// After the last event, run the clock on (sweeps, verify windows, cool-downs) until
+        /// nothing waits on time, at most this long: 48h, 90m, 2d, or 0.
+        #[arg(long, value_name = "DURATION", default_value = "48h")]
+        settle: String,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
         /// Trusted Advisor event files, or folders of them (read in name order).
@@ -567,6 +571,12 @@ async fn plan(
                 if !plan["parameters"].is_null() {
                     println!("  parameters {}", plan["parameters"]);
                 }
+                if let Some(state) = plan["episode"]["state"].as_str() {
+                    match plan["episode"]["control"].as_str() {
+                        Some(control) => println!("  episode    {state} ({control})"),
+                        None => println!("  episode    {state}"),
+                    }
+                }
                 println!(
                     "  would      {}",
                     plan["would"].as_str().unwrap_or_default()
@@ -759,13 +769,19 @@ fn main() -> ExitCode {
         Command::Simulate {
             mappings,
             outcome,
+            settle,
             output,
             events,
         } => {
+            let settle = match simulate::parse_duration(&settle) {
+                Ok(settle) => settle,
+                Err(error) => return fail(error),
+            };
             let options = SimulateOptions {
                 mappings,
                 outcomes: outcome,
                 inputs: events,
+                settle,
             };
             match runtime.block_on(simulate::run(&options)) {
                 Ok(simulation) => {

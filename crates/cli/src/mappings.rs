@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tarem_shared::decide::{ops_item_for, plan_remediation};
 use tarem_shared::finding::finding_from_event;
+use tarem_shared::lifecycle::{Facts, Happening, Lifecycle, LifecycleConfig};
 use tarem_shared::mapping::{Mapping, Mode, plain_json};
 use tarem_shared::ports::{MappingStore, TrustedAdvisor};
 use tarem_shared::safety::SafetyConfig;
@@ -277,15 +277,38 @@ pub fn with_mode(item: &Value, mode: Mode) -> Value {
 }
 
 /// What the loop would do for one event: no side effects.
+/// The stack `plan` and `simulate` play: its allowlists admit the documents and roles the
+/// mappings name (a deployed stack's may be narrower: its OpsItems then say so).
+pub fn playground_stack(mappings: &[Value]) -> LifecycleConfig {
+    let mut documents = std::collections::BTreeSet::new();
+    let mut roles = std::collections::BTreeSet::new();
+    for item in mappings.iter().map(plain_json) {
+        if let Some(document) = item.get("ssmAutomationDocument").and_then(Value::as_str) {
+            documents.insert(document.to_owned());
+        }
+        if let Ok(mapping) = Mapping::from_json(&item) {
+            roles.extend(mapping.parameters.literal_values("AutomationAssumeRole"));
+        }
+    }
+    LifecycleConfig {
+        safety: SafetyConfig {
+            allowed_documents: documents.into_iter().collect(),
+            allowed_roles: roles.into_iter().collect(),
+            ..SafetyConfig::default()
+        },
+        ..LifecycleConfig::default()
+    }
+}
+
+/// What the loop would do with an event's finding as a new episode: the lifecycle's decision,
+/// with the kill switch on, no resource tags, the breaker closed and the OpsItem budget unused.
 pub fn plan(event: &Value, mappings: &[Value]) -> Value {
-    let finding = match finding_from_event(
-        event,
-        chrono::Utc::now(),
-        &tarem_shared::finding::TrackingRules::default(),
-    ) {
-        Ok(finding) => finding,
-        Err(rejection) => return json!({ "tracked": false, "reason": rejection.to_string() }),
-    };
+    let now = chrono::Utc::now();
+    let finding =
+        match finding_from_event(event, now, &tarem_shared::finding::TrackingRules::default()) {
+            Ok(finding) => finding,
+            Err(rejection) => return json!({ "tracked": false, "reason": rejection.to_string() }),
+        };
     let mapping = mappings
         .iter()
         .find(|item| {
@@ -293,22 +316,60 @@ pub fn plan(event: &Value, mappings: &[Value]) -> Value {
                 == Some(finding.check_name.as_str())
         })
         .map(Mapping::from_any_json);
-    let safety = SafetyConfig::default();
-    let mode = match &mapping {
-        Some(Ok(mapping)) => mapping.mode,
-        _ => Mode::Approval,
-    };
     let resource_id = match &mapping {
         Some(Ok(Mapping {
             regex: Some(regex), ..
         })) => regex.extract(&finding.resource).map(str::to_owned),
         _ => None,
     };
-    let remediation = plan_remediation(&finding, mapping.as_ref(), mode, None, &safety);
-    let ops_item = finding
-        .resource_status
-        .is_flagged()
-        .then(|| ops_item_for(&finding, &remediation, "TrustedAdvisor"));
+    let config = playground_stack(mappings);
+    let tags = BTreeMap::new();
+    let facts = Facts {
+        mapping: Some(mapping.as_ref()),
+        tags: Some(&tags),
+        starts_allowed: Some(true),
+        ops_items_this_month: Some(0),
+        breaker_open: false,
+    };
+    let lifecycle = Lifecycle {
+        config: &config,
+        now,
+    };
+    let decision = match lifecycle.decide(None, Happening::Tracked(&finding), &facts) {
+        Ok(decision) => decision,
+        Err(need) => {
+            return json!({ "tracked": true, "reason": format!("the decision needs {need:?}") });
+        }
+    };
+    let episode = decision.episode.as_ref();
+    let parameters = decision
+        .start
+        .as_ref()
+        .map(|s| json!(s.request.parameters))
+        .or_else(|| {
+            decision
+                .open_ops_item
+                .as_ref()
+                .and_then(|item| item.operational_data.get("tarem:remediation"))
+                .and_then(|data| serde_json::from_str::<Value>(&data.value).ok())
+                .and_then(|note| note.get("parameters").cloned())
+        });
+    let would = match (&decision.start, episode) {
+        (Some(start), Some(episode)) => format!(
+            "starting {} in {} (attempt 1 of {}; ClientToken {})",
+            start.request.document,
+            start.request.region,
+            episode.attempts.first().map_or(0, |a| a.max_attempts),
+            start.request.client_token
+        ),
+        (_, None) => "nothing: the finding is Green and no episode is open".into(),
+        (None, Some(episode)) => match &episode.stage {
+            tarem_shared::episode::Stage::Flagged { reason }
+            | tarem_shared::episode::Stage::Held { reason, .. }
+            | tarem_shared::episode::Stage::Escalated { reason } => reason.clone(),
+            _ => decision.why.clone(),
+        },
+    };
     json!({
         "tracked": true,
         "finding": {
@@ -321,9 +382,16 @@ pub fn plan(event: &Value, mappings: &[Value]) -> Value {
             Some(Err(error)) => json!({ "error": error.to_string() }),
         },
         "resourceId": resource_id,
-        "parameters": remediation.start().map(|s| json!(s.parameters)),
-        "would": if finding.resource_status.is_flagged() { remediation.describe() } else { "resolve the finding's open OpsItems".into() },
-        "opsItem": ops_item.map(|item| json!({ "title": item.title, "severity": item.severity, "description": item.description })),
+        "parameters": parameters,
+        "episode": episode.map(|e| {
+            let mut value = json!({ "state": e.stage.name(), "why": decision.why });
+            if let tarem_shared::episode::Stage::Held { control, .. } = &e.stage {
+                value["control"] = json!(control);
+            }
+            value
+        }),
+        "would": would,
+        "opsItem": decision.open_ops_item.map(|item| json!({ "title": item.title, "severity": item.severity, "description": item.description })),
     })
 }
 

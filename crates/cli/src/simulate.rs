@@ -3,9 +3,14 @@
 //! Each Trusted Advisor event goes through check-tracker; the tracker stream records it wrote go
 //! through results-handler as one batch; every automation that started ends with the outcome
 //! chosen for its document (default Success) and its status event goes through
-//! automation-execution-handler. The same handler code runs in Lambda.
+//! automation-execution-handler. The same handler code runs in Lambda. The stack's schedules run
+//! on the simulated clock as the events' times pass (the episode sweep every 15 minutes, the
+//! execution sweep with it), and after the last event the clock runs on until nothing waits on
+//! time (at most `--settle`, 48 hours by default), so the output is the end state.
 
+use crate::mappings::playground_stack;
 use crate::{UsageError, mapping_file};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -13,18 +18,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tarem_shared::automation_event::{is_final, is_success};
 use tarem_shared::clock::{Clock, ManualClock};
+use tarem_shared::episode::Stage;
 use tarem_shared::finding::parse_time;
 use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
 use tarem_shared::local::LocalLoop;
 use tarem_shared::ports::OpsItemStatus;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SimulateOptions {
     pub mappings: Option<PathBuf>,
     /// `DOCUMENT=STATUS` pairs.
     pub outcomes: Vec<String>,
     /// Event files, or folders of them (read in name order).
     pub inputs: Vec<PathBuf>,
+    /// How long the clock runs on after the last event, at most, while something waits on time.
+    pub settle: Duration,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -49,6 +57,8 @@ pub struct OpsItemCounts {
     pub created: usize,
     pub resolved: usize,
     pub open: usize,
+    /// Open, waiting for Trusted Advisor to confirm a successful runbook.
+    pub verifying: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,6 +83,8 @@ pub struct Report {
     pub findings: FindingCounts,
     pub automations: AutomationCounts,
     pub ops_items: OpsItemCounts,
+    /// Episodes per state at the end of the run.
+    pub episodes: BTreeMap<String, usize>,
     pub rejected: Vec<Rejected>,
     pub skipped: Vec<Skipped>,
     pub ops_items_detail: Vec<Value>,
@@ -140,6 +152,45 @@ fn short(text: &str) -> String {
     }
 }
 
+/// How often the simulated stack's episode sweep runs (the template's default schedule).
+const SWEEP_EVERY: Duration = Duration::minutes(15);
+/// How long an execution may go without a status before the execution sweep looks it up.
+const EXECUTION_SWEEP_AFTER: Duration = Duration::minutes(30);
+/// A gap between events longer than this is not swept tick by tick: one sweep, then the jump.
+const LONGEST_SWEPT_GAP: Duration = Duration::days(7);
+
+/// Reads `48h`, `30m`, `2d`, `90s` or `0`.
+pub fn parse_duration(text: &str) -> Result<Duration, UsageError> {
+    let text = text.trim();
+    let bad = || {
+        UsageError(format!(
+            "--settle {text:?}: expected a duration such as 48h, 90m, 2d or 0"
+        ))
+    };
+    if text == "0" {
+        return Ok(Duration::zero());
+    }
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    match unit {
+        "s" => Ok(Duration::seconds(number)),
+        "m" => Ok(Duration::minutes(number)),
+        "h" => Ok(Duration::hours(number)),
+        "d" => Ok(Duration::days(number)),
+        _ => Err(bad()),
+    }
+}
+
+/// The run: the loop on the in-memory backend, its schedules on the simulated clock.
+struct Run<'a> {
+    local: &'a LocalLoop,
+    clock: &'a ManualClock,
+    outcomes: &'a BTreeMap<String, String>,
+    next_sweep: DateTime<Utc>,
+    report: Report,
+    story: Vec<String>,
+}
+
 pub async fn run(options: &SimulateOptions) -> Result<Simulation, UsageError> {
     let outcomes = parse_outcomes(&options.outcomes)?;
     let mapping_items = match &options.mappings {
@@ -147,217 +198,366 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, UsageError> {
         None => vec![],
     };
     let files = event_files(&options.inputs, options.mappings.as_deref())?;
+    let mut inputs = vec![];
+    for file in &files {
+        let events = std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                serde_json::from_str::<Value>(&text).map_err(|e| format!("not JSON: {e}"))
+            })
+            .map(|value| match value {
+                Value::Array(events) => events,
+                event => vec![event],
+            });
+        inputs.push((file.display().to_string(), events));
+    }
 
-    // Virtual time that follows the events: pacing and backoff cost nothing, and cool-downs and
-    // windows play out as they would between the events' own times.
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let mut clock_set = false;
-    let local = LocalLoop::new(clock.clone());
+    // Virtual time that follows the events' own times, never past the wall clock: pacing and
+    // backoff cost nothing, and cool-downs, sweeps and verify windows play out as they would
+    // between the events.
+    let wall = Utc::now();
+    let event_time = |event: &Value| {
+        event
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(parse_time)
+            .filter(|time| *time <= wall)
+    };
+    let start = inputs
+        .iter()
+        .filter_map(|(_, events)| events.as_ref().ok())
+        .flatten()
+        .find_map(event_time)
+        .unwrap_or(wall);
+    let clock = Arc::new(ManualClock::new(start));
+    let local = LocalLoop::with_config(
+        clock.clone(),
+        tarem_shared::memory::InMemoryAutomation::default(),
+        playground_stack(&mapping_items),
+    );
     for item in &mapping_items {
         local
             .mappings
             .put(item)
             .map_err(|error| UsageError(format!("mapping: {error}")))?;
     }
-    let mut report = Report::default();
-    let mut story = vec![];
-    for file in &files {
-        let source = file.display().to_string();
-        story.push(source.clone());
-        let events = match std::fs::read_to_string(file)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                serde_json::from_str::<Value>(&text).map_err(|e| format!("not JSON: {e}"))
-            }) {
-            Ok(Value::Array(events)) => events,
-            Ok(event) => vec![event],
+    let mut run = Run {
+        local: &local,
+        clock: &clock,
+        outcomes: &outcomes,
+        next_sweep: start + SWEEP_EVERY,
+        report: Report::default(),
+        story: vec![],
+    };
+    for (source, events) in inputs {
+        // The sweeps that fall due before this file's first event come first in the story.
+        if let Some(first) = events.iter().flatten().find_map(event_time) {
+            run.advance_to(first).await;
+        }
+        run.story.push(source.clone());
+        let events = match events {
+            Ok(events) => events,
             Err(reason) => {
-                story.push(format!("  rejected   {reason}"));
-                report.findings.rejected += 1;
-                report.rejected.push(Rejected { source, reason });
+                run.story.push(format!("  rejected   {reason}"));
+                run.report.findings.rejected += 1;
+                run.report.rejected.push(Rejected { source, reason });
                 continue;
             }
         };
         for event in &events {
-            // The clock follows the events' own times, but never past the wall clock: an event
-            // from the future is received now, and rejected as check-tracker would.
-            if let Some(time) = event
-                .get("time")
-                .and_then(Value::as_str)
-                .and_then(parse_time)
-                && (!clock_set || time > clock.now())
-                && time <= chrono::Utc::now()
-            {
-                clock.set(time);
-                clock_set = true;
+            if let Some(time) = event_time(event) {
+                run.advance_to(time).await;
             }
-            simulate_event(&local, &source, event, &outcomes, &mut report, &mut story).await;
+            run.event(&source, event).await;
         }
     }
-    for item in local.ops_center.items() {
-        match item.status {
-            OpsItemStatus::Resolved => report.ops_items.resolved += 1,
-            OpsItemStatus::Open | OpsItemStatus::InProgress => report.ops_items.open += 1,
-        }
-        report.ops_items_detail.push(json!({
-            "id": item.id,
-            "title": item.title,
-            "status": item.status,
-            "severity": item.severity,
-            "source": item.source,
-            "description": item.description,
-            "operationalData": item.operational_data.iter().map(|(key, data)| {
-                let value = serde_json::from_str::<Value>(&data.value).unwrap_or_else(|_| json!(data.value));
-                (key.clone(), value)
-            }).collect::<serde_json::Map<_, _>>(),
-        }));
-    }
-    for execution in local.automation.executions() {
-        report.automations_detail.push(json!({
-            "executionId": execution.execution_id,
-            "document": execution.document,
-            "region": execution.region,
-            "parameters": execution.parameters,
-            "clientToken": execution.client_token,
-            "tags": execution.tags,
-            "outcome": execution.status,
-            "failureMessage": execution.failure_message,
-        }));
-    }
-    story.push(format!(
-        "summary: findings {} tracked, {} duplicate, {} stale, {} rejected; automations {} started, {} succeeded, {} failed; OpsItems {} created, {} resolved, {} open",
-        report.findings.tracked,
-        report.findings.duplicates,
-        report.findings.stale,
-        report.findings.rejected,
-        report.automations.started,
-        report.automations.succeeded,
-        report.automations.failed,
-        report.ops_items.created,
-        report.ops_items.resolved,
-        report.ops_items.open,
-    ));
-    Ok(Simulation { report, story })
+    run.settle(options.settle).await;
+    Ok(run.finish())
 }
 
-async fn simulate_event(
-    local: &LocalLoop,
-    source: &str,
-    event: &Value,
-    outcomes: &BTreeMap<String, String>,
-    report: &mut Report,
-    story: &mut Vec<String>,
-) {
-    let tracked = match local.track(event).await {
-        Ok(tracked) => tracked,
-        Err(error) => {
-            // The in-memory table does not fail; shown for completeness.
-            story.push(format!("  error      {error}"));
+impl Run<'_> {
+    /// Moves the clock to `time`, running each sweep that falls due on the way.
+    async fn advance_to(&mut self, time: DateTime<Utc>) {
+        if time <= self.clock.now() {
             return;
         }
-    };
-    match &tracked {
-        Tracked::Rejected(rejection) => {
-            story.push(format!("  rejected   {rejection}"));
-            report.findings.rejected += 1;
-            report.rejected.push(Rejected {
-                source: source.to_owned(),
-                reason: rejection.to_string(),
-            });
-            return;
-        }
-        Tracked::Written(finding)
-        | Tracked::Refreshed(finding)
-        | Tracked::Duplicate(finding)
-        | Tracked::Stale(finding) => {
-            story.push(format!(
-                "  finding    {} | {} | {}",
-                finding.check_name, finding.resource, finding.region
-            ));
-        }
-    }
-    match &tracked {
-        Tracked::Written(finding) => {
-            report.findings.tracked += 1;
-            story.push(format!(
-                "  tracked    {} as of {}",
-                finding.resource_status, finding.last_updated_time
-            ));
-        }
-        Tracked::Refreshed(finding) => {
-            report.findings.refreshed += 1;
-            story.push(format!(
-                "  refreshed  {} as of {}, said again; nothing changes",
-                finding.resource_status, finding.last_updated_time
-            ));
-        }
-        Tracked::Duplicate(_) => {
-            report.findings.duplicates += 1;
-            story.push("  duplicate  the same finding was already tracked; nothing changes".into());
-        }
-        Tracked::Stale(finding) => {
-            report.findings.stale += 1;
-            story.push(format!(
-                "  stale      {} as of {} is older than the tracked finding; dropped",
-                finding.resource_status, finding.last_updated_time
-            ));
-        }
-        Tracked::Rejected(_) => {}
-    }
-
-    let batch = local.deliver_stream().await;
-    for record in &batch.records {
-        let finding = record.finding.as_ref().map_or_else(String::new, |f| {
-            format!("{} | {} | {}", f.check_name, f.resource, f.region)
-        });
-        for step in &record.steps {
-            story.push(describe_step(step, &finding, report));
-        }
-        match &record.outcome {
-            RecordOutcome::Done => {}
-            RecordOutcome::Retry(reason) => story.push(format!("  retry      {reason}")),
-            RecordOutcome::Parked(reason) => story.push(format!("  parked     {reason}")),
-        }
-    }
-
-    let finished = local
-        .finish_automations(|document| {
-            let status = outcomes
-                .get(document)
-                .cloned()
-                .unwrap_or_else(|| "Success".to_owned());
-            let failure = (!is_success(&status))
-                .then(|| format!("simulated outcome {status} for {document} (set with --outcome)"));
-            (status, failure)
-        })
-        .await;
-    for outcome in finished {
-        match outcome {
-            Ok(ExecutionOutcome::Recorded {
-                execution_id,
-                status,
-                ops_item_id,
-                ops_item_status,
-                reason,
-            }) => {
-                if is_success(&status) {
-                    report.automations.succeeded += 1;
-                } else if is_final(&status) {
-                    report.automations.failed += 1;
-                }
-                let effect = match ops_item_status {
-                    Some(OpsItemStatus::Resolved) => "resolved".to_owned(),
-                    Some(_) => format!(
-                        "left open: {}",
-                        reason.unwrap_or_else(|| format!("automation ended {status}"))
-                    ),
-                    None => "updated".to_owned(),
-                };
-                story.push(format!("  automation {execution_id} {status}"));
-                story.push(format!("  opsitem    {ops_item_id} {effect}"));
+        while self.next_sweep <= time {
+            self.clock.set(self.next_sweep);
+            self.sweep().await;
+            self.next_sweep += SWEEP_EVERY;
+            if time - self.next_sweep > LONGEST_SWEPT_GAP {
+                self.next_sweep = time;
             }
-            Ok(other) => story.push(format!("  automation {other:?}")),
-            Err(error) => story.push(format!("  error      {error}")),
+        }
+        self.clock.set(time);
+    }
+
+    /// After the last event, the clock runs on (sweep by sweep) until nothing waits on time,
+    /// at most `settle` long.
+    async fn settle(&mut self, settle: Duration) {
+        let end = self.clock.now() + settle;
+        while self.pending() && self.next_sweep <= end {
+            let at = self.next_sweep;
+            self.advance_to(at).await;
+        }
+    }
+
+    /// Whether an episode waits on time: a hold with an end, a verify window, a running
+    /// runbook, or an OpsItem owed.
+    fn pending(&self) -> bool {
+        self.local.executions.episodes().iter().any(|episode| {
+            episode.ops_item_owed
+                || matches!(
+                    &episode.stage,
+                    Stage::Held { until: Some(_), .. }
+                        | Stage::Verifying { .. }
+                        | Stage::Remediating
+                )
+        })
+    }
+
+    async fn sweep(&mut self) {
+        let at = self.clock.now();
+        let _ = self.local.sweep_executions(EXECUTION_SWEEP_AFTER).await;
+        match self.local.sweep_episodes().await {
+            Ok(report) => {
+                for moved in &report.moved {
+                    let (key, change) = moved.split_once(": ").unwrap_or(("", moved));
+                    self.story.push(format!(
+                        "sweep at {}: episode {}… {change}",
+                        at.format("%Y-%m-%dT%H:%MZ"),
+                        &key[..key.len().min(12)]
+                    ));
+                }
+                for failed in &report.failed {
+                    self.story.push(format!("  sweep failed: {failed}"));
+                }
+            }
+            Err(error) => self.story.push(format!("  sweep error: {error}")),
+        }
+        self.deliver_and_finish().await;
+    }
+}
+
+impl Run<'_> {
+    /// One Trusted Advisor event through check-tracker, the stream through the results
+    /// handler, and the automations it started to their outcome.
+    async fn event(&mut self, source: &str, event: &Value) {
+        let tracked = match self.local.track(event).await {
+            Ok(tracked) => tracked,
+            Err(error) => {
+                // The in-memory table does not fail; shown for completeness.
+                self.story.push(format!("  error      {error}"));
+                return;
+            }
+        };
+        let report = &mut self.report;
+        let story = &mut self.story;
+        match &tracked {
+            Tracked::Rejected(rejection) => {
+                story.push(format!("  rejected   {rejection}"));
+                report.findings.rejected += 1;
+                report.rejected.push(Rejected {
+                    source: source.to_owned(),
+                    reason: rejection.to_string(),
+                });
+                return;
+            }
+            Tracked::Written(finding)
+            | Tracked::Refreshed(finding)
+            | Tracked::Duplicate(finding)
+            | Tracked::Stale(finding) => {
+                story.push(format!(
+                    "  finding    {} | {} | {}",
+                    finding.check_name, finding.resource, finding.region
+                ));
+            }
+        }
+        match &tracked {
+            Tracked::Written(finding) => {
+                report.findings.tracked += 1;
+                story.push(format!(
+                    "  tracked    {} as of {}",
+                    finding.resource_status, finding.last_updated_time
+                ));
+            }
+            Tracked::Refreshed(finding) => {
+                report.findings.refreshed += 1;
+                story.push(format!(
+                    "  refreshed  {} as of {}, said again; nothing changes",
+                    finding.resource_status, finding.last_updated_time
+                ));
+            }
+            Tracked::Duplicate(_) => {
+                report.findings.duplicates += 1;
+                story.push(
+                    "  duplicate  the same finding was already tracked; nothing changes".into(),
+                );
+            }
+            Tracked::Stale(finding) => {
+                report.findings.stale += 1;
+                story.push(format!(
+                    "  stale      {} as of {} is older than the tracked finding; dropped",
+                    finding.resource_status, finding.last_updated_time
+                ));
+            }
+            Tracked::Rejected(_) => {}
+        }
+        self.deliver_and_finish().await;
+    }
+
+    /// The stream records written so far through the results handler, then every automation
+    /// that started ends with the outcome chosen for its document and its status event goes
+    /// through the automation-execution handler.
+    async fn deliver_and_finish(&mut self) {
+        let batch = self.local.deliver_stream().await;
+        for record in &batch.records {
+            let finding = record.finding.as_ref().map_or_else(String::new, |f| {
+                format!("{} | {} | {}", f.check_name, f.resource, f.region)
+            });
+            for step in &record.steps {
+                let line = describe_step(step, &finding, &mut self.report);
+                self.story.push(line);
+            }
+            match &record.outcome {
+                RecordOutcome::Done => {}
+                RecordOutcome::Retry(reason) => self.story.push(format!("  retry      {reason}")),
+                RecordOutcome::Parked(reason) => self.story.push(format!("  parked     {reason}")),
+            }
+        }
+        let outcomes = self.outcomes;
+        let finished = self
+            .local
+            .finish_automations(|document| {
+                let status = outcomes
+                    .get(document)
+                    .cloned()
+                    .unwrap_or_else(|| "Success".to_owned());
+                let failure = (!is_success(&status)).then(|| {
+                    format!("simulated outcome {status} for {document} (set with --outcome)")
+                });
+                (status, failure)
+            })
+            .await;
+        for outcome in finished {
+            match outcome {
+                Ok(ExecutionOutcome::Recorded {
+                    execution_id,
+                    status,
+                    ops_item_id,
+                    state,
+                    reason,
+                    ..
+                }) => {
+                    self.story
+                        .push(format!("  automation {execution_id} {status}"));
+                    let effect = match state.as_deref() {
+                        Some("verifying") => {
+                            "in progress: the runbook succeeded; waiting for Trusted Advisor to confirm".to_owned()
+                        }
+                        Some("unconfirmed") => "resolved: the runbook succeeded".to_owned(),
+                        Some("held") => format!(
+                            "left open: {}; the next attempt waits for the cool-down",
+                            reason.unwrap_or_else(|| format!("automation ended {status}"))
+                        ),
+                        Some("escalated") => format!(
+                            "left open: {}; remediation did not fix this, a person must",
+                            reason.unwrap_or_else(|| format!("automation ended {status}"))
+                        ),
+                        Some(other) => format!("episode {other}"),
+                        None => "updated".to_owned(),
+                    };
+                    let id = ops_item_id.unwrap_or_else(|| "(owed)".into());
+                    self.story.push(format!("  opsitem    {id} {effect}"));
+                }
+                Ok(other) => self.story.push(format!("  automation {other:?}")),
+                Err(error) => self.story.push(format!("  error      {error}")),
+            }
+        }
+    }
+
+    /// The report's counts, read from the end state.
+    fn finish(mut self) -> Simulation {
+        let report = &mut self.report;
+        let episodes = self.local.executions.episodes();
+        for name in Stage::NAMES {
+            report.episodes.insert(name.to_owned(), 0);
+        }
+        for episode in &episodes {
+            *report
+                .episodes
+                .entry(episode.stage.name().to_owned())
+                .or_default() += 1;
+        }
+        let verifying: std::collections::HashSet<&str> = episodes
+            .iter()
+            .filter(|e| matches!(e.stage, Stage::Verifying { .. }))
+            .filter_map(|e| e.ops_item_id.as_deref())
+            .collect();
+        for item in self.local.ops_center.items() {
+            report.ops_items.created += 1;
+            match item.status {
+                OpsItemStatus::Resolved => report.ops_items.resolved += 1,
+                OpsItemStatus::Open | OpsItemStatus::InProgress => report.ops_items.open += 1,
+            }
+            if verifying.contains(item.id.as_str()) {
+                report.ops_items.verifying += 1;
+            }
+            report.ops_items_detail.push(json!({
+                "id": item.id,
+                "title": item.title,
+                "status": item.status,
+                "severity": item.severity,
+                "source": item.source,
+                "description": item.description,
+                "operationalData": item.operational_data.iter().map(|(key, data)| {
+                    let value = serde_json::from_str::<Value>(&data.value).unwrap_or_else(|_| json!(data.value));
+                    (key.clone(), value)
+                }).collect::<serde_json::Map<_, _>>(),
+            }));
+        }
+        for execution in self.local.automation.executions() {
+            report.automations.started += 1;
+            if is_success(&execution.status) {
+                report.automations.succeeded += 1;
+            } else if is_final(&execution.status) {
+                report.automations.failed += 1;
+            }
+            report.automations_detail.push(json!({
+                "executionId": execution.execution_id,
+                "document": execution.document,
+                "region": execution.region,
+                "parameters": execution.parameters,
+                "clientToken": execution.client_token,
+                "tags": execution.tags,
+                "outcome": execution.status,
+                "failureMessage": execution.failure_message,
+            }));
+        }
+        let episodes_line = report
+            .episodes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.story.push(format!(
+            "summary: findings {} tracked, {} duplicate, {} stale, {} rejected; automations {} started, {} succeeded, {} failed; OpsItems {} created, {} resolved, {} open; episodes {}",
+            report.findings.tracked,
+            report.findings.duplicates,
+            report.findings.stale,
+            report.findings.rejected,
+            report.automations.started,
+            report.automations.succeeded,
+            report.automations.failed,
+            report.ops_items.created,
+            report.ops_items.resolved,
+            report.ops_items.open,
+            if episodes_line.is_empty() { "none".to_owned() } else { episodes_line },
+        ));
+        Simulation {
+            report: self.report,
+            story: self.story,
         }
     }
 }
@@ -373,37 +573,36 @@ fn describe_step(step: &Step, finding: &str, report: &mut Report) -> String {
             format!("  held       {control}: {reason}")
         }
         Step::OpsItemCreated { id, title } => {
-            report.ops_items.created += 1;
             format!("  opsitem    {id} created: {}", short(title))
         }
         Step::OpsItemReused { id } => {
-            format!("  opsitem    {id} already open for this finding; updated")
+            format!("  opsitem    {id} already open for this episode; updated")
         }
+        Step::OpsItemOwed { reason } => {
+            format!("  opsitem    owed (the sweep creates it later): {reason}")
+        }
+        Step::OpsItemUpdated { id, status } => match status.as_deref() {
+            Some("Resolved") => format!("  opsitem    {id} resolved"),
+            Some(status) => format!("  opsitem    {id} {status}"),
+            None => format!("  opsitem    {id} updated"),
+        },
         Step::AutomationStarted {
             execution_id,
             document,
             region,
             parameters,
             client_token,
-        } => {
-            report.automations.started += 1;
-            format!(
-                "  automation {execution_id} started: {document} in {region} with {} (ClientToken {client_token})",
-                json!(parameters)
-            )
-        }
+        } => format!(
+            "  automation {execution_id} started: {document} in {region} with {} (ClientToken {client_token})",
+            json!(parameters)
+        ),
         Step::AutomationAlreadyStarted { execution_id } => {
             format!(
                 "  automation {execution_id} was already started for this attempt; not started again"
             )
         }
         Step::NoAutomation { reason } => format!("  automation none: {reason}"),
-        Step::OpsItemResolved { id } => {
-            format!("  opsitem    {id} resolved: Trusted Advisor reports the resource Green")
-        }
-        Step::NothingToResolve => {
-            "  opsitem    none open for this finding; nothing to resolve".into()
-        }
+        Step::Episode { state, why } => format!("  episode    {state}: {why}"),
         Step::Skipped { reason } => format!("  skipped    {reason}"),
     }
 }

@@ -32,11 +32,13 @@ fn the_readme_command_tells_the_seed_story() {
     assert!(output.status.success());
     let story = String::from_utf8(output.stdout).unwrap();
     for line in [
+        "episode    remediating: new episode; attempt 1 of 3: AWS-DisablePublicAccessForSecurityGroup in ap-southeast-2",
         "automation 00000001-0000-4000-8000-000000000001 started: AWS-DisablePublicAccessForSecurityGroup in ap-southeast-2 with {\"AutomationAssumeRole\":[\"arn:aws:iam::123456789012:role/TaremAutomationRole\"],\"GroupId\":[\"sg-0a1b2c3d4e5f67890\"]}",
-        "opsitem    oi-000000000001 resolved",
+        "opsitem    oi-000000000001 in progress: the runbook succeeded; waiting for Trusted Advisor to confirm",
         "automation none: no runbook is mapped to this check",
-        "opsitem    oi-000000000002 resolved: Trusted Advisor reports the resource Green",
-        "summary: findings 3 tracked, 0 duplicate, 0 stale, 0 rejected; automations 1 started, 1 succeeded, 0 failed; OpsItems 2 created, 2 resolved, 0 open",
+        "opsitem    oi-000000000001 resolved\n  episode    fixed: Trusted Advisor reported the resource Green at 2026-11-02T13:41:09.512Z",
+        "opsitem    oi-000000000002 resolved\n  episode    fixed: Trusted Advisor reported the resource Green at 2026-11-03T10:01:47.115Z",
+        "summary: findings 4 tracked, 0 duplicate, 0 stale, 0 rejected; automations 1 started, 1 succeeded, 0 failed; OpsItems 2 created, 2 resolved, 0 open; episodes 2 fixed",
     ] {
         assert!(story.contains(line), "missing {line:?} in\n{story}");
     }
@@ -52,7 +54,7 @@ fn json_output_counts_and_details_the_run() {
         "json",
         "events/",
     ]);
-    assert_eq!(report["findings"]["tracked"], 3);
+    assert_eq!(report["findings"]["tracked"], 4);
     assert_eq!(report["findings"]["stale"], 0);
     assert_eq!(report["findings"]["rejected"], 0);
     assert_eq!(report["automations"]["started"], 1);
@@ -60,6 +62,9 @@ fn json_output_counts_and_details_the_run() {
     assert_eq!(report["opsItems"]["created"], 2);
     assert_eq!(report["opsItems"]["resolved"], 2);
     assert_eq!(report["opsItems"]["open"], 0);
+    assert_eq!(report["opsItems"]["verifying"], 0);
+    assert_eq!(report["episodes"]["fixed"], 2);
+    assert_eq!(report["episodes"]["escalated"], 0);
     let automation = &report["automationsDetail"][0];
     assert_eq!(
         automation["document"],
@@ -86,8 +91,10 @@ fn json_output_counts_and_details_the_run() {
     );
 }
 
+/// A runbook that fails every time: the episode plays out on the simulated clock (each next
+/// attempt after the cool-down) until the attempt cap, and its OpsItem is left open for a person.
 #[test]
-fn an_outcome_per_document_leaves_the_ops_item_open() {
+fn a_runbook_that_keeps_failing_is_escalated_with_its_ops_item_open() {
     let report = json_run(&[
         "simulate",
         "--mappings",
@@ -98,12 +105,36 @@ fn an_outcome_per_document_leaves_the_ops_item_open() {
         "json",
         "events/01-security-group-port-22-open.json",
     ]);
-    assert_eq!(report["automations"]["failed"], 1);
+    assert_eq!(report["automations"]["started"], 3);
+    assert_eq!(report["automations"]["failed"], 3);
+    assert_eq!(report["opsItems"]["created"], 1);
     assert_eq!(report["opsItems"]["open"], 1);
-    assert_eq!(
-        report["opsItemsDetail"][0]["operationalData"]["tarem:automation"]["status"],
-        "Failed"
+    assert_eq!(report["episodes"]["escalated"], 1);
+    let data = &report["opsItemsDetail"][0]["operationalData"];
+    assert_eq!(data["tarem:automation"]["status"], "Failed");
+    assert_eq!(data["tarem:remediation"]["state"], "escalated");
+    assert!(
+        data["tarem:remediation"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a person must"),
+        "{data}"
     );
+    // Without settling, the run ends after the first failure, holding for the cool-down.
+    let at_once = json_run(&[
+        "simulate",
+        "--mappings",
+        "events/mappings.json",
+        "--outcome",
+        "AWS-DisablePublicAccessForSecurityGroup=Failed",
+        "--settle",
+        "0",
+        "--output",
+        "json",
+        "events/01-security-group-port-22-open.json",
+    ]);
+    assert_eq!(at_once["automations"]["started"], 1);
+    assert_eq!(at_once["episodes"]["held"], 1);
 }
 
 #[test]
@@ -189,40 +220,43 @@ fn unusable_arguments_exit_2_naming_the_file_and_problem() {
 
 #[test]
 fn safety_decisions_are_in_the_story_and_the_json() {
-    let seed: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("events/01-security-group-port-22-open.json"))
-            .unwrap(),
+    let seed =
+        std::fs::read_to_string(repo().join("events/01-security-group-port-22-open.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1.json"), seed).unwrap();
+    let mappings: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("events/mappings.json")).unwrap(),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    // The same finding refreshed five minutes later: inside the 30-minute cool-down.
-    let mut later = seed.clone();
-    later["time"] = "2026-11-02T09:20:00Z".into();
-    later["detail"]["check-item-detail"]["Last Updated Time"] = "2026-11-02T09:17:41.000Z".into();
-    std::fs::write(dir.path().join("1.json"), seed.to_string()).unwrap();
-    std::fs::write(dir.path().join("2.json"), later.to_string()).unwrap();
-    let folder = dir.path().to_str().unwrap();
-    let report = json_run(&[
+    let mut approval = mappings.clone();
+    approval[0]["mode"] = json!({"S": "approval"});
+    let mapping_file = dir.path().join("approval.json");
+    std::fs::write(&mapping_file, approval.to_string()).unwrap();
+    let folder = dir.path().join("1.json");
+    let args = [
         "simulate",
         "--mappings",
-        "events/mappings.json",
-        "--output",
-        "json",
-        folder,
-    ]);
-    assert_eq!(report["automations"]["started"], 1);
+        mapping_file.to_str().unwrap(),
+        folder.to_str().unwrap(),
+    ];
+    let report = json_run(&[&args[..], &["--output", "json"]].concat());
+    assert_eq!(report["automations"]["started"], 0);
     let skipped = &report["skipped"][0];
-    assert_eq!(skipped["control"], "cool-down");
+    assert_eq!(skipped["control"], "approval");
     assert!(
         skipped["finding"]
             .as_str()
             .unwrap()
             .contains("sg-0a1b2c3d4e5f67890")
     );
-    assert!(skipped["reason"].as_str().unwrap().contains("cool-down"));
-    let story = String::from_utf8(
-        tarem(&["simulate", "--mappings", "events/mappings.json", folder]).stdout,
-    )
-    .unwrap();
-    assert!(story.contains("held       cool-down: "), "{story}");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("aws ssm start-automation-execution"),
+        "{skipped}"
+    );
+    assert_eq!(report["episodes"]["held"], 1);
+    let story = String::from_utf8(tarem(&args).stdout).unwrap();
+    assert!(story.contains("held       approval: "), "{story}");
 }

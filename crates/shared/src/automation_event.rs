@@ -38,6 +38,8 @@ pub struct AutomationStatusEvent {
     pub definition: Option<String>,
     /// Where the automation ran (the envelope's region).
     pub region: String,
+    /// When SSM reported it (the envelope's `time`): a final status's end time.
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +88,7 @@ pub fn parse(event: &Value) -> Result<AutomationStatusEvent, EventRejection> {
         status,
         definition: text(detail, "Definition"),
         region,
+        time: text(envelope, "time").and_then(|t| crate::finding::parse_time(&t)),
     })
 }
 

@@ -135,7 +135,6 @@ pub fn safety_from_env() -> Result<crate::safety::SafetyConfig, ConfigError> {
     Ok(SafetyConfig {
         opt_in,
         max_attempts: positive_or("MAX_ATTEMPTS", i64::from(defaults.max_attempts))? as u32,
-        attempt_window: Duration::hours(positive_or("ATTEMPT_WINDOW_HOURS", 24)?),
         cool_down: Duration::minutes(non_negative_or("COOL_DOWN_MINUTES", 30)?),
         in_flight_timeout: Duration::hours(positive_or("IN_FLIGHT_TIMEOUT_HOURS", 6)?),
         breaker_limit: positive_or("BREAKER_LIMIT", defaults.breaker_limit as i64)? as u64,
@@ -148,5 +147,31 @@ pub fn safety_from_env() -> Result<crate::safety::SafetyConfig, ConfigError> {
             defaults.monthly_ops_item_budget as i64,
         )? as u64,
         start_interval: Duration::milliseconds(non_negative_or("START_INTERVAL_MS", 1000)?),
+    })
+}
+
+/// The lifecycle's settings from the environment, around the given safety settings: the
+/// verification (`VERIFY_GRACE_MINUTES` 30, `VERIFY_WINDOW_HOURS` 24, `RESOLVE_ON`
+/// verified|success), `OPS_ITEM_SOURCE` (TrustedAdvisor) and `EXECUTION_RETENTION_DAYS` (90).
+pub fn lifecycle_from_env(
+    safety: crate::safety::SafetyConfig,
+) -> Result<crate::lifecycle::LifecycleConfig, ConfigError> {
+    use crate::lifecycle::{LifecycleConfig, ResolveOn};
+    use chrono::Duration;
+    Ok(LifecycleConfig {
+        safety,
+        verify_grace: Duration::minutes(non_negative_or("VERIFY_GRACE_MINUTES", 30)?),
+        verify_window: Duration::hours(positive_or("VERIFY_WINDOW_HOURS", 24)?),
+        resolve_on: match choice_or(
+            "RESOLVE_ON",
+            &["verified", "success"],
+            "verified",
+            "verified or success",
+        )? {
+            "success" => ResolveOn::Success,
+            _ => ResolveOn::Verified,
+        },
+        ops_item_source: string_or("OPS_ITEM_SOURCE", "TrustedAdvisor"),
+        retention: Duration::days(positive_or("EXECUTION_RETENTION_DAYS", 90)?),
     })
 }

@@ -1,64 +1,29 @@
-//! The decisions, as pure functions: what a tracker change means, whether and what to start, and
-//! what the OpsItem says. No I/O here; the handlers carry the results out.
+//! What a mapping makes of a flagged finding, as pure functions: the runbook and its parameters
+//! (or why there is none), its ClientToken and its tags. The lifecycle ([`crate::lifecycle`])
+//! decides when a start happens; this module decides what it would be.
 
-use crate::finding::{Finding, Status};
+use crate::finding::Finding;
 use crate::mapping::{Mapping, MappingError, Mode, TemplateInput};
-use crate::ports::{NewOpsItem, OpsData, OpsItemStatus, OpsItemUpdate, StartAutomation};
-use crate::safety::{SafetyConfig, check_roles};
-use crate::stream::TrackerChange;
+use crate::opsitem::start_command;
+use crate::ports::StartAutomation;
+use crate::safety::SafetyConfig;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// OpsItem title limit (characters).
-const TITLE_MAX: usize = 1024;
-/// OpsItem description limit (characters).
-const DESCRIPTION_MAX: usize = 2048;
-/// Budget for the finding's operational data value; OpsCenter caps operational data at 20 KB.
-const FINDING_DATA_MAX: usize = 8 * 1024;
+pub use crate::opsitem::{DATA_AUTOMATION, DATA_FINDING, DATA_FINDING_KEY, DATA_REMEDIATION};
 
-/// Tag on each automation started by tarem: the OpsItem it reports to.
+/// Tag on each automation started by tarem: the OpsItem it reports to (when it exists yet).
 pub const TAG_OPS_ITEM: &str = "tarem:opsItemId";
 /// Tag on each automation started by tarem: the finding it remediates.
 pub const TAG_FINDING: &str = "tarem:findingKey";
 /// Tag on each automation started by tarem: its ClientToken, to find it again after a retry.
 pub const TAG_CLIENT_TOKEN: &str = "tarem:clientToken";
-/// Operational data key that makes a finding's OpsItems searchable.
-pub const DATA_FINDING_KEY: &str = "tarem:findingKey";
-pub const DATA_FINDING: &str = "tarem:finding";
-pub const DATA_REMEDIATION: &str = "tarem:remediation";
-pub const DATA_AUTOMATION: &str = "tarem:automation";
 
-/// What a tracker stream record asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Nothing to do; the reason is logged.
-    Ignore(&'static str),
-    /// Trusted Advisor reports the resource fixed: resolve its open OpsItems.
-    Resolve,
-    /// The finding is Red or Yellow: its OpsItem, and the runbook when the mapping and the
-    /// safety controls allow.
-    Flag,
-}
-
-pub fn classify(change: &TrackerChange) -> Action {
-    let Some(new) = &change.new else {
-        return Action::Ignore("the tracker row was removed");
-    };
-    let was_flagged = change
-        .old
-        .as_ref()
-        .map(|old| old.resource_status.is_flagged());
-    match (new.resource_status.is_flagged(), was_flagged) {
-        (false, Some(false)) => Action::Ignore("the finding stays Green"),
-        (false, _) => Action::Resolve,
-        (true, _) => Action::Flag,
-    }
-}
-
-/// What the runbook side of a flagged finding does.
+/// What the runbook side of a flagged finding is, from its mapping and effective mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remediation {
-    /// Automated mode, every check passed so far: start (the handler's gates may still hold it).
+    /// Automated mode, nothing in the mapping against it: start (the lifecycle's controls still
+    /// decide when).
     Start(StartAutomation),
     /// Nothing starts: the OpsItem links the runbook with its parameters, for an operator.
     Approval {
@@ -67,18 +32,12 @@ pub enum Remediation {
     },
     /// Nothing starts: the OpsItem records exactly what would have started.
     DryRun(StartAutomation),
-    /// Automated, but a safety control held the start.
-    Held {
-        start: StartAutomation,
-        control: &'static str,
-        reason: String,
-    },
     /// No mapping for the check.
     NotMapped,
     /// Track only: no OpsItem.
     Inactive { document: String, reason: String },
-    /// It cannot start, permanently, for the reason given (broken mapping, regex miss, template,
-    /// a document or role outside the stack's allowlists).
+    /// It cannot start for the reason given (broken mapping, regex miss, template, a document
+    /// or role outside the stack's allowlists) until the mapping changes.
     Blocked {
         document: Option<String>,
         reason: String,
@@ -100,30 +59,13 @@ impl Remediation {
         match self {
             Remediation::Start(start) => format!("starting {}", start_line(start)),
             Remediation::Approval { start, reason } => format!(
-                "approval: {reason}. To remediate, run the linked runbook from OpsCenter, or: aws ssm start-automation-execution --region {} --document-name {} --parameters '{}'",
-                start.region,
-                start.document,
-                json!(start.parameters)
+                "approval: {reason}. To remediate, run the linked runbook from OpsCenter, or: {}",
+                start_command(start)
             ),
             Remediation::DryRun(start) => format!("dry run: would start {}", start_line(start)),
-            Remediation::Held {
-                control, reason, ..
-            } => format!("not started ({control}): {reason}"),
             Remediation::NotMapped => "no runbook is mapped to this check".into(),
             Remediation::Inactive { reason, .. } => format!("inactive: {reason}"),
             Remediation::Blocked { reason, .. } => format!("not started: {reason}"),
-        }
-    }
-
-    fn state(&self) -> &'static str {
-        match self {
-            Remediation::Start(_) => "starting",
-            Remediation::Approval { .. } => "approval",
-            Remediation::DryRun(_) => "dry-run",
-            Remediation::Held { .. } => "held",
-            Remediation::NotMapped => "not-mapped",
-            Remediation::Inactive { .. } => "inactive",
-            Remediation::Blocked { .. } => "blocked",
         }
     }
 
@@ -132,35 +74,69 @@ impl Remediation {
         match self {
             Remediation::Start(start)
             | Remediation::Approval { start, .. }
-            | Remediation::DryRun(start)
-            | Remediation::Held { start, .. } => Some(start),
+            | Remediation::DryRun(start) => Some(start),
             _ => None,
-        }
-    }
-
-    fn document(&self) -> Option<&str> {
-        match self {
-            Remediation::NotMapped => None,
-            Remediation::Inactive { document, .. } => Some(document),
-            Remediation::Blocked { document, .. } => document.as_deref(),
-            other => other.start().map(|start| start.document.as_str()),
         }
     }
 }
 
-/// The ClientToken of a finding's attempt: a UUID (v5) of the finding key and the attempt
-/// number, so every retry of one attempt asks SSM for the same start.
-pub fn client_token(finding_key: &str, attempt: u32) -> String {
+/// The ClientToken of an attempt: a UUID (v5) of the finding, its episode and the attempt
+/// number. Every retry of one attempt asks SSM for the same start; a new episode never reuses
+/// an old episode's token, even when its numbering starts again at 1.
+pub fn client_token(finding_key: &str, episode: &str, attempt: u32) -> String {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1c_7e52_93d4_4b0f_8d2e_5f3a_1b9c_0e47);
     uuid::Uuid::new_v5(
         &NAMESPACE,
-        format!("{finding_key}/attempt/{attempt}").as_bytes(),
+        format!("{finding_key}/{episode}/attempt/{attempt}").as_bytes(),
     )
     .to_string()
 }
 
+/// Whether a start's `AutomationAssumeRole` passes the stack's role allowlist. A role outside a
+/// non-empty allowlist blocks the mapping; automated mode also needs a role from the allowlist
+/// (an empty allowlist fails closed), because without one SSM runs the runbook with the
+/// caller's own permissions.
+enum RoleCheck {
+    Allowed,
+    Blocked(String),
+    NeedsApproval(String),
+}
+
+fn check_role(
+    parameters: &BTreeMap<String, Vec<String>>,
+    allowed_roles: &[String],
+    mode: Mode,
+) -> RoleCheck {
+    let roles = parameters
+        .get("AutomationAssumeRole")
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !allowed_roles.is_empty()
+        && let Some(role) = roles.iter().find(|role| !allowed_roles.contains(role))
+    {
+        return RoleCheck::Blocked(format!(
+            "the AutomationAssumeRole {role} is not one of the stack's automation roles ({})",
+            allowed_roles.join(", ")
+        ));
+    }
+    if mode != Mode::Automated {
+        return RoleCheck::Allowed;
+    }
+    if allowed_roles.is_empty() {
+        return RoleCheck::NeedsApproval(
+            "automated remediation needs an AutomationAssumeRole from the stack's role allowlist, and the allowlist is empty (stack parameter AutomationRoleArns)".into(),
+        );
+    }
+    if roles.is_empty() {
+        return RoleCheck::NeedsApproval(
+            "automated remediation needs the mapping to pass an AutomationAssumeRole from the stack's role allowlist; without one SSM would run the runbook with the function's own permissions".into(),
+        );
+    }
+    RoleCheck::Allowed
+}
+
 /// Decides the runbook side of a flagged finding from its mapping and effective mode (see
-/// [`crate::safety::effective_mode`]). The ClientToken is left empty: the attempt gate sets it.
+/// [`crate::safety::effective_mode`]). The ClientToken is left empty: the lifecycle sets it.
 pub fn plan_remediation(
     finding: &Finding,
     mapping: Option<&Result<Mapping, MappingError>>,
@@ -225,7 +201,8 @@ pub fn plan_remediation(
             };
         }
     };
-    if let Err(reason) = check_roles(&parameters, &safety.allowed_roles) {
+    let role = check_role(&parameters, &safety.allowed_roles, mode);
+    if let RoleCheck::Blocked(reason) = role {
         return Remediation::Blocked {
             document: Some(document),
             reason,
@@ -239,11 +216,14 @@ pub fn plan_remediation(
         client_token: String::new(),
         tags: BTreeMap::new(),
     };
-    match mode {
-        Mode::Automated => Remediation::Start(start),
-        Mode::DryRun => Remediation::DryRun(start),
+    match (mode, role) {
+        (Mode::Automated, RoleCheck::NeedsApproval(reason)) => {
+            Remediation::Approval { start, reason }
+        }
+        (Mode::Automated, _) => Remediation::Start(start),
+        (Mode::DryRun, _) => Remediation::DryRun(start),
         // Inactive returned above.
-        Mode::Approval | Mode::Inactive => Remediation::Approval {
+        (Mode::Approval | Mode::Inactive, _) => Remediation::Approval {
             start,
             reason: mode_note
                 .map(str::to_owned)
@@ -258,258 +238,27 @@ pub fn attempt_tag(client_token: &str) -> String {
     format!("tarem:attempt:{client_token}")
 }
 
-/// The tags that tie an automation to its OpsItem and finding.
+/// The tags that tie an automation to its finding (and its OpsItem, once it exists).
 pub fn automation_tags(
     finding_key: &str,
-    ops_item_id: &str,
+    ops_item_id: Option<&str>,
     client_token: &str,
 ) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (TAG_OPS_ITEM.to_owned(), ops_item_id.to_owned()),
+    let mut tags = BTreeMap::from([
         (TAG_FINDING.to_owned(), finding_key.to_owned()),
         (TAG_CLIENT_TOKEN.to_owned(), client_token.to_owned()),
         (attempt_tag(client_token), "1".to_owned()),
-    ])
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        None => text.to_owned(),
-        Some((cut, _)) => {
-            let mut out = text[..cut].to_owned();
-            out.pop();
-            out.push('…');
-            out
-        }
-    }
-}
-
-fn data(value: String) -> OpsData {
-    OpsData {
-        value,
-        searchable: false,
-    }
-}
-
-fn searchable(value: String) -> OpsData {
-    OpsData {
-        value,
-        searchable: true,
-    }
-}
-
-pub fn dedup_string(finding_key: &str) -> String {
-    format!("tarem:{finding_key}")
-}
-
-pub fn ops_item_title(finding: &Finding) -> String {
-    truncate(
-        &format!("[TA] [{}] [{}]", finding.check_name, finding.resource),
-        TITLE_MAX,
-    )
-}
-
-/// The finding as operational data: its identity, status and check-item columns (columns are
-/// dropped, and say so, when they would not fit).
-fn finding_data(finding: &Finding) -> OpsData {
-    let mut value = json!({
-        "checkName": finding.check_name,
-        "resource": finding.resource,
-        "region": finding.region,
-        "accountId": finding.account_id,
-        "status": finding.resource_status,
-        "lastUpdatedTime": finding.last_updated_time,
-        "checkItemDetail": finding.check_item_detail,
-    });
-    if value.to_string().len() > FINDING_DATA_MAX {
-        value["checkItemDetail"] =
-            json!("(omitted: too large for operational data; see the tracker table)");
-    }
-    data(value.to_string())
-}
-
-fn remediation_data(remediation: &Remediation) -> OpsData {
-    let mut value = json!({
-        "state": remediation.state(),
-        "detail": remediation.describe(),
-    });
-    if let Some(document) = remediation.document() {
-        value["document"] = json!(document);
-    }
-    if let Remediation::Held { control, .. } = remediation {
-        value["control"] = json!(control);
-    }
-    if let Some(start) = remediation.start() {
-        value["region"] = json!(start.region);
-        value["parameters"] = json!(start.parameters);
-        if !start.client_token.is_empty() {
-            value["clientToken"] = json!(start.client_token);
-        }
-    }
-    bounded(value)
-}
-
-/// Operational data values stay well inside OpsCenter's limit: an oversized `detail` (a long
-/// reason or parameter list) is cut, and says so.
-fn bounded(mut value: serde_json::Value) -> OpsData {
-    const MAX: usize = 8 * 1024;
-    if value.to_string().len() > MAX {
-        if let Some(detail) = value
-            .get("detail")
-            .and_then(|d| d.as_str())
-            .map(str::to_owned)
-        {
-            value["detail"] = json!(truncate(&detail, 1024));
-        }
-        if value.to_string().len() > MAX {
-            value["parameters"] = json!("(omitted: too large for operational data)");
-        }
-    }
-    data(value.to_string())
-}
-
-fn description(finding: &Finding, remediation: &Remediation) -> String {
-    truncate(
-        &format!(
-            "Trusted Advisor reports {} as {} for the check \"{}\" in {} (last updated {}).\n\nRemediation: {}.",
-            finding.resource,
-            finding.resource_status,
-            finding.check_name,
-            finding.region,
-            finding.last_updated_time,
-            remediation.describe()
-        ),
-        DESCRIPTION_MAX,
-    )
-}
-
-/// The OpsItem for a flagged finding.
-pub fn ops_item_for(finding: &Finding, remediation: &Remediation, source: &str) -> NewOpsItem {
-    let dedup = dedup_string(&finding.hash_key);
-    let mut operational_data = BTreeMap::from([
-        (
-            "/aws/dedup".to_owned(),
-            searchable(json!({ "dedupString": dedup }).to_string()),
-        ),
-        (
-            DATA_FINDING_KEY.to_owned(),
-            searchable(finding.hash_key.clone()),
-        ),
-        (DATA_FINDING.to_owned(), finding_data(finding)),
-        (DATA_REMEDIATION.to_owned(), remediation_data(remediation)),
     ]);
-    if let Some(arn) = finding.resource_arn() {
-        operational_data.insert(
-            "/aws/resources".into(),
-            searchable(json!([{ "arn": arn }]).to_string()),
-        );
+    if let Some(id) = ops_item_id {
+        tags.insert(TAG_OPS_ITEM.to_owned(), id.to_owned());
     }
-    if let Some(document) = remediation.document() {
-        // Links the runbook to the OpsItem, so an operator can run it from OpsCenter.
-        operational_data.insert(
-            "/aws/automations".into(),
-            data(
-                json!([{ "automationType": "AWS:SSM:Automation", "automationId": document }])
-                    .to_string(),
-            ),
-        );
-    }
-    NewOpsItem {
-        title: ops_item_title(finding),
-        description: description(finding, remediation),
-        source: source.to_owned(),
-        severity: Some(match finding.resource_status {
-            Status::Red => "2".to_owned(),
-            _ => "3".to_owned(),
-        }),
-        dedup_string: dedup,
-        operational_data,
-    }
-}
-
-/// Refreshes an OpsItem that dedup returned (the finding changed since it was opened).
-pub fn refresh_update(item: &NewOpsItem) -> OpsItemUpdate {
-    OpsItemUpdate {
-        status: None,
-        description: Some(item.description.clone()),
-        operational_data: item
-            .operational_data
-            .iter()
-            .filter(|(key, _)| !key.starts_with("/aws/dedup"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    }
-}
-
-/// Records the started automation on its OpsItem.
-pub fn started_update(start: &StartAutomation, execution_id: &str) -> OpsItemUpdate {
-    let value = json!({
-        "executionId": execution_id,
-        "document": start.document,
-        "region": start.region,
-        "status": "Started",
-        "parameters": start.parameters,
-    });
-    OpsItemUpdate {
-        status: Some(OpsItemStatus::InProgress),
-        description: None,
-        operational_data: BTreeMap::from([(DATA_AUTOMATION.to_owned(), data(value.to_string()))]),
-    }
-}
-
-/// Resolves an OpsItem whose finding Trusted Advisor now reports Green.
-pub fn resolved_by_trusted_advisor(finding: &Finding) -> OpsItemUpdate {
-    let value = json!({
-        "state": "resolved",
-        "detail": format!("Trusted Advisor reported the resource Green at {}", finding.last_updated_time),
-    });
-    OpsItemUpdate {
-        status: Some(OpsItemStatus::Resolved),
-        description: None,
-        operational_data: BTreeMap::from([
-            (DATA_REMEDIATION.to_owned(), data(value.to_string())),
-            (DATA_FINDING.to_owned(), finding_data(finding)),
-        ]),
-    }
-}
-
-/// What an automation's status means for its OpsItem: Success resolves it; any other final
-/// status leaves it open with the reason; a non-final status only updates it.
-pub fn automation_outcome_update(
-    execution_id: &str,
-    region: &str,
-    document: Option<&str>,
-    status: &str,
-    failure_message: Option<&str>,
-) -> OpsItemUpdate {
-    let mut value = json!({
-        "executionId": execution_id,
-        "region": region,
-        "status": status,
-    });
-    if let Some(document) = document {
-        value["document"] = json!(document);
-    }
-    if let Some(message) = failure_message {
-        value["reason"] = json!(truncate(message, 2000));
-    }
-    let status = if crate::automation_event::is_success(status) {
-        Some(OpsItemStatus::Resolved)
-    } else if crate::automation_event::is_final(status) {
-        Some(OpsItemStatus::Open)
-    } else {
-        None
-    };
-    OpsItemUpdate {
-        status,
-        description: None,
-        operational_data: BTreeMap::from([(DATA_AUTOMATION.to_owned(), data(value.to_string()))]),
-    }
+    tags
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Status;
     use serde_json::json;
 
     fn finding(status: Status, millis: i64, resource: &str) -> Finding {
@@ -518,40 +267,21 @@ mod tests {
     }
 
     const SG: &str = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0ab";
-
-    fn change(old: Option<Status>, new: Option<Status>) -> TrackerChange {
-        TrackerChange {
-            sequence_number: None,
-            event_name: "MODIFY".into(),
-            old: old.map(|s| finding(s, 1, SG)),
-            new: new.map(|s| finding(s, 2, SG)),
-        }
-    }
+    const ROLE: &str = "arn:aws:iam::111122223333:role/Tarem";
 
     fn mapping(enabled: bool) -> Result<Mapping, MappingError> {
         Mapping::from_json(&json!({
             "checkName": "check", "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup",
-            "automationParameters": {"GroupId": ["$resourceId"]},
+            "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [ROLE]},
             "regexPattern": "(sg-\\w+)", "automationStatus": enabled
         }))
     }
 
-    #[test]
-    fn records_are_classified_by_their_new_and_old_status() {
-        use Status::*;
-        assert_eq!(classify(&change(None, Some(Red))), Action::Flag);
-        assert_eq!(classify(&change(Some(Green), Some(Yellow))), Action::Flag);
-        assert_eq!(classify(&change(Some(Red), Some(Red))), Action::Flag);
-        assert_eq!(classify(&change(Some(Red), Some(Green))), Action::Resolve);
-        assert_eq!(classify(&change(None, Some(Green))), Action::Resolve);
-        assert!(matches!(
-            classify(&change(Some(Green), Some(Green))),
-            Action::Ignore(_)
-        ));
-        assert!(matches!(
-            classify(&change(Some(Red), None)),
-            Action::Ignore(_)
-        ));
+    fn safety() -> SafetyConfig {
+        SafetyConfig {
+            allowed_roles: vec![ROLE.to_owned()],
+            ..SafetyConfig::default()
+        }
     }
 
     fn plan(
@@ -569,7 +299,7 @@ mod tests {
     #[test]
     fn the_plan_follows_the_mapping_and_its_mode() {
         let red = finding(Status::Red, 1_000, SG);
-        let safety = SafetyConfig::default();
+        let safety = safety();
         assert_eq!(plan(&red, None, &safety), Remediation::NotMapped);
         let Remediation::Approval { start, reason } = plan(&red, Some(&mapping(false)), &safety)
         else {
@@ -579,7 +309,7 @@ mod tests {
         assert!(reason.contains("automationStatus false"), "{reason}");
         let approval = plan(&red, Some(&mapping(false)), &safety).describe();
         assert!(
-            approval.contains("aws ssm start-automation-execution --region eu-west-1 --document-name AWS-DisablePublicAccessForSecurityGroup --parameters '{\"GroupId\":[\"sg-0ab\"]}'"),
+            approval.contains("aws ssm start-automation-execution --region 'eu-west-1' --document-name 'AWS-DisablePublicAccessForSecurityGroup' --parameters '{\"AutomationAssumeRole\":[\"arn:aws:iam::111122223333:role/Tarem\"],\"GroupId\":[\"sg-0ab\"]}'"),
             "{approval}"
         );
         let Remediation::Start(start) = plan(&red, Some(&mapping(true)), &safety) else {
@@ -616,7 +346,7 @@ mod tests {
         let red = finding(Status::Red, 1_000, SG);
         let only_restart = SafetyConfig {
             allowed_documents: vec!["AWS-RestartEC2Instance".to_owned()],
-            ..SafetyConfig::default()
+            ..safety()
         };
         let Remediation::Blocked { reason, .. } = plan(&red, Some(&mapping(true)), &only_restart)
         else {
@@ -631,11 +361,7 @@ mod tests {
             "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::111122223333:role/Other"]},
             "regexPattern": "(sg-\\w+)", "automationStatus": true
         }));
-        let only_ours = SafetyConfig {
-            allowed_roles: vec!["arn:aws:iam::111122223333:role/Tarem".to_owned()],
-            ..SafetyConfig::default()
-        };
-        let Remediation::Blocked { reason, .. } = plan(&red, Some(&with_role), &only_ours) else {
+        let Remediation::Blocked { reason, .. } = plan(&red, Some(&with_role), &safety()) else {
             panic!("a role outside the allowlist must not be passed");
         };
         assert!(
@@ -643,8 +369,35 @@ mod tests {
             "{reason}"
         );
         assert!(matches!(
-            plan(&red, Some(&with_role), &SafetyConfig::default()),
+            plan(&red, Some(&mapping(true)), &safety()),
             Remediation::Start(_)
+        ));
+    }
+
+    #[test]
+    fn automated_mode_without_an_allowed_role_waits_for_approval() {
+        let red = finding(Status::Red, 1_000, SG);
+        // An empty allowlist fails closed.
+        let Remediation::Approval { reason, .. } =
+            plan(&red, Some(&mapping(true)), &SafetyConfig::default())
+        else {
+            panic!("an empty role allowlist must not start");
+        };
+        assert!(reason.contains("allowlist is empty"), "{reason}");
+        // A mapping that passes no role would run as the function itself.
+        let no_role = Mapping::from_json(&json!({
+            "checkName": "check", "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup",
+            "automationParameters": {"GroupId": ["$resourceId"]},
+            "regexPattern": "(sg-\\w+)", "automationStatus": true
+        }));
+        let Remediation::Approval { reason, .. } = plan(&red, Some(&no_role), &safety()) else {
+            panic!("no AutomationAssumeRole must not start");
+        };
+        assert!(reason.contains("function's own permissions"), "{reason}");
+        // Approval and dry run need no role to describe the start.
+        assert!(matches!(
+            plan_remediation(&red, Some(&no_role), Mode::DryRun, None, &safety()),
+            Remediation::DryRun(_)
         ));
     }
 
@@ -656,7 +409,7 @@ mod tests {
             "arn:aws:ec2:eu-west-1:111122223333:instance/i-0ab",
         );
         let Remediation::Blocked { reason, document } =
-            plan(&instance, Some(&mapping(true)), &SafetyConfig::default())
+            plan(&instance, Some(&mapping(true)), &safety())
         else {
             panic!("expected blocked");
         };
@@ -668,68 +421,16 @@ mod tests {
     }
 
     #[test]
-    fn client_tokens_are_uuids_that_differ_by_finding_and_attempt() {
-        let token = client_token("key", 1);
+    fn client_tokens_are_uuids_that_differ_by_finding_episode_and_attempt() {
+        let token = client_token("key", "e1", 1);
         assert!(uuid::Uuid::parse_str(&token).is_ok());
-        assert_eq!(token, client_token("key", 1));
-        assert_ne!(token, client_token("key", 2));
-        assert_ne!(token, client_token("other", 1));
-    }
-
-    #[test]
-    fn the_ops_item_names_the_finding_and_dedups_on_it() {
-        let red = finding(Status::Red, 1, SG);
-        let item = ops_item_for(&red, &Remediation::NotMapped, "TrustedAdvisor");
-        assert_eq!(item.title, format!("[TA] [check] [{SG}]"));
-        assert_eq!(item.dedup_string, format!("tarem:{}", red.hash_key));
-        assert_eq!(item.severity.as_deref(), Some("2"));
-        assert!(
-            item.operational_data["/aws/dedup"]
-                .value
-                .contains(&item.dedup_string)
+        assert_eq!(token, client_token("key", "e1", 1));
+        assert_ne!(token, client_token("key", "e1", 2));
+        assert_ne!(
+            token,
+            client_token("key", "e2", 1),
+            "a new episode, a new token"
         );
-        assert_eq!(
-            item.operational_data["/aws/resources"].value,
-            json!([{ "arn": SG }]).to_string()
-        );
-        assert!(
-            item.operational_data[DATA_REMEDIATION]
-                .value
-                .contains("no runbook is mapped")
-        );
-        let not_arn = ops_item_for(
-            &finding(Status::Yellow, 1, "ta-item/01"),
-            &Remediation::NotMapped,
-            "TrustedAdvisor",
-        );
-        assert!(!not_arn.operational_data.contains_key("/aws/resources"));
-        let long = ops_item_for(
-            &finding(Status::Red, 1, &"r".repeat(3000)),
-            &Remediation::NotMapped,
-            "TrustedAdvisor",
-        );
-        assert_eq!(long.title.chars().count(), TITLE_MAX);
-        assert!(long.description.chars().count() <= DESCRIPTION_MAX);
-    }
-
-    #[test]
-    fn automation_outcomes_resolve_only_on_success() {
-        let update = |status| {
-            automation_outcome_update("e-1", "eu-west-1", Some("D"), status, Some("boom")).status
-        };
-        assert_eq!(update("Success"), Some(OpsItemStatus::Resolved));
-        assert_eq!(
-            update("CompletedWithSuccess"),
-            Some(OpsItemStatus::Resolved)
-        );
-        assert_eq!(update("Failed"), Some(OpsItemStatus::Open));
-        assert_eq!(update("TimedOut"), Some(OpsItemStatus::Open));
-        assert_eq!(update("InProgress"), None);
-        let failed =
-            automation_outcome_update("e-1", "eu-west-1", Some("D"), "Failed", Some("boom"));
-        let data = &failed.operational_data[DATA_AUTOMATION].value;
-        for expected in ["e-1", "eu-west-1", "\"D\"", "Failed", "boom"] {
-            assert!(data.contains(expected), "{data} lacks {expected}");
-        }
+        assert_ne!(token, client_token("other", "e1", 1));
     }
 }

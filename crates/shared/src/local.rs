@@ -5,9 +5,10 @@ use crate::automation_event::{is_final, status_event};
 use crate::clock::Clock;
 use crate::error::PortError;
 use crate::handlers::{
-    BatchReport, CheckTracker, ExecutionHandler, ExecutionOutcome, MappingCache, ResultsConfig,
-    ResultsHandler, Tracked,
+    BatchReport, CheckTracker, ExecutionHandler, ExecutionOutcome, MappingCache, ResultsHandler,
+    SweepReport, Tracked,
 };
+use crate::lifecycle::LifecycleConfig;
 use crate::memory::{
     Faults, InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch,
     InMemoryMappings, InMemoryOpsCenter, InMemoryQueue, InMemoryResourceTags, InMemoryTracker,
@@ -48,13 +49,13 @@ impl LocalLoop {
     }
 
     pub fn with_automation(clock: Arc<dyn Clock>, automation: InMemoryAutomation) -> Self {
-        Self::with_config(clock, automation, ResultsConfig::default())
+        Self::with_config(clock, automation, LifecycleConfig::default())
     }
 
     pub fn with_config(
         clock: Arc<dyn Clock>,
         automation: InMemoryAutomation,
-        config: ResultsConfig,
+        config: LifecycleConfig,
     ) -> Self {
         let faults = Arc::new(Faults::default());
         let tracker =
@@ -76,7 +77,7 @@ impl LocalLoop {
         let kill_switch = Arc::new(InMemoryKillSwitch::default().with_faults(faults.clone()));
         let parked = Arc::new(InMemoryQueue::default().with_faults(faults.clone()));
         let advisor = Arc::new(InMemoryTrustedAdvisor::default().with_faults(faults.clone()));
-        let execution_retention = config.execution_retention;
+        let execution_config = config.clone();
         Self {
             check_tracker: CheckTracker {
                 tracker: tracker.clone(),
@@ -107,7 +108,7 @@ impl LocalLoop {
                 automation: automation.clone(),
                 ops_center: ops_center.clone(),
                 clock: clock.clone(),
-                execution_retention,
+                config: execution_config,
                 parking: parked.clone(),
             },
             clock,
@@ -137,6 +138,19 @@ impl LocalLoop {
             account: self.account.clone(),
             rules: self.check_tracker.rules.clone(),
         }
+    }
+
+    /// The episode sweep (the results handler's schedule).
+    pub async fn sweep_episodes(&self) -> Result<SweepReport, PortError> {
+        self.results.sweep(None, None).await
+    }
+
+    /// The execution sweep (the automation-execution handler's schedule).
+    pub async fn sweep_executions(
+        &self,
+        stale_after: chrono::Duration,
+    ) -> Result<Vec<ExecutionOutcome>, PortError> {
+        self.execution_handler.sweep(stale_after).await
     }
 
     /// check-tracker on one Trusted Advisor event.
@@ -215,6 +229,17 @@ impl crate::replay::Redrive for LocalLoop {
                     Ok(Redriven::Done)
                 }
             },
+            Target::ResultsHandler if crate::reconcile::is_scheduled(payload) => {
+                let report = self
+                    .results
+                    .sweep(None, crate::handlers::sweep::finding_named(payload))
+                    .await?;
+                if report.failed.is_empty() {
+                    Ok(Redriven::Done)
+                } else {
+                    Ok(Redriven::ParkedAgain(report.failed.join("; ")))
+                }
+            }
             Target::ResultsHandler => {
                 let report = self.results.handle_batch(payload, None).await;
                 if !report.batch_item_failures().is_empty() {

@@ -499,6 +499,19 @@ impl ParameterTemplate {
         self.0.is_empty()
     }
 
+    /// The values of a parameter that hold no variable (an `AutomationAssumeRole` ARN, say).
+    pub fn literal_values(&self, parameter: &str) -> Vec<String> {
+        self.0
+            .get(parameter)
+            .into_iter()
+            .flatten()
+            .filter_map(|value| match value.0.as_slice() {
+                [Segment::Literal(text)] => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The parameter names.
     pub fn names(&self) -> Vec<String> {
         self.0.keys().cloned().collect()

@@ -5,14 +5,14 @@
 use crate::automation_event::is_final;
 use crate::clock::Clock;
 use crate::decide::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN};
+use crate::episode::Episode;
 use crate::error::{ErrorKind, PortError};
 use crate::finding::{Finding, Placement, placement};
 use crate::ports::{
-    Automation, Counters, CreatedOpsItem, ExecutionInfo, ExecutionRecord, ExecutionStore,
-    KillSwitch, MappingStore, NewOpsItem, OpsCenter, OpsData, OpsItemStatus, OpsItemUpdate,
-    ResourceTags, StartAutomation, StatusWrite, TrackerStore, WriteOutcome,
+    Automation, Counters, CreatedOpsItem, EpisodePage, ExecutionInfo, ExecutionRecord,
+    ExecutionStore, KillSwitch, MappingStore, NewOpsItem, OpsCenter, OpsData, OpsItemStatus,
+    OpsItemUpdate, ResourceTags, StartAutomation, StatusWrite, TrackerStore, WriteOutcome,
 };
-use crate::safety::RemediationState;
 use crate::stream::stream_record;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -64,8 +64,8 @@ pub const OPERATIONS: &[&str] = &[
     "executions.record_started",
     "executions.get",
     "executions.record_status",
-    "executions.get_state",
-    "executions.put_state",
+    "executions.get_episode",
+    "executions.put_episode",
     "counters.increment_below",
     "counters.increment",
     "counters.value",
@@ -326,7 +326,8 @@ pub struct InMemoryExecutions {
 #[derive(Default)]
 struct ExecutionState {
     rows: BTreeMap<String, ExecutionRecord>,
-    findings: BTreeMap<String, RemediationState>,
+    episodes: BTreeMap<String, Episode>,
+    sweep_cursor: Option<String>,
 }
 
 impl InMemoryExecutions {
@@ -340,8 +341,12 @@ impl InMemoryExecutions {
         lock(&self.state).rows.values().cloned().collect()
     }
 
-    pub fn states(&self) -> Vec<RemediationState> {
-        lock(&self.state).findings.values().cloned().collect()
+    pub fn episodes(&self) -> Vec<Episode> {
+        lock(&self.state).episodes.values().cloned().collect()
+    }
+
+    pub fn episode(&self, finding_key: &str) -> Option<Episode> {
+        lock(&self.state).episodes.get(finding_key).cloned()
     }
 
     /// DynamoDB's TTL process: deletes every item whose `expiresAt` (epoch seconds, when set)
@@ -352,10 +357,12 @@ impl InMemoryExecutions {
         };
         let expired = |expires_at: i64| expires_at > 0 && expires_at <= now;
         let mut state = lock(&self.state);
-        let before = state.rows.len() + state.findings.len();
+        let before = state.rows.len() + state.episodes.len();
         state.rows.retain(|_, row| !expired(row.expires_at));
-        state.findings.retain(|_, found| !expired(found.expires_at));
-        before - state.rows.len() - state.findings.len()
+        state
+            .episodes
+            .retain(|_, episode| !expired(episode.expires_at));
+        before - state.rows.len() - state.episodes.len()
     }
 }
 
@@ -410,22 +417,65 @@ impl ExecutionStore for InMemoryExecutions {
             .collect())
     }
 
-    async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {
-        self.faults.check("executions.get_state")?;
-        Ok(lock(&self.state).findings.get(finding_key).cloned())
+    async fn get_episode(&self, finding_key: &str) -> Result<Option<Episode>, PortError> {
+        self.faults.check("executions.get_episode")?;
+        Ok(lock(&self.state).episodes.get(finding_key).cloned())
     }
 
-    async fn put_state(&self, new: &RemediationState) -> Result<bool, PortError> {
-        self.faults.check("executions.put_state")?;
+    async fn put_episode(&self, new: &Episode) -> Result<bool, PortError> {
+        self.faults.check("executions.put_episode")?;
         let mut state = lock(&self.state);
-        let stored = state.findings.get(&new.finding_key).map(|s| s.version);
+        let stored = state.episodes.get(&new.finding_key).map(|e| e.version);
         // The condition: attribute_not_exists (version 1) or version = new.version - 1.
         let expected = new.version.checked_sub(1).filter(|v| *v > 0);
         if stored != expected {
             return Ok(false);
         }
-        state.findings.insert(new.finding_key.clone(), new.clone());
+        state.episodes.insert(new.finding_key.clone(), new.clone());
         Ok(true)
+    }
+
+    async fn open_episodes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<EpisodePage, PortError> {
+        self.faults.check("executions.open_episodes")?;
+        let state = lock(&self.state);
+        // Cursors are table keys (`finding#<key>`), as on DynamoDB.
+        let after = after.map(|key| key.strip_prefix("finding#").unwrap_or(key));
+        let mut keys = state
+            .episodes
+            .range::<str, _>((
+                after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(key, _)| key);
+        // Like a Scan with a Limit: `limit` items are read, and only the open ones returned.
+        let read: Vec<&String> = keys.by_ref().take(limit.max(1)).collect();
+        let more = keys.next().is_some();
+        Ok(EpisodePage {
+            episodes: read
+                .iter()
+                .filter_map(|key| state.episodes.get(*key))
+                .filter(|episode| episode.stage.is_open())
+                .cloned()
+                .collect(),
+            next: more
+                .then(|| read.last().map(|key| crate::episode::episode_key(key)))
+                .flatten(),
+        })
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
+        self.faults.check("executions.sweep_cursor")?;
+        Ok(lock(&self.state).sweep_cursor.clone())
+    }
+
+    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
+        self.faults.check("executions.set_sweep_cursor")?;
+        lock(&self.state).sweep_cursor = cursor.map(str::to_owned);
+        Ok(())
     }
 }
 
@@ -1027,27 +1077,25 @@ mod tests {
             chrono::DateTime::from_timestamp(1_000, 0).unwrap(),
         ));
         let store = InMemoryExecutions::default().with_clock(clock.clone());
-        let expiring = RemediationState {
-            version: 1,
-            expires_at: 1_500,
-            ..RemediationState::new("k")
+        let episode = |key: &str, expires_at: i64| {
+            Episode {
+                version: 1,
+                expires_at,
+                ..Episode::opened_by(&finding(1, Status::Red), None, "t")
+            }
+            .with_key(key)
         };
-        let open = RemediationState {
-            version: 1,
-            expires_at: 0,
-            ..RemediationState::new("open")
-        };
-        assert!(store.put_state(&expiring).await.unwrap());
-        assert!(store.put_state(&open).await.unwrap());
+        assert!(store.put_episode(&episode("k", 1_500)).await.unwrap());
+        assert!(store.put_episode(&episode("open", 0)).await.unwrap());
         clock.advance(chrono::Duration::seconds(600));
         assert!(
-            store.get_state("k").await.unwrap().is_some(),
+            store.get_episode("k").await.unwrap().is_some(),
             "past its TTL but not deleted yet: DynamoDB still returns it"
         );
         assert_eq!(store.expire_ttl(), 1);
-        assert_eq!(store.get_state("k").await.unwrap(), None);
+        assert_eq!(store.get_episode("k").await.unwrap(), None);
         assert!(
-            store.get_state("open").await.unwrap().is_some(),
+            store.get_episode("open").await.unwrap().is_some(),
             "no TTL, never expires"
         );
     }
@@ -1057,7 +1105,7 @@ mod tests {
         let store = InMemoryExecutions::default();
         let bare = ExecutionRecord {
             automation_execution_id: "e".into(),
-            ops_item_id: "oi-1".into(),
+            ops_item_id: Some("oi-1".into()),
             finding_key: "k".into(),
             region: "eu-west-1".into(),
             document: None,
@@ -1138,7 +1186,7 @@ mod tests {
         let store = InMemoryExecutions::default();
         let row = ExecutionRecord {
             automation_execution_id: "e".into(),
-            ops_item_id: "oi-1".into(),
+            ops_item_id: Some("oi-1".into()),
             finding_key: "k".into(),
             region: "eu-west-1".into(),
             document: None,
@@ -1175,23 +1223,23 @@ mod tests {
             StatusWrite::AlreadyFinal
         );
 
-        let first = RemediationState {
+        let first = Episode {
             version: 1,
-            ..RemediationState::new("k")
+            ..Episode::opened_by(&finding(1, Status::Red), None, "t")
         };
-        assert!(store.put_state(&first).await.unwrap());
+        assert!(store.put_episode(&first).await.unwrap());
         assert!(
-            !store.put_state(&first).await.unwrap(),
+            !store.put_episode(&first).await.unwrap(),
             "a second writer of version 1 loses"
         );
-        let second = RemediationState {
+        let second = Episode {
             version: 2,
             ..first.clone()
         };
-        assert!(store.put_state(&second).await.unwrap());
+        assert!(store.put_episode(&second).await.unwrap());
         assert!(
             !store
-                .put_state(&RemediationState {
+                .put_episode(&Episode {
                     version: 2,
                     ..first
                 })

@@ -2,9 +2,9 @@
 //! (DynamoDB conditional writes, OpsCenter, SSM Automation, the Tagging API), and the records they
 //! exchange. Each has an AWS adapter and a faithful in-memory adapter ([`crate::memory`]).
 
+use crate::episode::Episode;
 use crate::error::PortError;
 use crate::finding::{Finding, Status};
-use crate::safety::RemediationState;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,7 +68,9 @@ pub trait MappingStore: Send + Sync {
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
     pub automation_execution_id: String,
-    pub ops_item_id: String,
+    /// The episode's OpsItem when the start happened (absent while the OpsItem is owed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_item_id: Option<String>,
     pub finding_key: String,
     pub region: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,7 +99,10 @@ impl ExecutionRecord {
     pub fn filled_from(&self, other: &ExecutionRecord) -> ExecutionRecord {
         ExecutionRecord {
             automation_execution_id: self.automation_execution_id.clone(),
-            ops_item_id: self.ops_item_id.clone(),
+            ops_item_id: self
+                .ops_item_id
+                .clone()
+                .or_else(|| other.ops_item_id.clone()),
             finding_key: self.finding_key.clone(),
             region: self.region.clone(),
             document: self.document.clone().or_else(|| other.document.clone()),
@@ -124,8 +129,16 @@ pub enum StatusWrite {
     AlreadyFinal,
 }
 
-/// The execution table: execution rows, and each finding's remediation state (its attempt
-/// history, the claim that makes each start happen once, and its OpsItem).
+/// A page of open episodes, for the sweep.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EpisodePage {
+    pub episodes: Vec<Episode>,
+    /// Where the next page starts; `None` at the end of the table.
+    pub next: Option<String>,
+}
+
+/// The execution table: execution rows, and each finding's episode (its stage, attempts and
+/// OpsItem: the claim that makes each start happen once).
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
     /// Writes the execution row after a start, merging with a row the status handler may have
@@ -134,10 +147,19 @@ pub trait ExecutionStore: Send + Sync {
     async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError>;
     /// Sets the status unless the row already holds a final one; creates the row when missing.
     async fn record_status(&self, record: &ExecutionRecord) -> Result<StatusWrite, PortError>;
-    async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError>;
-    /// Writes `state` only if the stored version is `state.version - 1` (absent for version 1);
-    /// `false` when another writer got there first.
-    async fn put_state(&self, state: &RemediationState) -> Result<bool, PortError>;
+    async fn get_episode(&self, finding_key: &str) -> Result<Option<Episode>, PortError>;
+    /// Writes `episode` only if the stored version is `episode.version - 1` (absent for version
+    /// 1); `false` when another writer got there first.
+    async fn put_episode(&self, episode: &Episode) -> Result<bool, PortError>;
+    /// Open episodes (not fixed), in key order, after the key `after`, at most about `limit`.
+    async fn open_episodes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<EpisodePage, PortError>;
+    /// Where an unfinished sweep stopped.
+    async fn sweep_cursor(&self) -> Result<Option<String>, PortError>;
+    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError>;
     /// Execution rows without a final status, last updated before `updated_before` (RFC 3339).
     async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError>;
 }

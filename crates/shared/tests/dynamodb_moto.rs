@@ -10,15 +10,15 @@ use aws_sdk_dynamodb::types::{
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tarem_shared::aws::dynamodb::{
-    DynamoCounters, DynamoExecutions, DynamoMappings, DynamoTracker, state_key,
+    DynamoCounters, DynamoExecutions, DynamoMappings, DynamoTracker,
 };
+use tarem_shared::episode::{Attempt, Episode, Stage, episode_key};
 use tarem_shared::finding::{Finding, finding_from_event, parse_time};
 use tarem_shared::mapping::{Mapping, Mode};
 use tarem_shared::ports::{
     Counters, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
     WriteOutcome,
 };
-use tarem_shared::safety::{Attempt, RemediationState};
 
 fn endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
@@ -259,7 +259,7 @@ async fn both_mapping_shapes_read_the_same() {
 fn execution(id: &str, status: &str, token: Option<&str>) -> ExecutionRecord {
     ExecutionRecord {
         automation_execution_id: id.into(),
-        ops_item_id: "oi-0123456789ab".into(),
+        ops_item_id: Some("oi-0123456789ab".into()),
         finding_key: "finding".into(),
         region: "ap-southeast-2".into(),
         document: Some("AWS-DisablePublicAccessForSecurityGroup".into()),
@@ -277,58 +277,133 @@ fn execution(id: &str, status: &str, token: Option<&str>) -> ExecutionRecord {
     }
 }
 
+fn episode(key: &str) -> Episode {
+    let row = finding("Red", "2026-11-02T09:00:00.000Z");
+    Episode::opened_by(&row, None, "2026-11-02T09:15:00.000Z").with_key(key)
+}
+
 #[tokio::test]
-async fn remediation_states_are_written_once_per_version_with_a_ttl() {
+async fn episodes_are_written_once_per_version_and_expire_only_once_closed() {
     let client = client().await;
     let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
     let store = DynamoExecutions::new(client.clone(), &table);
-    assert_eq!(store.get_state("finding").await, Ok(None));
-    let attempt = Attempt {
+    assert_eq!(store.get_episode("finding").await, Ok(None));
+    let mut claimed = Episode {
+        version: 1,
+        stage: Stage::Remediating,
+        ..episode("finding")
+    };
+    claimed.attempts.push(Attempt {
         number: 1,
         client_token: "6f9619ff-8b86-4011-b42d-00c04fc964ff".into(),
-        finding_time_millis: 1_793_610_761_318,
         started_at: 1_793_610_900,
         document: "AWS-DisablePublicAccessForSecurityGroup".into(),
         region: "ap-southeast-2".into(),
+        max_attempts: 3,
+        cool_down_minutes: 30,
         execution_id: None,
         status: None,
-    };
-    let mut claimed = RemediationState::new("finding").with_attempt(attempt);
-    claimed.expires_at = 1_800_000_000;
-    assert_eq!(claimed.version, 1);
-    assert_eq!(store.put_state(&claimed).await, Ok(true));
+        ended_at: None,
+        failure: None,
+    });
+    assert_eq!(store.put_episode(&claimed).await, Ok(true));
     assert_eq!(
-        store.put_state(&claimed).await,
+        store.put_episode(&claimed).await,
         Ok(false),
         "a second claim of the same attempt loses"
     );
-    assert_eq!(store.get_state("finding").await, Ok(Some(claimed.clone())));
-    let mut linked = claimed.clone();
-    linked.version = 2;
-    linked
+    assert_eq!(
+        store.get_episode("finding").await,
+        Ok(Some(claimed.clone()))
+    );
+    let raw = |client: Client, table: String| async move {
+        client
+            .get_item()
+            .table_name(&table)
+            .key(
+                "automationExecutionId",
+                aws_sdk_dynamodb::types::AttributeValue::S(episode_key("finding")),
+            )
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
+    assert!(
+        !raw(client.clone(), table.clone())
+            .await
+            .contains_key("expiresAt"),
+        "an open episode never expires"
+    );
+    let mut fixed = claimed.clone();
+    fixed.version = 2;
+    fixed
         .attempt_mut("6f9619ff-8b86-4011-b42d-00c04fc964ff")
         .unwrap()
         .execution_id = Some("exec-1".into());
-    assert_eq!(store.put_state(&linked).await, Ok(true));
+    fixed.stage = Stage::Fixed {
+        at: "2026-11-03T00:00:00.000Z".into(),
+    };
+    fixed.expires_at = 1_800_000_000;
+    assert_eq!(store.put_episode(&fixed).await, Ok(true));
     assert_eq!(
-        store.put_state(&linked).await,
+        store.put_episode(&fixed).await,
         Ok(false),
         "a stale version loses"
     );
-    assert_eq!(store.get_state("finding").await, Ok(Some(linked)));
-    let item = client
-        .get_item()
-        .table_name(&table)
-        .key(
-            "automationExecutionId",
-            aws_sdk_dynamodb::types::AttributeValue::S(state_key("finding")),
-        )
-        .send()
+    assert_eq!(store.get_episode("finding").await, Ok(Some(fixed)));
+    assert_eq!(
+        raw(client, table).await["expiresAt"].as_n().unwrap(),
+        "1800000000"
+    );
+}
+
+/// The sweep's Scan pages through a table that also holds execution rows and counters, returns
+/// only open episodes, and keeps its place between runs.
+#[tokio::test]
+async fn open_episodes_page_through_the_table_and_the_cursor_is_kept() {
+    let client = client().await;
+    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let store = DynamoExecutions::new(client.clone(), &table);
+    for i in 0..7 {
+        let mut item = Episode {
+            version: 1,
+            ..episode(&format!("open-{i}"))
+        };
+        if i % 3 == 0 {
+            item.stage = Stage::Fixed { at: "t".into() };
+        }
+        assert!(store.put_episode(&item).await.unwrap());
+        store
+            .record_started(&execution(&format!("exec-{i}"), "Pending", None))
+            .await
+            .unwrap();
+    }
+    DynamoCounters::new(client.clone(), &table)
+        .increment("opsitems#2026-11", 1)
         .await
-        .unwrap()
-        .item
         .unwrap();
-    assert_eq!(item["expiresAt"].as_n().unwrap(), "1800000000");
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.open_episodes(cursor.as_deref(), 4).await.unwrap();
+        seen.extend(page.episodes.iter().map(|e| e.finding_key.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["open-1", "open-2", "open-4", "open-5"]);
+    assert_eq!(store.sweep_cursor().await, Ok(None));
+    store
+        .set_sweep_cursor(Some(&episode_key("open-2")))
+        .await
+        .unwrap();
+    assert_eq!(store.sweep_cursor().await, Ok(Some(episode_key("open-2"))));
+    store.set_sweep_cursor(None).await.unwrap();
+    assert_eq!(store.sweep_cursor().await, Ok(None));
 }
 
 #[tokio::test]
@@ -466,9 +541,9 @@ async fn the_sweeps_scans_find_flagged_rows_mapped_checks_and_unfinished_executi
         .await
         .unwrap();
     store
-        .put_state(&RemediationState {
+        .put_episode(&Episode {
             version: 1,
-            ..RemediationState::new("f")
+            ..episode("f")
         })
         .await
         .unwrap();

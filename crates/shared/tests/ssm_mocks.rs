@@ -156,7 +156,7 @@ fn start_request(region: &str) -> StartAutomation {
         region: region.into(),
         parameters: BTreeMap::from([("GroupId".to_owned(), vec!["sg-1".to_owned()])]),
         client_token: TOKEN.into(),
-        tags: automation_tags("finding-key", "oi-1", TOKEN),
+        tags: automation_tags("finding-key", Some("oi-1"), TOKEN),
     }
 }
 

@@ -1,6 +1,7 @@
 //! automation-execution-handler: SSM automation status changes → the OpsItem of the finding.
 //!
-//! Environment: `EXECUTION_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked), and optionally `EXECUTION_RETENTION_DAYS` (90). A call that
+//! Environment: `EXECUTION_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked), and
+//! optionally `EXECUTION_RETENTION_DAYS` (90), `VERIFY_WINDOW_HOURS` (24), `RESOLVE_ON` (verified). A call that
 //! fails returns a function error, so EventBridge's retries and the dead-letter queue keep the event.
 //! The stack's schedule runs the execution sweep (`EXECUTION_SWEEP_AFTER_MINUTES`, 30): rows with no
 //! final status are looked up with GetAutomationExecution in their region.
@@ -13,14 +14,15 @@ use tarem_shared::aws::sdk_config;
 use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
 use tarem_shared::clock::SystemClock;
-use tarem_shared::config::{ConfigError, positive_or, required};
+use tarem_shared::config::{ConfigError, lifecycle_from_env, positive_or, required};
 use tarem_shared::handlers::ExecutionHandler;
+use tarem_shared::lifecycle::LifecycleConfig;
 
 struct Config {
     sweep_after_minutes: i64,
     parking_queue_url: String,
     execution_table: String,
-    retention_days: i64,
+    lifecycle: LifecycleConfig,
 }
 
 impl Config {
@@ -28,7 +30,9 @@ impl Config {
         Ok(Self {
             parking_queue_url: required("PARKING_QUEUE_URL")?,
             execution_table: required("EXECUTION_TABLE")?,
-            retention_days: positive_or("EXECUTION_RETENTION_DAYS", 90)?,
+            // Outcomes are judged by the limits each attempt recorded when it started, so this
+            // function needs the verification settings, not the stack's safety controls.
+            lifecycle: lifecycle_from_env(Default::default())?,
             sweep_after_minutes: positive_or("EXECUTION_SWEEP_AFTER_MINUTES", 30)?,
         })
     }
@@ -48,7 +52,7 @@ async fn main() -> Result<(), Error> {
         automation: Arc::new(SsmAutomation::new(&sdk)),
         ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
         clock: Arc::new(SystemClock),
-        execution_retention: tarem_shared::Duration::days(config.retention_days),
+        config: config.lifecycle,
         parking: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
             config.parking_queue_url,

@@ -1,11 +1,12 @@
-//! results-handler: tracker stream batches → OpsItems and automations, with a partial batch
-//! response naming only the records that failed retryably.
+//! results-handler: tracker stream batches → episodes, OpsItems and automations, with a partial
+//! batch response naming only the records that failed retryably; the stack's schedule → the
+//! episode sweep (holds that ended, verify windows, owed OpsItems).
 //!
 //! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `EXECUTION_TABLE`,
 //! `ALLOWED_AUTOMATION_DOCUMENTS` (comma-separated, required: the allowlist fails closed),
 //! `KILL_SWITCH_PARAMETER`, `PARKING_QUEUE_URL` (records that failed permanently), and optionally `MAPPING_CACHE_SECONDS` (60; 0 reads every time),
-//! `EXECUTION_RETENTION_DAYS` (90), `OPS_ITEM_SOURCE` (TrustedAdvisor) and the safety settings
-//! read by `tarem_shared::config::safety_from_env` (README, "Safety controls").
+//! `EXECUTION_RETENTION_DAYS` (90), `OPS_ITEM_SOURCE` (TrustedAdvisor), the verification settings
+//! and the safety settings read by `tarem_shared::config::lifecycle_from_env`.
 
 use aws_sdk_dynamodb::Client as DynamoDb;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -20,9 +21,10 @@ use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter, SsmParameterKillSwitch
 use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{
-    ConfigError, non_negative_or, positive_or, required, safety_from_env, string_or,
+    ConfigError, lifecycle_from_env, non_negative_or, required, safety_from_env,
 };
-use tarem_shared::handlers::{MappingCache, ResultsConfig, ResultsHandler};
+use tarem_shared::handlers::{MappingCache, ResultsHandler};
+use tarem_shared::lifecycle::LifecycleConfig;
 
 struct Config {
     parking_queue_url: String,
@@ -31,7 +33,7 @@ struct Config {
     execution_table: String,
     kill_switch_parameter: String,
     mapping_cache_seconds: i64,
-    results: ResultsConfig,
+    lifecycle: LifecycleConfig,
 }
 
 impl Config {
@@ -43,14 +45,7 @@ impl Config {
             execution_table: required("EXECUTION_TABLE")?,
             kill_switch_parameter: required("KILL_SWITCH_PARAMETER")?,
             mapping_cache_seconds: non_negative_or("MAPPING_CACHE_SECONDS", 60)?,
-            results: ResultsConfig {
-                ops_item_source: string_or("OPS_ITEM_SOURCE", "TrustedAdvisor"),
-                execution_retention: tarem_shared::Duration::days(positive_or(
-                    "EXECUTION_RETENTION_DAYS",
-                    90,
-                )?),
-                safety: safety_from_env()?,
-            },
+            lifecycle: lifecycle_from_env(safety_from_env()?)?,
         })
     }
 }
@@ -84,7 +79,7 @@ async fn main() -> Result<(), Error> {
             config.kill_switch_parameter,
         )),
         clock,
-        config: config.results,
+        config: config.lifecycle,
         pacer: Default::default(),
         parking: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
@@ -95,12 +90,7 @@ async fn main() -> Result<(), Error> {
         let handler = handler.clone();
         async move {
             let deadline = tarem_shared::chrono_from_millis(event.context.deadline);
-            Ok::<_, Error>(
-                handler
-                    .handle_batch(&event.payload, deadline)
-                    .await
-                    .response(),
-            )
+            Ok::<_, Error>(handler.invoke(&event.payload, deadline).await?)
         }
     }))
     .await

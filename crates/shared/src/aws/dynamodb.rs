@@ -5,19 +5,20 @@
 //! - Mapping: `GetItem`, typed attributes unwrapped to plain JSON, so both `automationParameters`
 //!   shapes (a JSON string, or a map) reach the one validator.
 //! - Execution: rows keyed by `automationExecutionId`. The same table holds each finding's
-//!   remediation state under `finding#<finding key>` (written with a version condition: the
-//!   claim that makes each start happen once) and the named counters (`breaker#…`,
-//!   `opsitems#…`). All carry `expiresAt` (TTL, epoch seconds).
+//!   episode under `finding#<finding key>` (written with a version condition: the claim that
+//!   makes each start happen once), the named counters (`breaker#…`, `opsitems#…`) and the
+//!   episode sweep's cursor (`sweep#episodes`). Rows, counters and closed episodes carry
+//!   `expiresAt` (TTL, epoch seconds); open episodes do not.
 
 use super::errors::port_error;
 use crate::automation_event::FINAL_STATUSES;
+use crate::episode::{Episode, episode_key};
 use crate::error::{ErrorKind, PortError};
 use crate::finding::{Finding, Order, Placement, Status, placement, stored_order};
 use crate::ports::{
-    Counters, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
-    WriteOutcome,
+    Counters, EpisodePage, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite,
+    TrackerStore, WriteOutcome,
 };
-use crate::safety::RemediationState;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -394,11 +395,6 @@ impl DynamoExecutions {
     }
 }
 
-/// The key of a finding's remediation state in the execution table.
-pub fn state_key(finding_key: &str) -> String {
-    format!("finding#{finding_key}")
-}
-
 const FINAL_PLACEHOLDERS: [&str; 9] = [
     ":final0", ":final1", ":final2", ":final3", ":final4", ":final5", ":final6", ":final7",
     ":final8",
@@ -410,11 +406,11 @@ fn fill_missing(
     record: &ExecutionRecord,
 ) -> Result<Vec<(&'static str, AttributeValue)>, PortError> {
     let mut values = vec![
-        ("opsItemId", s(&record.ops_item_id)),
         ("findingKey", s(&record.finding_key)),
         ("region", s(&record.region)),
     ];
     let optional = [
+        ("opsItemId", record.ops_item_id.as_ref()),
         ("document", record.document.as_ref()),
         ("checkName", record.check_name.as_ref()),
         ("resource", record.resource.as_ref()),
@@ -558,22 +554,22 @@ impl ExecutionStore for DynamoExecutions {
             .collect()
     }
 
-    async fn get_state(&self, finding_key: &str) -> Result<Option<RemediationState>, PortError> {
+    async fn get_episode(&self, finding_key: &str) -> Result<Option<Episode>, PortError> {
         let item = get_item(
             &self.client,
             &self.table,
-            &[("automationExecutionId", &state_key(finding_key))],
+            &[("automationExecutionId", &episode_key(finding_key))],
             true,
         )
         .await?;
         item.map(|item| from_item("GetItem", item)).transpose()
     }
 
-    async fn put_state(&self, state: &RemediationState) -> Result<bool, PortError> {
-        let mut item = to_item("PutItem", state)?;
+    async fn put_episode(&self, episode: &Episode) -> Result<bool, PortError> {
+        let mut item = to_item("PutItem", episode)?;
         item.insert(
             "automationExecutionId".into(),
-            s(state_key(&state.finding_key)),
+            s(episode_key(&episode.finding_key)),
         );
         item.insert("recordType".into(), s("finding"));
         let request = self
@@ -581,7 +577,7 @@ impl ExecutionStore for DynamoExecutions {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
-        let request = match state.version {
+        let request = match episode.version {
             0 | 1 => request.condition_expression("attribute_not_exists(automationExecutionId)"),
             version => request
                 .condition_expression("version = :previous")
@@ -598,7 +594,78 @@ impl ExecutionStore for DynamoExecutions {
             },
         }
     }
+
+    async fn open_episodes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<EpisodePage, PortError> {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("recordType = :finding AND #stage.#state <> :fixed")
+            .expression_attribute_names("#stage", "stage")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":finding", s("finding"))
+            .expression_attribute_values(":fixed", s("fixed"))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(
+                after.map(|key| HashMap::from([("automationExecutionId".to_owned(), s(key))])),
+            )
+            .send()
+            .await
+            .map_err(|error| port_error("Scan", &error))?;
+        let episodes = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item("Scan", item))
+            .collect::<Result<_, _>>()?;
+        let next = output
+            .last_evaluated_key
+            .and_then(|key| key.get("automationExecutionId")?.as_s().ok().cloned());
+        Ok(EpisodePage { episodes, next })
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
+        let item = get_item(
+            &self.client,
+            &self.table,
+            &[("automationExecutionId", SWEEP_CURSOR_KEY)],
+            true,
+        )
+        .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|item| item.get("cursor"))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
+    }
+
+    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("automationExecutionId", s(SWEEP_CURSOR_KEY));
+        let request = match cursor {
+            Some(cursor) => request
+                .update_expression("SET #cursor = :cursor")
+                .expression_attribute_values(":cursor", s(cursor)),
+            None => request.update_expression("REMOVE #cursor"),
+        };
+        request
+            .expression_attribute_names("#cursor", "cursor")
+            .send()
+            .await
+            .map_err(|error| port_error("UpdateItem", &error))?;
+        Ok(())
+    }
 }
+
+/// Where the episode sweep stopped last time (an item of the execution table).
+const SWEEP_CURSOR_KEY: &str = "sweep#episodes";
 
 /// Named counters, in the execution table (key = the counter's name).
 #[derive(Clone)]

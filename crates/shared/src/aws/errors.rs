@@ -17,7 +17,11 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         | "RequestThrottledException"
         | "TooManyUpdates"
         | "LimitExceededException" => ErrorKind::Throttled,
-        "AutomationExecutionLimitExceededException" => ErrorKind::LimitExceeded,
+        // Quotas that free up over time: SSM's concurrent automations, OpsCenter's monthly
+        // OpsItems. Not invalid requests.
+        "AutomationExecutionLimitExceededException" | "OpsItemLimitExceededException" => {
+            ErrorKind::LimitExceeded
+        }
         "IdempotentParameterMismatch" => ErrorKind::Conflict,
         "SubscriptionRequiredException" => ErrorKind::SubscriptionRequired,
         "AccessDeniedException"
@@ -92,6 +96,10 @@ mod tests {
         );
         assert_eq!(
             classify("AutomationExecutionLimitExceededException", Some(400)),
+            ErrorKind::LimitExceeded
+        );
+        assert_eq!(
+            classify("OpsItemLimitExceededException", Some(400)),
             ErrorKind::LimitExceeded
         );
         assert_eq!(

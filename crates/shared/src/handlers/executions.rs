@@ -2,12 +2,13 @@
 //! automation remediates, even when the event beats the execution row (the execution's tags name
 //! the OpsItem) or comes from another region.
 
-use super::update_state;
+use super::record_outcome;
 use crate::automation_event::{self, AutomationStatusEvent, EventRejection, is_final, is_success};
 use crate::clock::Clock;
-use crate::decide::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM, automation_outcome_update};
+use crate::decide::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM};
 use crate::error::PortError;
 use crate::finding::format_time;
+use crate::lifecycle::{LifecycleConfig, Outcome};
 use crate::ports::{Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsItemStatus};
 use crate::replay::{ParkingLot, Target};
 use chrono::Duration;
@@ -20,7 +21,8 @@ pub struct ExecutionHandler {
     pub automation: Arc<dyn Automation>,
     pub ops_center: Arc<dyn OpsCenter>,
     pub clock: Arc<dyn Clock>,
-    pub execution_retention: Duration,
+    /// The lifecycle's settings (verify window, resolve-on, retention).
+    pub config: LifecycleConfig,
     /// Where unusable events go, with their reason (the function's failure queue).
     pub parking: Arc<dyn ParkingLot>,
 }
@@ -36,12 +38,15 @@ pub enum ExecutionOutcome {
         execution_id: String,
         status: String,
     },
-    /// The status reached the execution row and the OpsItem.
+    /// The status reached the execution row, the episode and its OpsItem.
     Recorded {
         execution_id: String,
         status: String,
-        ops_item_id: String,
+        /// The episode's OpsItem (none while it is owed).
+        ops_item_id: Option<String>,
         ops_item_status: Option<OpsItemStatus>,
+        /// The episode's state afterwards.
+        state: Option<String>,
         reason: Option<String>,
     },
 }
@@ -77,29 +82,39 @@ impl ExecutionOutcome {
 impl ExecutionHandler {
     /// The scheduled sweep: executions with no final status after `stale_after` are looked up
     /// with GetAutomationExecution in their region; a final one goes through the same path as a
-    /// status event (this also covers regions whose events never reach the stack).
+    /// status event (this also covers regions whose events never reach the stack). Each row is
+    /// handled on its own: one that fails is logged and parked (as the status event it stands
+    /// for), the rest go on. `Err` only when the table cannot be read.
     pub async fn sweep(&self, stale_after: Duration) -> Result<Vec<ExecutionOutcome>, PortError> {
         let cutoff = format_time(self.clock.now() - stale_after);
         let mut outcomes = vec![];
         for row in self.executions.unfinished(&cutoff).await? {
-            let Some(info) = self
-                .automation
-                .describe(&row.region, &row.automation_execution_id)
-                .await?
-            else {
-                tracing::warn!(execution = %row.automation_execution_id, region = %row.region, "no such execution in SSM");
-                continue;
-            };
-            if !is_final(&info.status) {
-                continue;
+            match self.sweep_row(&row).await {
+                Ok(Some(outcome)) => outcomes.push(outcome),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(execution = %row.automation_execution_id, %error, metric = "executions.sweep_failed", "sweep could not handle an execution; parked");
+                    let event = automation_event::status_event(
+                        "",
+                        &row.region,
+                        &row.automation_execution_id,
+                        row.document.as_deref().unwrap_or_default(),
+                        &row.status,
+                        self.clock.now(),
+                    );
+                    if let Err(park) = self
+                        .parking
+                        .park(
+                            Target::AutomationExecutionHandler,
+                            &event,
+                            &error.to_string(),
+                        )
+                        .await
+                    {
+                        tracing::error!(%park, "could not park it either; the next sweep tries again");
+                    }
+                }
             }
-            let event = AutomationStatusEvent {
-                execution_id: row.automation_execution_id.clone(),
-                status: info.status,
-                definition: Some(info.document),
-                region: row.region.clone(),
-            };
-            outcomes.push(self.record(event).await?);
         }
         tracing::info!(
             resolved = outcomes.len(),
@@ -107,6 +122,31 @@ impl ExecutionHandler {
             "execution sweep done"
         );
         Ok(outcomes)
+    }
+
+    async fn sweep_row(
+        &self,
+        row: &ExecutionRecord,
+    ) -> Result<Option<ExecutionOutcome>, PortError> {
+        let Some(info) = self
+            .automation
+            .describe(&row.region, &row.automation_execution_id)
+            .await?
+        else {
+            tracing::warn!(execution = %row.automation_execution_id, region = %row.region, "no such execution in SSM");
+            return Ok(None);
+        };
+        if !is_final(&info.status) {
+            return Ok(None);
+        }
+        let event = AutomationStatusEvent {
+            execution_id: row.automation_execution_id.clone(),
+            status: info.status,
+            definition: Some(info.document),
+            region: row.region.clone(),
+            time: None,
+        };
+        self.record(event).await.map(Some)
     }
 
     /// `Err` only when a call failed: the Lambda returns a function error so EventBridge retries
@@ -151,14 +191,10 @@ impl ExecutionHandler {
                     .automation
                     .tags(&event.region, &event.execution_id)
                     .await?;
-                let ours = tags.as_ref().and_then(|tags| {
-                    Some((
-                        tags.get(TAG_OPS_ITEM)?.clone(),
-                        tags.get(TAG_FINDING)?.clone(),
-                        tags,
-                    ))
-                });
-                let Some((ops_item_id, finding_key, tags)) = ours else {
+                let ours = tags
+                    .as_ref()
+                    .and_then(|tags| Some((tags.get(TAG_FINDING)?.clone(), tags)));
+                let Some((finding_key, tags)) = ours else {
                     tracing::info!(
                         metric = "executions.foreign",
                         "not started by tarem; ignored"
@@ -169,7 +205,7 @@ impl ExecutionHandler {
                 };
                 ExecutionRecord {
                     automation_execution_id: event.execution_id.clone(),
-                    ops_item_id,
+                    ops_item_id: tags.get(TAG_OPS_ITEM).cloned(),
                     finding_key,
                     region: event.region.clone(),
                     document: event.definition.clone(),
@@ -201,40 +237,28 @@ impl ExecutionHandler {
         } else {
             None
         };
-        let mut update = automation_outcome_update(
-            &event.execution_id,
-            &row.region,
-            row.document.as_deref().or(event.definition.as_deref()),
-            &event.status,
-            reason.as_deref(),
-        );
-        // A failure never reopens an OpsItem that is already resolved (Trusted Advisor reported
-        // the resource Green meanwhile, or an operator closed it): it only records the outcome.
-        if failed
-            && self.ops_center.status(&row.ops_item_id).await? == Some(OpsItemStatus::Resolved)
-        {
-            update.status = None;
-        }
-        self.ops_center.update(&row.ops_item_id, &update).await?;
         row.status = event.status.clone();
         row.updated_at = format_time(now);
-        row.expires_at = (now + self.execution_retention).timestamp();
+        row.expires_at = (now + self.config.retention).timestamp();
         self.executions.record_status(&row).await?;
-        if is_final(&event.status)
-            && let Some(token) = row.client_token.clone()
-        {
-            let status = event.status.clone();
-            let execution_id = event.execution_id.clone();
-            update_state(&*self.executions, &row.finding_key, None, move |state| {
-                state.attempt_mut(&token).is_some_and(|attempt| {
-                    attempt
-                        .execution_id
-                        .get_or_insert_with(|| execution_id.clone());
-                    attempt.status.replace(status.clone()).as_deref() != Some(status.as_str())
-                })
-            })
-            .await?;
-        }
+        let outcome = Outcome {
+            execution_id: event.execution_id.clone(),
+            client_token: row.client_token.clone(),
+            status: event.status.clone(),
+            region: row.region.clone(),
+            document: row.document.clone().or(event.definition.clone()),
+            failure: reason.clone(),
+            at: event.time.unwrap_or(now),
+        };
+        let decision = record_outcome(
+            &*self.executions,
+            &*self.ops_center,
+            &*self.clock,
+            &self.config,
+            &row.finding_key,
+            &outcome,
+        )
+        .await?;
         let metric = if is_success(&event.status) {
             "automations.succeeded"
         } else if is_final(&event.status) {
@@ -242,12 +266,16 @@ impl ExecutionHandler {
         } else {
             "automations.progress"
         };
-        tracing::info!(ops_item = %row.ops_item_id, metric, "automation status recorded");
+        let episode = decision.episode.as_ref();
+        tracing::info!(state = episode.map(|e| e.stage.name()), why = %decision.why, metric, "automation status recorded");
         Ok(ExecutionOutcome::Recorded {
             execution_id: event.execution_id,
             status: event.status,
-            ops_item_id: row.ops_item_id,
-            ops_item_status: update.status,
+            ops_item_id: episode
+                .and_then(|e| e.ops_item_id.clone())
+                .or(row.ops_item_id),
+            ops_item_status: decision.update_ops_item.and_then(|u| u.status),
+            state: episode.map(|e| e.stage.name().to_owned()),
             reason,
         })
     }

@@ -1,51 +1,104 @@
 //! The three handlers, written against the ports only, so the Lambda binaries (AWS adapters) and
-//! `tarem simulate` (in-memory adapters) run the same code.
+//! `tarem simulate` (in-memory adapters) run the same code. They gather facts, ask the
+//! lifecycle ([`crate::lifecycle`]) what to do, and carry it out.
 
 pub mod check_tracker;
 pub mod executions;
 pub mod results;
+mod start;
+pub mod sweep;
 
 pub use check_tracker::{CheckTracker, Tracked};
 pub use executions::{ExecutionHandler, ExecutionOutcome};
-pub use results::{
-    BatchReport, MappingCache, RecordOutcome, RecordReport, ResultsConfig, ResultsHandler, Step,
-};
+pub use results::{BatchReport, MappingCache, RecordOutcome, RecordReport, ResultsHandler, Step};
+pub use sweep::SweepReport;
 
+use crate::clock::Clock;
 use crate::error::{ErrorKind, PortError};
-use crate::ports::ExecutionStore;
-use crate::safety::RemediationState;
+use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, LifecycleConfig, Outcome};
+use crate::ports::{ExecutionStore, OpsCenter, OpsItemStatus};
 
-/// Read-modify-write of a finding's remediation state, retried when another writer got there
-/// first. `change` says whether it changed anything (nothing is written otherwise). A missing
-/// state is created only when `create_expiring_at` is given. Returns the state as it now is.
-pub(crate) async fn update_state(
-    store: &dyn ExecutionStore,
+/// Tries of a read-decide-write cycle when another writer changed the episode in between.
+const TRIES: usize = 3;
+
+/// An execution's outcome onto its episode: the OpsItem updated, the episode written (retried
+/// when another writer got there first). A failure never reopens an OpsItem someone resolved
+/// (Trusted Advisor's Green, or an operator): it only records the outcome there.
+pub(crate) async fn record_outcome(
+    executions: &dyn ExecutionStore,
+    ops_center: &dyn OpsCenter,
+    clock: &dyn Clock,
+    config: &LifecycleConfig,
     finding_key: &str,
-    create_expiring_at: Option<i64>,
-    mut change: impl FnMut(&mut RemediationState) -> bool,
-) -> Result<Option<RemediationState>, PortError> {
-    const TRIES: usize = 3;
+    outcome: &Outcome,
+) -> Result<Decision, PortError> {
     for _ in 0..TRIES {
-        let base = match (store.get_state(finding_key).await?, create_expiring_at) {
-            (Some(state), _) => state,
-            (None, Some(expires_at)) => RemediationState {
-                expires_at,
-                ..RemediationState::new(finding_key)
-            },
-            (None, None) => return Ok(None),
+        let current = executions.get_episode(finding_key).await?;
+        let lifecycle = Lifecycle {
+            config,
+            now: clock.now(),
         };
-        let mut next = base.clone();
-        if !change(&mut next) {
-            return Ok((base.version > 0).then_some(base));
+        let mut decision = lifecycle
+            .decide(
+                current.as_ref(),
+                Happening::Outcome(outcome),
+                &Facts::default(),
+            )
+            .map_err(|need| {
+                PortError::new(
+                    "lifecycle",
+                    ErrorKind::Invalid,
+                    format!("an outcome asked for {need:?}"),
+                )
+            })?;
+        let ops_item = decision
+            .episode
+            .as_ref()
+            .and_then(|e| e.ops_item_id.clone());
+        if let (Some(update), Some(id)) = (decision.update_ops_item.as_mut(), ops_item) {
+            let reopens = matches!(
+                update.status,
+                Some(OpsItemStatus::Open | OpsItemStatus::InProgress)
+            );
+            let we_resolved = current
+                .as_ref()
+                .is_some_and(|e| matches!(e.stage, crate::episode::Stage::Unconfirmed));
+            if reopens
+                && !we_resolved
+                && ops_center.status(&id).await? == Some(OpsItemStatus::Resolved)
+            {
+                update.status = None;
+                update.description = None;
+            }
+            ignore_missing(ops_center.update(&id, update).await)?;
         }
-        next.version = base.version + 1;
-        if store.put_state(&next).await? {
-            return Ok(Some(next));
+        let Some(mut next) = decision
+            .episode
+            .clone()
+            .filter(|e| Some(e) != current.as_ref())
+        else {
+            return Ok(decision);
+        };
+        next.version = current.as_ref().map_or(0, |c| c.version) + 1;
+        if executions.put_episode(&next).await? {
+            decision.episode = Some(next);
+            return Ok(decision);
         }
     }
     Err(PortError::new(
         "PutItem",
         ErrorKind::Unavailable,
-        format!("the remediation state of {finding_key} changed under {TRIES} writes in a row"),
+        format!("the episode of {finding_key} changed under {TRIES} writes in a row"),
     ))
+}
+
+/// An OpsItem someone deleted is not a reason to fail: the episode goes on without it.
+pub(crate) fn ignore_missing(result: Result<(), PortError>) -> Result<(), PortError> {
+    match result {
+        Err(error) if error.kind == ErrorKind::NotFound => {
+            tracing::warn!(%error, "the OpsItem no longer exists; going on without it");
+            Ok(())
+        }
+        other => other,
+    }
 }

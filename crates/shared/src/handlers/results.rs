@@ -1,33 +1,35 @@
-//! results-handler: each tracker stream record becomes an OpsItem and, when the mapping and every
-//! safety control allow it, one automation per attempt.
+//! results-handler: each tracker stream record moves its finding's episode along
+//! ([`crate::lifecycle`]): opens its OpsItem, and starts the runbook when the lifecycle says so.
 //!
 //! Every record of a batch is processed. Only records that failed retryably are named in the
 //! partial batch response; once a finding's record fails, its later records in the batch wait
-//! too, so a finding's changes are never applied out of order.
+//! too, so a finding's changes are never applied out of order. Every record is checked against
+//! the tracker's current row before any OpsItem or automation work.
 //!
-//! A start happens once per attempt: the attempt is claimed in the finding's remediation state
-//! (a versioned, conditional write) before SSM is called, the ClientToken is derived from the
-//! finding and the attempt number, and a redelivered record finds its attempt already there.
+//! A start happens once per attempt: the attempt is claimed in the finding's episode (a
+//! versioned, conditional write) before SSM is called, its ClientToken is derived from the
+//! finding, the episode and the attempt number, and a redelivered record finds its attempt
+//! already there.
 
-use super::update_state;
+use super::start::{StartFailure, StartPacer, Starter};
+use super::{TRIES, ignore_missing, record_outcome};
 use crate::automation_event::is_final;
 use crate::clock::Clock;
-use crate::decide::{
-    self, Action, Remediation, automation_tags, ops_item_for, plan_remediation, refresh_update,
-    resolved_by_trusted_advisor, started_update,
-};
-use crate::error::{ErrorKind, PortError};
+use crate::decide::TAG_OPS_ITEM;
+use crate::episode::{Episode, Stage};
+use crate::error::PortError;
 use crate::finding::{Finding, format_time};
-use crate::mapping::{Mapping, MappingError, Mode};
+use crate::lifecycle::{
+    Decision, Facts, Happening, Lifecycle, LifecycleConfig, Need, Outcome, REFUSED, Start,
+};
+use crate::mapping::{Mapping, MappingError};
+use crate::opsitem::started_update;
 use crate::ports::{
     Automation, Counters, ExecutionRecord, ExecutionStore, KillSwitch, MappingStore, OpsCenter,
-    OpsItemUpdate, ResourceTags, StartAutomation, TrackerStore,
+    ResourceTags, TrackerStore,
 };
 use crate::replay::{ParkingLot, Target};
-use crate::safety::{
-    Attempt, AttemptLimits, Gate, RemediationState, SafetyConfig, breaker_counter, effective_mode,
-    gate, needs_tags, ops_item_counter, unmapped_ops_item,
-};
+use crate::safety::{breaker_counter, ops_item_counter};
 use crate::stream::{TrackerChange, decode_record};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -82,44 +84,6 @@ impl MappingCache {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct ResultsConfig {
-    /// OpsItem `Source`.
-    pub ops_item_source: String,
-    /// How long execution rows, remediation states and counters are kept.
-    pub execution_retention: Duration,
-    pub safety: SafetyConfig,
-}
-
-impl Default for ResultsConfig {
-    fn default() -> Self {
-        Self {
-            ops_item_source: "TrustedAdvisor".into(),
-            execution_retention: Duration::days(90),
-            safety: SafetyConfig::default(),
-        }
-    }
-}
-
-/// Spaces StartAutomationExecution calls at least `interval` apart within this process.
-#[derive(Default)]
-pub struct StartPacer {
-    last: Mutex<Option<DateTime<Utc>>>,
-}
-
-impl StartPacer {
-    /// Reserves the next start slot; returns how long to wait for it.
-    fn reserve(&self, now: DateTime<Utc>, interval: Duration) -> Duration {
-        let mut last = self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let slot = last.map_or(now, |last| (last + interval).max(now));
-        *last = Some(slot);
-        slot - now
-    }
-}
-
 pub struct ResultsHandler {
     pub tracker: Arc<dyn TrackerStore>,
     pub mappings: MappingCache,
@@ -130,7 +94,7 @@ pub struct ResultsHandler {
     pub counters: Arc<dyn Counters>,
     pub kill_switch: Arc<dyn KillSwitch>,
     pub clock: Arc<dyn Clock>,
-    pub config: ResultsConfig,
+    pub config: LifecycleConfig,
     pub pacer: StartPacer,
     /// Where records that failed permanently go, with their reason (the stream's failure queue).
     pub parking: Arc<dyn ParkingLot>,
@@ -140,12 +104,25 @@ pub struct ResultsHandler {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "step", rename_all = "camelCase")]
 pub enum Step {
+    /// The episode's state after the decision, and why.
+    Episode {
+        state: String,
+        why: String,
+    },
     OpsItemCreated {
         id: String,
         title: String,
     },
     OpsItemReused {
         id: String,
+    },
+    /// The OpsItem could not be created now; the sweep creates it later.
+    OpsItemOwed {
+        reason: String,
+    },
+    OpsItemUpdated {
+        id: String,
+        status: Option<String>,
     },
     AutomationStarted {
         execution_id: String,
@@ -157,19 +134,15 @@ pub enum Step {
     AutomationAlreadyStarted {
         execution_id: String,
     },
-    /// The mapping's mode or the mapping itself starts nothing (approval, dry run, blocked, none).
+    /// Nothing can remediate this finding (no mapping, inactive, a broken mapping): why.
     NoAutomation {
         reason: String,
     },
-    /// A safety control decided: nothing started (or no OpsItem), and why.
+    /// A safety control holds the start, and why.
     Held {
         control: String,
         reason: String,
     },
-    OpsItemResolved {
-        id: String,
-    },
-    NothingToResolve,
     Skipped {
         reason: String,
     },
@@ -240,20 +213,62 @@ impl From<PortError> for Failure {
     }
 }
 
-/// Time kept in hand before the function's deadline: a record that would need more is retried
-/// in a later invocation rather than cut off mid-call.
-const DEADLINE_MARGIN_SECONDS: i64 = 10;
-/// Start attempts per record for retryable SSM errors (throttling, the concurrency limit).
-const START_TRIES: u32 = 6;
-const MAX_BACKOFF_SECONDS: i64 = 20;
+/// What one invocation (a batch, or a sweep) reads once: the deadline, and the kill switch.
+pub(super) struct Pass {
+    pub deadline: Option<DateTime<Utc>>,
+    starts_allowed: Option<bool>,
+}
 
-/// A flagged finding's automated start that passed the attempt gate.
-enum Claimable {
-    New { number: u32, client_token: String },
-    Resume(Attempt),
+impl Pass {
+    pub fn new(deadline: Option<DateTime<Utc>>) -> Self {
+        Self {
+            deadline,
+            starts_allowed: None,
+        }
+    }
+}
+
+/// The facts a decision asked for, held while it is asked again.
+#[derive(Default)]
+struct Gathered {
+    mapping: Option<CachedMapping>,
+    tags: Option<BTreeMap<String, String>>,
+    starts_allowed: Option<bool>,
+    ops_items_this_month: Option<u64>,
+    breaker_open: bool,
+}
+
+impl Gathered {
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            mapping: self.mapping.as_ref().map(|m| m.as_deref()),
+            tags: self.tags.as_ref(),
+            starts_allowed: self.starts_allowed,
+            ops_items_this_month: self.ops_items_this_month,
+            breaker_open: self.breaker_open,
+        }
+    }
 }
 
 impl ResultsHandler {
+    /// The function's whole job for one invocation: the stack's schedule (or a parked sweep
+    /// failure naming one finding) runs the episode sweep; anything else is a stream batch,
+    /// answered with the partial batch response. What the Lambda binary returns.
+    pub async fn invoke(
+        &self,
+        payload: &Value,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Value, PortError> {
+        if crate::reconcile::is_scheduled(payload) {
+            let report = self
+                .sweep(deadline, super::sweep::finding_named(payload))
+                .await?;
+            return Ok(serde_json::to_value(report).unwrap_or_default());
+        }
+        let response = self.handle_batch(payload, deadline).await.response();
+        Ok(serde_json::to_value(response).unwrap_or_default())
+    }
+
     /// Handles a stream batch (`{"Records":[...]}`); never fails as a whole. `deadline` is the
     /// invocation's: waits (pacing, backoff) that would not fit end the record as a retry.
     pub async fn handle_batch(
@@ -270,8 +285,9 @@ impl ResultsHandler {
         };
         let mut report = BatchReport::default();
         let mut waiting: HashSet<String> = HashSet::new();
+        let mut pass = Pass::new(deadline);
         for record in records {
-            let mut record_report = self.handle_record(record, &mut waiting, deadline).await;
+            let mut record_report = self.handle_record(record, &mut waiting, &mut pass).await;
             if let RecordOutcome::Parked(reason) = &record_report.outcome {
                 // Parked for a replay after the fix; a record that cannot be parked is retried.
                 let payload = serde_json::json!({ "Records": [record] });
@@ -294,7 +310,7 @@ impl ResultsHandler {
         &self,
         record: &Value,
         waiting: &mut HashSet<String>,
-        deadline: Option<DateTime<Utc>>,
+        pass: &mut Pass,
     ) -> RecordReport {
         let change = match decode_record(record) {
             Ok(change) => change,
@@ -328,14 +344,9 @@ impl ResultsHandler {
             );
             return report;
         }
-        let span = tracing::info_span!(
-            "finding",
-            check = %finding.check_name,
-            resource = %finding.resource,
-            region = %finding.region
-        );
+        let span = finding_span(&finding);
         let result = self
-            .apply(&change, &finding, &mut report.steps, deadline)
+            .apply(&change, &mut report.steps, pass)
             .instrument(span.clone())
             .await;
         let _enter = span.enter();
@@ -357,536 +368,385 @@ impl ResultsHandler {
     async fn apply(
         &self,
         change: &TrackerChange,
-        finding: &Finding,
         steps: &mut Vec<Step>,
-        deadline: Option<DateTime<Utc>>,
+        pass: &mut Pass,
     ) -> Result<(), Failure> {
-        if let Some(reason) = self.outdated(change).await? {
-            tracing::info!(%reason, metric = "records.stale", "record acts on nothing");
-            steps.push(Step::Skipped { reason });
-            return Ok(());
-        }
-        match decide::classify(change) {
-            Action::Ignore(reason) => {
-                steps.push(Step::Skipped {
-                    reason: reason.into(),
-                });
-                Ok(())
+        let row = match self.current_row(change).await? {
+            Ok(row) => row,
+            Err(reason) => {
+                tracing::info!(%reason, metric = "records.stale", "record acts on nothing");
+                steps.push(Step::Skipped { reason });
+                return Ok(());
             }
-            Action::Resolve => self.resolve(finding, steps).await,
-            Action::Flag => self.flagged(finding, steps, deadline).await,
-        }
+        };
+        self.settle(&row, false, steps, pass).await
     }
 
-    /// Why a record must act on nothing, checked before any OpsItem or automation work: it
-    /// says the same state again, or the tracker holds a later state than it (a retried record,
-    /// or one replayed from the failure queue hours later).
-    async fn outdated(&self, change: &TrackerChange) -> Result<Option<String>, Failure> {
+    /// The tracker's current row for a record, or why the record must act on nothing: it says
+    /// the same state again, or the tracker holds a later state than it (a retried record, or
+    /// one replayed from the failure queue hours later).
+    async fn current_row(
+        &self,
+        change: &TrackerChange,
+    ) -> Result<Result<Finding, String>, Failure> {
         let Some(new) = &change.new else {
-            return Ok(None);
+            return Ok(Err("the tracker row was removed".into()));
         };
         if let Some(old) = &change.old
             && old.resource_status == new.resource_status
             && old.time_millis() == new.time_millis()
         {
-            return Ok(Some(
-                "the same state, said again later; nothing to do".into(),
-            ));
+            return Ok(Err("the same state, said again later; nothing to do".into()));
         }
         let current = self.tracker.get(&new.hash_key, &new.resource).await?;
         Ok(match current {
-            None => Some("the tracker no longer holds this finding; nothing to do".into()),
-            Some(current) if current.order() > new.order() => Some(format!(
+            None => Err("the tracker no longer holds this finding; nothing to do".into()),
+            Some(current) if current.order() > new.order() => Err(format!(
                 "stale: the tracker holds a later state ({} as of {}) than this record ({} as of {})",
                 current.resource_status,
                 current.last_updated_time,
                 new.resource_status,
                 new.last_updated_time
             )),
-            Some(_) => None,
+            Some(current) => Ok(current),
         })
     }
 
-    fn expires_at(&self) -> i64 {
-        (self.clock.now() + self.config.execution_retention).timestamp()
-    }
-
-    async fn resolve(&self, finding: &Finding, steps: &mut Vec<Step>) -> Result<(), Failure> {
-        let state = self.executions.get_state(&finding.hash_key).await?;
-        let mut open = self.ops_center.find_open(&finding.hash_key).await?;
-        // The remembered item: found even before OpsCenter's search has indexed it.
-        let remembered = state.as_ref().and_then(|state| state.ops_item_id.clone());
-        if let Some(id) = &remembered
-            && !open.contains(id)
-        {
-            open.push(id.clone());
-        }
-        if open.is_empty() {
-            steps.push(Step::NothingToResolve);
-        }
-        let update = resolved_by_trusted_advisor(finding);
-        for id in open {
-            self.ops_center.update(&id, &update).await?;
-            tracing::info!(ops_item = %id, metric = "opsitems.resolved", "resolved: Trusted Advisor reports Green");
-            steps.push(Step::OpsItemResolved { id });
-        }
-        if remembered.is_some() {
-            update_state(&*self.executions, &finding.hash_key, None, |state| {
-                state.ops_item_id.take().is_some()
-            })
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn flagged(
+    /// Reads the finding's episode, decides, and carries the decision out; retried from the
+    /// start when another writer changed the episode in between.
+    pub(super) async fn settle(
         &self,
-        finding: &Finding,
+        row: &Finding,
+        tick: bool,
         steps: &mut Vec<Step>,
-        deadline: Option<DateTime<Utc>>,
+        pass: &mut Pass,
     ) -> Result<(), Failure> {
-        let safety = &self.config.safety;
-        let now = self.clock.now();
-        let mapping = self.mappings.get(&finding.check_name).await?;
-        let (mode, note) = match mapping.as_deref() {
-            Some(Ok(mapping)) => {
-                let tags = match (needs_tags(mapping, &safety.opt_in), finding.resource_arn()) {
-                    (true, Some(arn)) => self.tags.tags(&finding.region, arn).await?,
-                    _ => BTreeMap::new(),
-                };
-                effective_mode(mapping, &tags, &safety.opt_in)
-            }
-            _ => (Mode::Approval, None),
-        };
-        let mut remediation =
-            plan_remediation(finding, mapping.as_deref(), mode, note.as_deref(), safety);
-        match &remediation {
-            Remediation::Inactive { reason, .. } => {
-                steps.push(held("inactive", reason.clone()));
-                return Ok(());
-            }
-            Remediation::NotMapped => {
-                let created = self.counters.value(&ops_item_counter(now)).await?;
-                if let Err(reason) = unmapped_ops_item(
-                    finding,
-                    safety.unmapped_ops_items,
-                    created,
-                    safety.monthly_ops_item_budget,
-                ) {
-                    tracing::info!(%reason, metric = "opsitems.skipped", "no OpsItem for this unmapped finding");
-                    steps.push(held("ops-items", reason));
-                    return Ok(());
-                }
-            }
-            _ => {}
-        }
-
-        // The attempt gate and the kill switch, for automated starts.
-        let limits =
-            AttemptLimits::for_mapping(safety, mapping.as_deref().and_then(|m| m.as_ref().ok()));
-        let mut claimable = None;
-        let mut state = None;
-        if let Remediation::Start(start) = remediation.clone() {
-            state = self.executions.get_state(&finding.hash_key).await?;
-            match gate(state.as_ref(), finding, now, &limits) {
-                Gate::AlreadyStarted { execution_id } => {
-                    // The first delivery of this record did all of it, OpsItem included.
-                    steps.push(Step::AutomationAlreadyStarted { execution_id });
-                    return Ok(());
-                }
-                Gate::Hold(hold) => {
-                    let control = hold.control();
-                    tracing::info!(
-                        control,
-                        metric = "automations.held",
-                        "held by the attempt gate"
-                    );
-                    remediation = Remediation::Held {
-                        start: start.clone(),
-                        control,
-                        reason: hold.describe(&limits),
-                    };
-                }
-                Gate::Start {
-                    number,
-                    client_token,
-                } => {
-                    claimable = Some(Claimable::New {
-                        number,
-                        client_token,
-                    })
-                }
-                Gate::Resume(attempt) => claimable = Some(Claimable::Resume(attempt)),
-            }
-            if claimable.is_some() && !self.kill_switch.starts_allowed().await? {
-                tracing::warn!(metric = "automations.held", "kill switch is off: no start");
-                claimable = None;
-                remediation = Remediation::Held {
-                    start: start.clone(),
-                    control: "kill-switch",
-                    reason: "automation starts are switched off (the stack's kill switch parameter is `off`)".into(),
-                };
-            }
-        }
-
-        let (ops_item_id, remembered) = self.open_ops_item(finding, &remediation, steps).await?;
-        if remembered.is_some() {
-            // Remembering the OpsItem wrote the state: claim on top of that version.
-            state = remembered;
-        }
-        match (remediation, claimable) {
-            (Remediation::Start(start), Some(claimable)) => {
-                self.start(
-                    finding,
-                    start,
-                    claimable,
-                    state,
-                    &ops_item_id,
-                    steps,
-                    deadline,
-                )
-                .await
-            }
-            (
-                Remediation::Held {
-                    control, reason, ..
-                },
-                _,
-            ) => {
-                steps.push(held(control, reason));
-                Ok(())
-            }
-            (other, _) => {
-                tracing::info!(reason = %other.describe(), "no automation");
-                steps.push(Step::NoAutomation {
-                    reason: other.describe(),
-                });
-                Ok(())
-            }
-        }
-    }
-
-    /// Creates the finding's OpsItem, or refreshes the open one dedup returns; remembers a new
-    /// one in the finding's state (returned when written) and counts it against the month's
-    /// budget.
-    async fn open_ops_item(
-        &self,
-        finding: &Finding,
-        remediation: &Remediation,
-        steps: &mut Vec<Step>,
-    ) -> Result<(String, Option<RemediationState>), Failure> {
-        let item = ops_item_for(finding, remediation, &self.config.ops_item_source);
-        let ops_item = self.ops_center.create(&item).await?;
-        if ops_item.created {
-            tracing::info!(ops_item = %ops_item.id, metric = "opsitems.created", "OpsItem created");
-            steps.push(Step::OpsItemCreated {
-                id: ops_item.id.clone(),
-                title: item.title.clone(),
-            });
-            self.counters
-                .increment(&ops_item_counter(self.clock.now()), self.expires_at())
+        for _ in 0..TRIES {
+            let current = self.executions.get_episode(&row.hash_key).await?;
+            let happening = if tick {
+                Happening::Tick(row)
+            } else {
+                Happening::Tracked(row)
+            };
+            let mut gathered = Gathered {
+                starts_allowed: pass.starts_allowed,
+                ..Gathered::default()
+            };
+            let mut decision = self
+                .decide(current.as_ref(), happening, row, &mut gathered)
                 .await?;
-            let id = ops_item.id.clone();
-            let state = update_state(
-                &*self.executions,
-                &finding.hash_key,
-                Some(self.expires_at()),
-                move |state| state.ops_item_id.replace(id.clone()).as_deref() != Some(id.as_str()),
-            )
-            .await?;
-            return Ok((ops_item.id, state));
-        }
-        self.ops_center
-            .update(&ops_item.id, &refresh_update(&item))
-            .await?;
-        steps.push(Step::OpsItemReused {
-            id: ops_item.id.clone(),
-        });
-        Ok((ops_item.id, None))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn start(
-        &self,
-        finding: &Finding,
-        mut start: StartAutomation,
-        claimable: Claimable,
-        state: Option<RemediationState>,
-        ops_item_id: &str,
-        steps: &mut Vec<Step>,
-        deadline: Option<DateTime<Utc>>,
-    ) -> Result<(), Failure> {
-        // A retried record can be hours old: when Trusted Advisor has since reported the resource
-        // fixed (or the row is gone), the runbook is not needed.
-        let current = self
-            .tracker
-            .get(&finding.hash_key, &finding.resource)
-            .await?;
-        let fixed_since = current.as_ref().is_none_or(|current| {
-            !current.resource_status.is_flagged() && current.time_millis() > finding.time_millis()
-        });
-        if fixed_since {
-            steps.push(Step::Skipped {
-                reason:
-                    "Trusted Advisor reported the resource fixed after this record; no automation"
-                        .into(),
-            });
-            return Ok(());
-        }
-        let now = self.clock.now();
-        let (client_token, resumed) = match claimable {
-            Claimable::New {
-                number,
-                client_token,
-            } => {
+            pass.starts_allowed = pass.starts_allowed.or(gathered.starts_allowed);
+            if decision.start.as_ref().is_some_and(|start| !start.resume) {
                 let safety = &self.config.safety;
-                let breaker = breaker_counter(&finding.check_name, now, safety.breaker_window);
+                let breaker =
+                    breaker_counter(&row.check_name, self.clock.now(), safety.breaker_window);
+                let expires_at = (self.clock.now() + self.config.retention).timestamp();
                 if !self
                     .counters
-                    .increment_below(&breaker, safety.breaker_limit, self.expires_at())
+                    .increment_below(&breaker, safety.breaker_limit, expires_at)
                     .await?
                 {
-                    return self
-                        .breaker_tripped(finding, start, ops_item_id, steps)
-                        .await;
+                    tracing::warn!(metric = "automations.breaker", "circuit breaker tripped");
+                    gathered.breaker_open = true;
+                    decision = self
+                        .decide(current.as_ref(), happening, row, &mut gathered)
+                        .await?;
                 }
-                let attempt = Attempt {
-                    number,
-                    client_token: client_token.clone(),
-                    finding_time_millis: finding.time_millis(),
-                    started_at: now.timestamp(),
-                    document: start.document.clone(),
-                    region: start.region.clone(),
-                    execution_id: None,
-                    status: None,
-                };
-                let base = state.unwrap_or_else(|| RemediationState::new(&finding.hash_key));
-                let mut claimed = base.with_attempt(attempt);
-                claimed.expires_at = self.expires_at();
-                if !self.executions.put_state(&claimed).await? {
-                    // Another delivery claimed first; this record is retried and will see it.
-                    return Err(Failure::Retry(
-                        "another writer changed this finding's attempts; retried".into(),
-                    ));
-                }
-                (client_token, false)
             }
-            Claimable::Resume(attempt) => (attempt.client_token, true),
-        };
-        start.client_token = client_token.clone();
-        start.tags = automation_tags(&finding.hash_key, ops_item_id, &client_token);
-
-        // A resumed attempt may have started before the crash: ask SSM first.
-        let found = if resumed {
-            self.automation
-                .find_by_client_token(&start.region, &client_token)
+            if self
+                .carry_out(current.as_ref(), decision, row, steps, pass)
                 .await?
-        } else {
-            None
-        };
-        let execution_id = match found {
-            Some(id) => {
-                steps.push(Step::AutomationAlreadyStarted {
-                    execution_id: id.clone(),
-                });
-                id
-            }
-            None => {
-                let id = self
-                    .start_paced(&start, ops_item_id, steps, deadline)
-                    .await?;
-                tracing::info!(execution = %id, document = %start.document, metric = "automations.started", "automation started");
-                steps.push(Step::AutomationStarted {
-                    execution_id: id.clone(),
-                    document: start.document.clone(),
-                    region: start.region.clone(),
-                    parameters: start.parameters.clone(),
-                    client_token: client_token.clone(),
-                });
-                id
-            }
-        };
-        let record = ExecutionRecord {
-            automation_execution_id: execution_id.clone(),
-            ops_item_id: ops_item_id.to_owned(),
-            finding_key: finding.hash_key.clone(),
-            region: start.region.clone(),
-            document: Some(start.document.clone()),
-            check_name: Some(finding.check_name.clone()),
-            resource: Some(finding.resource.clone()),
-            client_token: Some(client_token.clone()),
-            parameters: Some(start.parameters.clone()),
-            status: "Pending".into(),
-            started_at: Some(format_time(now)),
-            updated_at: format_time(now),
-            expires_at: self.expires_at(),
-        };
-        let status = self.executions.record_started(&record).await?;
-        // The status handler may already have written the outcome: never undo it.
-        if !is_final(&status) {
-            self.ops_center
-                .update(ops_item_id, &started_update(&start, &execution_id))
-                .await?;
-        }
-        let linked = execution_id.clone();
-        update_state(&*self.executions, &finding.hash_key, None, move |state| {
-            state
-                .attempt_mut(&client_token)
-                .is_some_and(|attempt| attempt.execution_id.replace(linked.clone()).is_none())
-        })
-        .await?;
-        Ok(())
-    }
-
-    /// StartAutomationExecution, paced, with backoff and jitter for throttling and the
-    /// concurrency limit, within the invocation's time budget.
-    async fn start_paced(
-        &self,
-        start: &StartAutomation,
-        ops_item_id: &str,
-        steps: &mut Vec<Step>,
-        deadline: Option<DateTime<Utc>>,
-    ) -> Result<String, Failure> {
-        let mut backoff = Duration::seconds(1);
-        let mut last_error = None;
-        for try_number in 0..START_TRIES {
-            let wait = self
-                .pacer
-                .reserve(self.clock.now(), self.config.safety.start_interval);
-            self.wait_within_budget(wait, deadline, "pacing StartAutomationExecution")
-                .await?;
-            match self.automation.start(start).await {
-                Ok(id) => return Ok(id),
-                Err(error) if error.kind == ErrorKind::Conflict => {
-                    return match self
-                        .automation
-                        .find_by_client_token(&start.region, &start.client_token)
-                        .await?
-                    {
-                        Some(id) => Ok(id),
-                        None => Err(self.start_refused(ops_item_id, start, &error, steps).await),
-                    };
-                }
-                Err(error) if !error.is_retryable() => {
-                    return Err(self.start_refused(ops_item_id, start, &error, steps).await);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, try_number, "start failed retryably; backing off");
-                    let wait = backoff + jitter(&start.client_token, try_number);
-                    last_error = Some(error);
-                    self.wait_within_budget(
-                        wait,
-                        deadline,
-                        "backing off after a retryable start error",
-                    )
-                    .await?;
-                    backoff = (backoff * 2).min(Duration::seconds(MAX_BACKOFF_SECONDS));
-                }
+            {
+                return Ok(());
             }
         }
-        Err(Failure::Retry(last_error.map_or_else(
-            || "start not attempted".into(),
-            |error| error.to_string(),
+        Err(Failure::Retry(format!(
+            "the episode of this finding changed under {TRIES} writes in a row"
         )))
     }
 
-    async fn wait_within_budget(
+    /// Asks the lifecycle, gathering each fact it needs, once.
+    async fn decide(
         &self,
-        wait: Duration,
-        deadline: Option<DateTime<Utc>>,
-        what: &str,
-    ) -> Result<(), Failure> {
-        if wait <= Duration::zero() {
-            return Ok(());
+        current: Option<&Episode>,
+        happening: Happening<'_>,
+        row: &Finding,
+        gathered: &mut Gathered,
+    ) -> Result<Decision, Failure> {
+        let lifecycle = Lifecycle {
+            config: &self.config,
+            now: self.clock.now(),
+        };
+        let mut asked = HashSet::new();
+        loop {
+            let need = match lifecycle.decide(current, happening, &gathered.facts()) {
+                Ok(decision) => return Ok(decision),
+                Err(need) => need,
+            };
+            if !asked.insert(need) {
+                return Err(Failure::Park(format!(
+                    "the lifecycle asked twice for {need:?}"
+                )));
+            }
+            match need {
+                Need::Mapping => {
+                    gathered.mapping = Some(self.mappings.get(&row.check_name).await?);
+                }
+                Need::Tags => {
+                    gathered.tags = Some(match row.resource_arn() {
+                        Some(arn) => self.tags.tags(&row.region, arn).await?,
+                        None => BTreeMap::new(),
+                    });
+                }
+                Need::KillSwitch => {
+                    gathered.starts_allowed = Some(self.kill_switch.starts_allowed().await?);
+                }
+                Need::OpsItemBudget => {
+                    gathered.ops_items_this_month = Some(
+                        self.counters
+                            .value(&ops_item_counter(self.clock.now()))
+                            .await?,
+                    );
+                }
+            }
         }
-        if let Some(deadline) = deadline
-            && self.clock.now() + wait + Duration::seconds(DEADLINE_MARGIN_SECONDS) > deadline
+    }
+
+    /// Carries a decision out: OpsItems first, then the episode (the claim), then the start.
+    /// `false` when another writer changed the episode first (decide again).
+    async fn carry_out(
+        &self,
+        current: Option<&Episode>,
+        decision: Decision,
+        row: &Finding,
+        steps: &mut Vec<Step>,
+        pass: &Pass,
+    ) -> Result<bool, Failure> {
+        let Some(mut next) = decision.episode else {
+            steps.push(Step::Skipped {
+                reason: decision.why,
+            });
+            return Ok(true);
+        };
+        if let Some((id, update)) = &decision.close_previous {
+            ignore_missing(self.ops_center.update(id, update).await)?;
+        }
+        if let Some(item) = &decision.open_ops_item {
+            match self.ops_center.create(item).await {
+                Ok(created) => {
+                    next.ops_item_id = Some(created.id.clone());
+                    next.ops_item_owed = false;
+                    if created.created {
+                        let expires_at = (self.clock.now() + self.config.retention).timestamp();
+                        self.counters
+                            .increment(&ops_item_counter(self.clock.now()), expires_at)
+                            .await?;
+                        tracing::info!(ops_item = %created.id, metric = "opsitems.created", "OpsItem created");
+                        steps.push(Step::OpsItemCreated {
+                            id: created.id,
+                            title: item.title.clone(),
+                        });
+                    } else {
+                        steps.push(Step::OpsItemReused { id: created.id });
+                    }
+                }
+                // A closed episode's record can wait for a retry; nothing else does.
+                Err(error) if !next.stage.is_open() => return Err(error.into()),
+                // Never blocks the remediation: owed, and created by the sweep later.
+                Err(error) => {
+                    tracing::warn!(%error, metric = "opsitems.owed", "OpsItem not created now; owed");
+                    next.ops_item_owed = true;
+                    steps.push(Step::OpsItemOwed {
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(reason) = &decision.no_ops_item {
+            tracing::info!(%reason, metric = "opsitems.skipped", "no OpsItem for this finding");
+            steps.push(Step::Held {
+                control: "ops-items".into(),
+                reason: reason.clone(),
+            });
+        }
+        if let (Some(update), Some(id)) = (&decision.update_ops_item, &next.ops_item_id) {
+            ignore_missing(self.ops_center.update(id, update).await)?;
+            steps.push(Step::OpsItemUpdated {
+                id: id.clone(),
+                status: update.status.map(|s| s.as_str().to_owned()),
+            });
+        }
+        if Some(&next) != current {
+            next.version = current.map_or(0, |c| c.version) + 1;
+            if !self.executions.put_episode(&next).await? {
+                return Ok(false);
+            }
+        }
+        steps.push(stage_step(&next, &decision.why));
+        if let Some(start) = decision.start {
+            self.start(row, &next, start, steps, pass).await?;
+        }
+        Ok(true)
+    }
+
+    /// Starts the claimed attempt, records the execution, and links it to the attempt.
+    async fn start(
+        &self,
+        row: &Finding,
+        episode: &Episode,
+        start: Start,
+        steps: &mut Vec<Step>,
+        pass: &Pass,
+    ) -> Result<(), Failure> {
+        let mut request = start.request;
+        if let Some(id) = &episode.ops_item_id {
+            request.tags.insert(TAG_OPS_ITEM.to_owned(), id.clone());
+        }
+        let starter = Starter {
+            automation: &*self.automation,
+            clock: &*self.clock,
+            pacer: &self.pacer,
+            interval: self.config.safety.start_interval,
+            deadline: pass.deadline,
+        };
+        let (execution_id, started) = match starter.start(&request, start.resume).await {
+            Ok(found) => found,
+            Err(StartFailure::Later(reason)) => return Err(Failure::Retry(reason)),
+            Err(StartFailure::Refused(error)) => {
+                let reason = format!(
+                    "{} could not start in {}: {error}",
+                    request.document, request.region
+                );
+                tracing::error!(%reason, metric = "automations.refused", "start refused");
+                // A failed attempt: the lifecycle holds for the cool-down or escalates.
+                let outcome = Outcome {
+                    execution_id: String::new(),
+                    client_token: Some(request.client_token.clone()),
+                    status: REFUSED.into(),
+                    region: request.region.clone(),
+                    document: Some(request.document.clone()),
+                    failure: Some(reason.clone()),
+                    at: self.clock.now(),
+                };
+                let decision = record_outcome(
+                    &*self.executions,
+                    &*self.ops_center,
+                    &*self.clock,
+                    &self.config,
+                    &row.hash_key,
+                    &outcome,
+                )
+                .await?;
+                if let Some(episode) = &decision.episode {
+                    steps.push(stage_step(episode, &decision.why));
+                }
+                steps.push(Step::NoAutomation {
+                    reason: reason.clone(),
+                });
+                return Err(Failure::Park(reason));
+            }
+        };
+        let now = self.clock.now();
+        if started {
+            tracing::info!(execution = %execution_id, document = %request.document, metric = "automations.started", "automation started");
+            steps.push(Step::AutomationStarted {
+                execution_id: execution_id.clone(),
+                document: request.document.clone(),
+                region: request.region.clone(),
+                parameters: request.parameters.clone(),
+                client_token: request.client_token.clone(),
+            });
+        } else {
+            steps.push(Step::AutomationAlreadyStarted {
+                execution_id: execution_id.clone(),
+            });
+        }
+        let record = ExecutionRecord {
+            automation_execution_id: execution_id.clone(),
+            ops_item_id: episode.ops_item_id.clone(),
+            finding_key: row.hash_key.clone(),
+            region: request.region.clone(),
+            document: Some(request.document.clone()),
+            check_name: Some(row.check_name.clone()),
+            resource: Some(row.resource.clone()),
+            client_token: Some(request.client_token.clone()),
+            parameters: Some(request.parameters.clone()),
+            status: "Pending".into(),
+            started_at: Some(format_time(now)),
+            updated_at: format_time(now),
+            expires_at: (now + self.config.retention).timestamp(),
+        };
+        let status = self.executions.record_started(&record).await?;
+        // The status handler may already have written the outcome: never undo it.
+        if !is_final(&status)
+            && let Some(id) = &episode.ops_item_id
         {
-            return Err(Failure::Retry(format!(
-                "the invocation's time budget cannot cover {what}; the record is retried later"
-            )));
+            ignore_missing(
+                self.ops_center
+                    .update(id, &started_update(&request, &execution_id))
+                    .await,
+            )?;
         }
-        self.clock.sleep(wait).await;
-        Ok(())
+        self.link(&row.hash_key, &request.client_token, &execution_id)
+            .await
     }
 
-    /// The circuit breaker tripped: this check runs in approval mode until the window turns.
-    async fn breaker_tripped(
+    /// Records the execution's id on its attempt.
+    async fn link(
         &self,
-        finding: &Finding,
-        start: StartAutomation,
-        ops_item_id: &str,
-        steps: &mut Vec<Step>,
+        finding_key: &str,
+        token: &str,
+        execution_id: &str,
     ) -> Result<(), Failure> {
-        let safety = &self.config.safety;
-        let reason = format!(
-            "circuit breaker: {} starts for this check within {} minutes; approval mode until the window turns",
-            safety.breaker_limit,
-            safety.breaker_window.num_minutes()
-        );
-        tracing::warn!(check = %finding.check_name, metric = "automations.breaker", "circuit breaker tripped");
-        let approval = Remediation::Approval {
-            start,
-            reason: reason.clone(),
-        };
-        let item = ops_item_for(finding, &approval, &self.config.ops_item_source);
-        self.ops_center
-            .update(ops_item_id, &refresh_update(&item))
-            .await?;
-        steps.push(held("circuit-breaker", reason));
-        Ok(())
-    }
-
-    /// SSM refused the start for good (unknown document, bad parameters, access denied): the
-    /// OpsItem says so and the record is parked.
-    async fn start_refused(
-        &self,
-        ops_item_id: &str,
-        start: &StartAutomation,
-        error: &PortError,
-        steps: &mut Vec<Step>,
-    ) -> Failure {
-        let reason = format!(
-            "{} could not start in {}: {error}",
-            start.document, start.region
-        );
-        let update = OpsItemUpdate {
-            status: None,
-            description: None,
-            operational_data: BTreeMap::from([(
-                decide::DATA_REMEDIATION.to_owned(),
-                crate::ports::OpsData {
-                    value: serde_json::json!({ "state": "start-failed", "document": start.document, "detail": reason })
-                        .to_string(),
-                    searchable: false,
-                },
-            )]),
-        };
-        if let Err(error) = self.ops_center.update(ops_item_id, &update).await {
-            return error.into();
+        for _ in 0..TRIES {
+            let Some(mut episode) = self.executions.get_episode(finding_key).await? else {
+                return Ok(());
+            };
+            let Some(attempt) = episode.attempt_mut(token) else {
+                return Ok(());
+            };
+            if attempt.execution_id.is_some() {
+                return Ok(());
+            }
+            attempt.execution_id = Some(execution_id.to_owned());
+            episode.version += 1;
+            if self.executions.put_episode(&episode).await? {
+                return Ok(());
+            }
         }
-        steps.push(Step::NoAutomation {
+        Err(Failure::Retry(
+            "the episode changed under every attempt to link its execution".into(),
+        ))
+    }
+}
+
+/// The step that tells where the episode stands after a decision.
+fn stage_step(episode: &Episode, why: &str) -> Step {
+    match &episode.stage {
+        Stage::Held {
+            control, reason, ..
+        } => Step::Held {
+            control: control.clone(),
             reason: reason.clone(),
-        });
-        Failure::Park(reason)
+        },
+        Stage::Flagged { reason } => Step::NoAutomation {
+            reason: reason.clone(),
+        },
+        stage => Step::Episode {
+            state: stage.name().to_owned(),
+            why: why.to_owned(),
+        },
     }
 }
 
-fn held(control: &str, reason: String) -> Step {
-    Step::Held {
-        control: control.to_owned(),
-        reason,
-    }
-}
-
-/// Up to a second of jitter, spread by ClientToken and try, so retries of many records do not
-/// move in lockstep.
-fn jitter(client_token: &str, try_number: u32) -> Duration {
-    let spread = client_token
-        .bytes()
-        .fold(u64::from(try_number) + 1, |hash, byte| {
-            hash.wrapping_mul(1_099_511_628_211)
-                .wrapping_add(u64::from(byte))
-        });
-    Duration::milliseconds((spread % 1000) as i64)
+/// The span every log line of a finding's work carries: one Logs Insights query follows a
+/// finding through all three functions by `findingKey`.
+pub(super) fn finding_span(finding: &Finding) -> tracing::Span {
+    tracing::info_span!(
+        "finding",
+        findingKey = %finding.hash_key,
+        check = %finding.check_name,
+        resource = %finding.resource,
+        region = %finding.region
+    )
 }

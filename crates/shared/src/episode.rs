@@ -1,0 +1,223 @@
+//! A flagged episode of a finding: from the moment Trusted Advisor flags it (absent or Green →
+//! Red/Yellow) until it reports it Green again. Red↔Yellow and Red→Red refreshes stay inside.
+//!
+//! The episode is named by the tracker row itself (`episode`, `flaggedSince`: see
+//! [`crate::finding`]); its state lives in the execution table under `finding#<finding key>`:
+//! its OpsItem, its attempts and its [`Stage`]. One state per finding: a new episode replaces the
+//! closed one. An open episode's state carries no TTL (it must outlive any quiet period of
+//! Trusted Advisor); a closed one expires after the retention period.
+//!
+//! ```text
+//! flagged ─┬─▶ held ──▶ remediating ──▶ verifying ──▶ fixed
+//!          │     ▲  ◀──── (failed) ◀──┘     │  ▲ (window passes)
+//!          │     └────────────── (fix did not hold) ──┘  unconfirmed
+//!          └─▶ escalated (attempt cap reached, or nothing more the mapping can do)
+//! ```
+
+use crate::finding::{Finding, Status};
+use serde::{Deserialize, Serialize};
+
+/// Where an episode stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Stage {
+    /// No remediation applies (no mapping, mode inactive, a broken mapping, a regex miss, a
+    /// document outside the allowlist): the OpsItem says why. The sweep looks again, so a mapping
+    /// added or fixed later takes effect.
+    Flagged { reason: String },
+    /// Remediation applies but a control holds the start (approval, dry run, cool-down, kill
+    /// switch, circuit breaker, opt-in…); the sweep starts it once the control agrees.
+    Held {
+        control: String,
+        reason: String,
+        /// When the control names an end (cool-down, breaker window), RFC 3339.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<String>,
+    },
+    /// The last attempt is running.
+    Remediating,
+    /// The runbook succeeded; waiting for Trusted Advisor to report Green until `until`.
+    Verifying { until: String },
+    /// The verify window passed without a word from Trusted Advisor: the OpsItem is resolved as
+    /// "succeeded, not yet confirmed"; a later flagged refresh reopens it.
+    Unconfirmed,
+    /// Remediation cannot fix this (attempt cap reached): a person must. Nothing starts again in
+    /// this episode.
+    Escalated { reason: String },
+    /// Trusted Advisor reports the resource Green: the episode is over.
+    Fixed { at: String },
+}
+
+impl Stage {
+    /// The state's name, as OpsItems, logs and `tarem status` show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Flagged { .. } => "flagged",
+            Stage::Held { .. } => "held",
+            Stage::Remediating => "remediating",
+            Stage::Verifying { .. } => "verifying",
+            Stage::Unconfirmed => "unconfirmed",
+            Stage::Escalated { .. } => "escalated",
+            Stage::Fixed { .. } => "fixed",
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        !matches!(self, Stage::Fixed { .. })
+    }
+
+    /// Every state name, for counts.
+    pub const NAMES: [&'static str; 7] = [
+        "flagged",
+        "held",
+        "remediating",
+        "verifying",
+        "unconfirmed",
+        "escalated",
+        "fixed",
+    ];
+}
+
+/// One remediation attempt of an episode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub number: u32,
+    /// A UUID of (finding, episode, number): unique across episodes even when numbering restarts.
+    pub client_token: String,
+    /// Epoch seconds.
+    pub started_at: i64,
+    pub document: String,
+    pub region: String,
+    /// The limits in force when it started (the mapping's, within the stack's), so an outcome is
+    /// judged without reading the mapping again.
+    pub max_attempts: u32,
+    pub cool_down_minutes: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    /// The execution's final status, once known (`Refused` when SSM refused the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Epoch seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl Attempt {
+    pub fn is_over(&self) -> bool {
+        self.status.is_some()
+    }
+}
+
+/// A finding's episode state (the item `finding#<key>` of the execution table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Episode {
+    pub finding_key: String,
+    /// Optimistic concurrency: every write is conditional on the version read.
+    pub version: u64,
+    /// The tracker row's `episode` when it opened (the opening observation's order key).
+    pub episode: String,
+    /// When Trusted Advisor first flagged it (RFC 3339).
+    pub flagged_since: String,
+    pub check_name: String,
+    /// The tracker row's sort key: the sweep reads the row again with it.
+    pub resource: String,
+    /// The status last seen (Red or Yellow while open).
+    pub status: Status,
+    pub stage: Stage,
+    /// The episode's OpsItem, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_item_id: Option<String>,
+    /// An OpsItem is due but could not be created (quota, throttling, the monthly budget): the
+    /// sweep creates it later.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ops_item_owed: bool,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// The last start of the finding's previous episode (epoch seconds): the cool-down spans
+    /// episodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_start: Option<i64>,
+    /// When the stage last changed (RFC 3339).
+    pub updated_at: String,
+    /// TTL (epoch seconds), set only once the episode is over.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expires_at: i64,
+}
+
+/// An episode's key in the execution table (also the sweep's cursor).
+pub fn episode_key(finding_key: &str) -> String {
+    format!("finding#{finding_key}")
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
+
+/// The episode a flagged tracker row is in: its `episode` and `flaggedSince`; a row another
+/// tool wrote (no markers) is an episode of its own observation.
+pub fn episode_of(row: &Finding) -> (String, String) {
+    (
+        row.episode.clone().unwrap_or_else(|| row.order().encode()),
+        row.flagged_since
+            .clone()
+            .unwrap_or_else(|| row.last_updated_time.clone()),
+    )
+}
+
+impl Episode {
+    /// The episode a flagged row opens, following `previous` (the finding's last state, if any).
+    pub fn opened_by(row: &Finding, previous: Option<&Episode>, now: &str) -> Episode {
+        let (episode, flagged_since) = episode_of(row);
+        Episode {
+            finding_key: row.hash_key.clone(),
+            version: previous.map_or(0, |p| p.version),
+            episode,
+            flagged_since,
+            check_name: row.check_name.clone(),
+            resource: row.resource.clone(),
+            status: row.resource_status,
+            stage: Stage::Flagged {
+                reason: "just flagged".into(),
+            },
+            ops_item_id: None,
+            ops_item_owed: false,
+            attempts: vec![],
+            previous_start: previous.and_then(Episode::last_start),
+            updated_at: now.to_owned(),
+            expires_at: 0,
+        }
+    }
+
+    /// Whether `row` (flagged) belongs to this episode.
+    pub fn is_episode_of(&self, row: &Finding) -> bool {
+        self.stage.is_open() && episode_of(row).0 == self.episode
+    }
+
+    /// The finding's last start: this episode's, else the previous episode's.
+    pub fn last_start(&self) -> Option<i64> {
+        self.attempts
+            .last()
+            .map(|a| a.started_at)
+            .or(self.previous_start)
+    }
+
+    pub fn last_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+
+    /// This episode under another finding key (tests and fixtures).
+    pub fn with_key(mut self, finding_key: &str) -> Episode {
+        self.finding_key = finding_key.to_owned();
+        self
+    }
+
+    pub fn attempt_mut(&mut self, client_token: &str) -> Option<&mut Attempt> {
+        self.attempts
+            .iter_mut()
+            .find(|a| a.client_token.eq_ignore_ascii_case(client_token))
+    }
+}

@@ -1,0 +1,154 @@
+//! StartAutomationExecution, paced and backed off within the invocation's time budget.
+//!
+//! One retry policy on this path: the SSM clients that start automations have the SDK's own
+//! retries turned off ([`crate::aws::ssm::SsmAutomation`]), and this module retries throttling
+//! and the concurrency limit with exponential backoff and jitter, up to [`START_TRIES`] calls.
+
+use crate::clock::Clock;
+use crate::error::{ErrorKind, PortError};
+use crate::ports::{Automation, StartAutomation};
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Mutex;
+
+/// Time kept in hand before the function's deadline: a record that would need more is retried
+/// in a later invocation rather than cut off mid-call.
+const DEADLINE_MARGIN_SECONDS: i64 = 10;
+/// Start calls per record for retryable SSM errors (throttling, the concurrency limit).
+pub const START_TRIES: u32 = 6;
+const MAX_BACKOFF_SECONDS: i64 = 20;
+
+/// Spaces StartAutomationExecution calls at least `interval` apart within this process.
+#[derive(Default)]
+pub struct StartPacer {
+    last: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl StartPacer {
+    /// Reserves the next start slot; returns how long to wait for it.
+    fn reserve(&self, now: DateTime<Utc>, interval: Duration) -> Duration {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = last.map_or(now, |last| (last + interval).max(now));
+        *last = Some(slot);
+        slot - now
+    }
+}
+
+/// Why a start did not happen.
+#[derive(Debug)]
+pub enum StartFailure {
+    /// Try again later (throttled past the budget, or no time left): the claimed attempt stays
+    /// and resumes with the same ClientToken.
+    Later(String),
+    /// SSM refused it for good (access denied, unknown document, bad parameters).
+    Refused(PortError),
+}
+
+impl From<PortError> for StartFailure {
+    fn from(error: PortError) -> Self {
+        if error.is_retryable() {
+            StartFailure::Later(error.to_string())
+        } else {
+            StartFailure::Refused(error)
+        }
+    }
+}
+
+pub struct Starter<'a> {
+    pub automation: &'a dyn Automation,
+    pub clock: &'a dyn Clock,
+    pub pacer: &'a StartPacer,
+    pub interval: Duration,
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+impl Starter<'_> {
+    /// Starts (or, with `resume`, first looks for) the execution of `request`'s ClientToken.
+    /// Returns its id and whether this call started it.
+    pub async fn start(
+        &self,
+        request: &StartAutomation,
+        resume: bool,
+    ) -> Result<(String, bool), StartFailure> {
+        // A resumed attempt may have started before a crash: ask SSM first.
+        if resume
+            && let Some(id) = self
+                .automation
+                .find_by_client_token(&request.region, &request.client_token)
+                .await?
+        {
+            return Ok((id, false));
+        }
+        let mut backoff = Duration::seconds(1);
+        let mut last_error = None;
+        for try_number in 0..START_TRIES {
+            let wait = self.pacer.reserve(self.clock.now(), self.interval);
+            self.wait_within_budget(wait, "pacing StartAutomationExecution")
+                .await?;
+            match self.automation.start(request).await {
+                Ok(id) => return Ok((id, true)),
+                // The token was used with other parameters, or by a start that got through:
+                // the execution it made, if SSM has one.
+                Err(error) if error.kind == ErrorKind::Conflict => {
+                    return match self
+                        .automation
+                        .find_by_client_token(&request.region, &request.client_token)
+                        .await?
+                    {
+                        Some(id) => Ok((id, false)),
+                        None => Err(StartFailure::Refused(error)),
+                    };
+                }
+                Err(error) if !error.is_retryable() => return Err(StartFailure::Refused(error)),
+                Err(error) => {
+                    tracing::warn!(%error, try_number, "start failed retryably; backing off");
+                    let wait = backoff + jitter(&request.client_token, try_number);
+                    last_error = Some(error);
+                    self.wait_within_budget(wait, "backing off after a retryable start error")
+                        .await?;
+                    backoff = (backoff * 2).min(Duration::seconds(MAX_BACKOFF_SECONDS));
+                }
+            }
+        }
+        Err(StartFailure::Later(last_error.map_or_else(
+            || "start not attempted".into(),
+            |error| error.to_string(),
+        )))
+    }
+
+    async fn wait_within_budget(&self, wait: Duration, what: &str) -> Result<(), StartFailure> {
+        if wait <= Duration::zero() {
+            return Ok(());
+        }
+        if let Some(deadline) = self.deadline
+            && self.clock.now() + wait + Duration::seconds(DEADLINE_MARGIN_SECONDS) > deadline
+        {
+            return Err(StartFailure::Later(format!(
+                "the invocation's time budget cannot cover {what}; the record is retried later"
+            )));
+        }
+        self.clock.sleep(wait).await;
+        Ok(())
+    }
+}
+
+/// Whether `deadline` leaves time for more work.
+pub fn time_left(clock: &dyn Clock, deadline: Option<DateTime<Utc>>) -> bool {
+    deadline.is_none_or(|deadline| {
+        clock.now() + Duration::seconds(DEADLINE_MARGIN_SECONDS * 2) < deadline
+    })
+}
+
+/// Up to a second of jitter, spread by ClientToken and try, so retries of many records do not
+/// move in lockstep.
+fn jitter(client_token: &str, try_number: u32) -> Duration {
+    let spread = client_token
+        .bytes()
+        .fold(u64::from(try_number) + 1, |hash, byte| {
+            hash.wrapping_mul(1_099_511_628_211)
+                .wrapping_add(u64::from(byte))
+        });
+    Duration::milliseconds((spread % 1000) as i64)
+}
