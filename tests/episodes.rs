@@ -6,12 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use tarem_e2e::*;
 use tarem_shared::clock::{Clock, ManualClock};
-use tarem_shared::decide::{DATA_REMEDIATION, TAG_FINDING};
 use tarem_shared::error::{ErrorKind, PortError};
 use tarem_shared::lifecycle::{LifecycleConfig, ResolveOn};
 use tarem_shared::local::LocalLoop;
 use tarem_shared::memory::InMemoryAutomation;
 use tarem_shared::ports::OpsItemStatus;
+use tarem_shared::ports::{DATA_REMEDIATION, TAG_FINDING};
 
 fn note(local: &LocalLoop, id: &str) -> Value {
     let item = local.ops_center.get(id).expect("OpsItem exists");

@@ -5,13 +5,13 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use tarem_e2e::*;
-use tarem_shared::decide::{DATA_FINDING_KEY, DATA_REMEDIATION, TAG_FINDING};
 use tarem_shared::error::{ErrorKind, PortError};
 use tarem_shared::finding::{MAX_ITEM_BYTES, Status};
 use tarem_shared::handlers::{RecordOutcome, Step, Tracked};
 use tarem_shared::local::LocalLoop;
 use tarem_shared::memory::OPERATIONS;
 use tarem_shared::ports::OpsItemStatus;
+use tarem_shared::ports::{DATA_FINDING_KEY, DATA_REMEDIATION, TAG_FINDING};
 
 /// What an operator sees at the end of the seed scenarios.
 #[derive(Debug, PartialEq)]

@@ -4,12 +4,12 @@
 use chrono::Duration;
 use serde_json::{Value, json};
 use tarem_e2e::*;
-use tarem_shared::decide::DATA_FINDING_KEY;
 use tarem_shared::error::{ErrorKind, PortError};
 use tarem_shared::finding::{Rejection, Status, format_time};
 use tarem_shared::handlers::Tracked;
 use tarem_shared::local::LocalLoop;
 use tarem_shared::memory::DuplicateAnswer;
+use tarem_shared::ports::DATA_FINDING_KEY;
 use tarem_shared::ports::{CheckInfo, CheckResult, FlaggedResource, OpsItemStatus};
 use tarem_shared::replay::Replayer;
 

@@ -5,11 +5,11 @@ use serde_json::{Value, json};
 use tarem_e2e::*;
 use tarem_shared::automation_event::status_event;
 use tarem_shared::clock::Clock;
-use tarem_shared::decide::{DATA_AUTOMATION, DATA_REMEDIATION};
 use tarem_shared::finding::Status;
 use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
 use tarem_shared::memory::InMemoryAutomation;
 use tarem_shared::ports::OpsItemStatus;
+use tarem_shared::ports::{DATA_AUTOMATION, DATA_REMEDIATION};
 
 fn data(local: &tarem_shared::local::LocalLoop, id: &str, key: &str) -> Value {
     let item = local.ops_center.get(id).expect("OpsItem exists");

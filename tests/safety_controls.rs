@@ -6,12 +6,12 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tarem_e2e::*;
 use tarem_shared::clock::Clock;
-use tarem_shared::decide::DATA_REMEDIATION;
 use tarem_shared::error::{ErrorKind, PortError};
 use tarem_shared::handlers::{RecordOutcome, Step};
 use tarem_shared::lifecycle::LifecycleConfig;
 use tarem_shared::local::LocalLoop;
 use tarem_shared::memory::InMemoryAutomation;
+use tarem_shared::ports::DATA_REMEDIATION;
 use tarem_shared::safety::{OptIn, SafetyConfig, UnmappedOpsItems};
 
 fn remediation(local: &LocalLoop, id: &str) -> Value {

@@ -9,9 +9,10 @@ use std::path::Path;
 use tarem_shared::finding::finding_from_event;
 use tarem_shared::lifecycle::{Facts, Happening, Lifecycle, LifecycleConfig};
 use tarem_shared::mapping::{Mapping, Mode, plain_json};
+use tarem_shared::ports::DocumentCatalog;
 use tarem_shared::ports::{MappingStore, TrustedAdvisor};
 use tarem_shared::safety::SafetyConfig;
-use tarem_shared::validate::{DocumentCatalog, Problem, offline, online};
+use tarem_shared::validate::{Problem, offline, online};
 
 /// What `add`/`update` build an item from.
 #[derive(Debug, Clone, Default)]

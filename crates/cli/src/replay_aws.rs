@@ -7,7 +7,7 @@ use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};
 use tarem_shared::aws::errors::port_error;
 use tarem_shared::error::{ErrorKind, PortError};
-use tarem_shared::replay::{Redrive, Redriven, StreamBatch, StreamReader, Target};
+use tarem_shared::ports::{Redrive, Redriven, StreamBatch, StreamReader, Target};
 
 /// Invokes the stack's functions (`<stack>-check-tracker`, `<stack>-results-handler`,
 /// `<stack>-automation-execution-handler`) synchronously.

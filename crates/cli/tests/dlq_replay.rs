@@ -12,7 +12,7 @@ use tarem_shared::aws::dynamodb::DynamoTracker;
 use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::finding::{Status, finding_from_event, parse_time};
 use tarem_shared::ports::TrackerStore;
-use tarem_shared::replay::{
+use tarem_shared::ports::{
     ParkedQueue, ParkingLot, Redrive, Redriven, StreamBatch, StreamReader, Target,
 };
 use tarem_shared::stream::decode_record;

@@ -12,7 +12,7 @@ use tarem_shared::aws::dynamodb::DynamoMappings;
 use tarem_shared::mapping::{Mapping, Mode};
 use tarem_shared::memory::InMemoryTrustedAdvisor;
 use tarem_shared::ports::{CheckInfo, CheckResult, MappingStore};
-use tarem_shared::validate::{DocumentCatalog, DocumentParameter};
+use tarem_shared::ports::{DocumentCatalog, DocumentParameter};
 
 const SG_CHECK: &str =
     "Security groups should not allow unrestricted access to ports with high risk";

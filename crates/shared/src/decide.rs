@@ -5,19 +5,10 @@
 use crate::finding::Finding;
 use crate::mapping::{Mapping, MappingError, Mode, TemplateInput};
 use crate::opsitem::start_command;
-use crate::ports::StartAutomation;
+use crate::ports::{StartAutomation, TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM, attempt_tag};
 use crate::safety::SafetyConfig;
 use serde_json::json;
 use std::collections::BTreeMap;
-
-pub use crate::opsitem::{DATA_AUTOMATION, DATA_FINDING, DATA_FINDING_KEY, DATA_REMEDIATION};
-
-/// Tag on each automation started by tarem: the OpsItem it reports to (when it exists yet).
-pub const TAG_OPS_ITEM: &str = "tarem:opsItemId";
-/// Tag on each automation started by tarem: the finding it remediates.
-pub const TAG_FINDING: &str = "tarem:findingKey";
-/// Tag on each automation started by tarem: its ClientToken, to find it again after a retry.
-pub const TAG_CLIENT_TOKEN: &str = "tarem:clientToken";
 
 /// What the runbook side of a flagged finding is, from its mapping and effective mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,12 +221,6 @@ pub fn plan_remediation(
                 .unwrap_or_else(|| "automatic remediation is off for this check (mode approval, or automationStatus false)".into()),
         },
     }
-}
-
-/// A tag whose key carries the ClientToken, so `DescribeAutomationExecutions` (which filters on
-/// tag keys) can find the execution a retried start already made.
-pub fn attempt_tag(client_token: &str) -> String {
-    format!("tarem:attempt:{client_token}")
 }
 
 /// The tags that tie an automation to its finding (and its OpsItem, once it exists).

@@ -213,14 +213,14 @@ impl LocalLoop {
 /// Re-driving parked messages through this loop's handlers (what `tarem dlq replay` does with the
 /// deployed functions).
 #[async_trait::async_trait]
-impl crate::replay::Redrive for LocalLoop {
+impl crate::ports::Redrive for LocalLoop {
     async fn invoke(
         &self,
-        target: crate::replay::Target,
+        target: crate::ports::Target,
         payload: &Value,
-    ) -> Result<crate::replay::Redriven, PortError> {
+    ) -> Result<crate::ports::Redriven, PortError> {
         use crate::handlers::RecordOutcome;
-        use crate::replay::{Redriven, Target};
+        use crate::ports::{Redriven, Target};
         match target {
             Target::CheckTracker => match self.track(payload).await? {
                 Tracked::Rejected(rejection) => Ok(Redriven::ParkedAgain(rejection.to_string())),
@@ -280,8 +280,8 @@ impl crate::replay::Redrive for LocalLoop {
 
 /// The tracker's stream history, read back by sequence range.
 #[async_trait::async_trait]
-impl crate::replay::StreamReader for LocalLoop {
-    async fn records(&self, batch: &crate::replay::StreamBatch) -> Result<Vec<Value>, PortError> {
+impl crate::ports::StreamReader for LocalLoop {
+    async fn records(&self, batch: &crate::ports::StreamBatch) -> Result<Vec<Value>, PortError> {
         Ok(self
             .tracker
             .stream_history()

@@ -4,7 +4,6 @@
 
 use crate::automation_event::is_final;
 use crate::clock::Clock;
-use crate::decide::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN};
 use crate::episode::Episode;
 use crate::error::{ErrorKind, PortError};
 use crate::finding::{Finding, Placement, placement};
@@ -13,6 +12,7 @@ use crate::ports::{
     ExecutionStore, KillSwitch, MappingStore, NewOpsItem, OpsCenter, OpsData, OpsItemStatus,
     OpsItemUpdate, ResourceTags, StartAutomation, StatusWrite, TrackerStore, WriteOutcome,
 };
+use crate::ports::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN};
 use crate::stream::stream_record;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -877,7 +877,7 @@ pub struct InMemoryQueue {
 
 #[derive(Default)]
 struct QueueState {
-    messages: Vec<crate::replay::QueueMessage>,
+    messages: Vec<crate::ports::QueueMessage>,
     /// Received and not yet deleted: invisible, as during SQS's visibility timeout.
     in_flight: std::collections::HashSet<String>,
     sent: u64,
@@ -888,7 +888,7 @@ impl InMemoryQueue {
         let mut state = lock(&self.state);
         state.sent += 1;
         let id = format!("msg-{}", state.sent);
-        state.messages.push(crate::replay::QueueMessage {
+        state.messages.push(crate::ports::QueueMessage {
             receipt: format!("receipt-{id}"),
             id,
             body,
@@ -896,7 +896,7 @@ impl InMemoryQueue {
     }
 
     /// Messages still in the queue (received or not).
-    pub fn messages(&self) -> Vec<crate::replay::QueueMessage> {
+    pub fn messages(&self) -> Vec<crate::ports::QueueMessage> {
         lock(&self.state).messages.clone()
     }
 
@@ -907,22 +907,22 @@ impl InMemoryQueue {
 }
 
 #[async_trait]
-impl crate::replay::ParkingLot for InMemoryQueue {
+impl crate::ports::ParkingLot for InMemoryQueue {
     async fn park(
         &self,
-        target: crate::replay::Target,
+        target: crate::ports::Target,
         payload: &Value,
         reason: &str,
     ) -> Result<(), PortError> {
         self.faults.check("queue.park")?;
-        self.send(crate::replay::parked_body(target, payload, reason).to_string());
+        self.send(crate::ports::parked_body(target, payload, reason).to_string());
         Ok(())
     }
 }
 
 #[async_trait]
-impl crate::replay::ParkedQueue for InMemoryQueue {
-    async fn receive(&self, max: usize) -> Result<Vec<crate::replay::QueueMessage>, PortError> {
+impl crate::ports::ParkedQueue for InMemoryQueue {
+    async fn receive(&self, max: usize) -> Result<Vec<crate::ports::QueueMessage>, PortError> {
         self.faults.check("queue.receive")?;
         let mut state = lock(&self.state);
         let visible: Vec<_> = state

@@ -4,7 +4,10 @@
 
 use crate::episode::{Episode, Stage};
 use crate::finding::{Finding, Status, short_hash};
-use crate::ports::{NewOpsItem, OpsData, OpsItemStatus, OpsItemUpdate, StartAutomation};
+use crate::ports::{
+    DATA_AUTOMATION, DATA_FINDING, DATA_FINDING_KEY, DATA_REMEDIATION, NewOpsItem, OpsData,
+    OpsItemStatus, OpsItemUpdate, StartAutomation,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -14,12 +17,6 @@ const TITLE_MAX: usize = 1024;
 const DESCRIPTION_MAX: usize = 2048;
 /// Budget for one operational data value; OpsCenter caps operational data at 20 KB in all.
 const DATA_MAX: usize = 8 * 1024;
-
-/// Operational data key that makes a finding's OpsItems searchable.
-pub const DATA_FINDING_KEY: &str = "tarem:findingKey";
-pub const DATA_FINDING: &str = "tarem:finding";
-pub const DATA_REMEDIATION: &str = "tarem:remediation";
-pub const DATA_AUTOMATION: &str = "tarem:automation";
 
 /// The episode's state as the OpsItem shows it: the stage, the control that decides (for a
 /// hold), one line of what and why, and the runbook it is about.

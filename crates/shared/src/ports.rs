@@ -341,3 +341,132 @@ pub trait TrustedAdvisor: Send + Sync {
     async fn checks(&self) -> Result<Vec<CheckInfo>, PortError>;
     async fn check_result(&self, check_id: &str) -> Result<CheckResult, PortError>;
 }
+
+// ---------------------------------------------------------------- names the adapters share
+
+/// Tag on each automation started by tarem: the OpsItem it reports to (when it exists yet).
+pub const TAG_OPS_ITEM: &str = "tarem:opsItemId";
+/// Tag on each automation started by tarem: the finding it remediates.
+pub const TAG_FINDING: &str = "tarem:findingKey";
+/// Tag on each automation started by tarem: its ClientToken, to find it again after a retry.
+pub const TAG_CLIENT_TOKEN: &str = "tarem:clientToken";
+
+/// Operational data key that makes a finding's OpsItems searchable.
+pub const DATA_FINDING_KEY: &str = "tarem:findingKey";
+pub const DATA_FINDING: &str = "tarem:finding";
+pub const DATA_REMEDIATION: &str = "tarem:remediation";
+pub const DATA_AUTOMATION: &str = "tarem:automation";
+
+/// A tag whose key carries the ClientToken, so `DescribeAutomationExecutions` (which filters on
+/// tag keys) can find the execution a retried start already made.
+pub fn attempt_tag(client_token: &str) -> String {
+    format!("tarem:attempt:{client_token}")
+}
+
+// ---------------------------------------------------------------- parking and replay
+
+/// Which function a parked message goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    CheckTracker,
+    ResultsHandler,
+    AutomationExecutionHandler,
+}
+
+impl Target {
+    /// The function's name suffix (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::CheckTracker => "check-tracker",
+            Target::ResultsHandler => "results-handler",
+            Target::AutomationExecutionHandler => "automation-execution-handler",
+        }
+    }
+}
+
+/// The stream range a stream on-failure record names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamBatch {
+    pub stream_arn: String,
+    pub shard_id: String,
+    pub start_sequence_number: String,
+    pub end_sequence_number: String,
+}
+
+/// The key of the payload in a message tarem parked itself (next to `taremParked`, the reason).
+pub const PARKED_PAYLOAD: &str = "payload";
+
+/// The body tarem writes when it parks something: the payload and why.
+pub fn parked_body(target: Target, payload: &Value, reason: &str) -> Value {
+    // The key is PARKED_PAYLOAD.
+    serde_json::json!({
+        "taremParked": { "target": target, "reason": reason },
+        "payload": payload,
+    })
+}
+
+/// Where a handler parks what it cannot use (the function's failure queue), so that nothing is
+/// lost and `tarem dlq replay` can send it back after a fix.
+#[async_trait]
+pub trait ParkingLot: Send + Sync {
+    async fn park(&self, target: Target, payload: &Value, reason: &str) -> Result<(), PortError>;
+}
+
+/// One message as the queue hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub id: String,
+    /// What deleting the message takes (SQS's receipt handle).
+    pub receipt: String,
+    pub body: String,
+}
+
+#[async_trait]
+pub trait ParkedQueue: Send + Sync {
+    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, PortError>;
+    async fn delete(&self, receipt: &str) -> Result<(), PortError>;
+}
+
+/// Reads a parked stream range again, as Lambda delivers records.
+#[async_trait]
+pub trait StreamReader: Send + Sync {
+    async fn records(&self, batch: &StreamBatch) -> Result<Vec<Value>, PortError>;
+}
+
+/// What a handler did with a replayed payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redriven {
+    Done,
+    /// The handler still cannot use it and parked it again (a fresh copy is in the queue).
+    ParkedAgain(String),
+}
+
+/// Runs a handler on a payload; `Err` when the handler failed (a function error, or a stream
+/// batch with records it reports as failed).
+#[async_trait]
+pub trait Redrive: Send + Sync {
+    async fn invoke(&self, target: Target, payload: &Value) -> Result<Redriven, PortError>;
+}
+
+// ---------------------------------------------------------------- SSM documents
+
+/// A document's input parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentParameter {
+    pub name: String,
+    /// No default value: the caller must give it.
+    pub required: bool,
+}
+
+/// SSM documents, per region.
+#[async_trait]
+pub trait DocumentCatalog: Send + Sync {
+    /// The document's parameters; `None` when the document does not exist there.
+    async fn parameters(
+        &self,
+        region: &str,
+        document: &str,
+    ) -> Result<Option<Vec<DocumentParameter>>, PortError>;
+}

@@ -8,8 +8,7 @@
 
 use crate::error::PortError;
 use crate::mapping::{Mapping, plain_json};
-use crate::ports::TrustedAdvisor;
-use async_trait::async_trait;
+use crate::ports::{DocumentCatalog, TrustedAdvisor};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -20,25 +19,6 @@ pub struct Problem {
     pub check: String,
     pub field: String,
     pub message: String,
-}
-
-/// A document's input parameter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocumentParameter {
-    pub name: String,
-    /// No default value: the caller must give it.
-    pub required: bool,
-}
-
-/// SSM documents, per region.
-#[async_trait]
-pub trait DocumentCatalog: Send + Sync {
-    /// The document's parameters; `None` when the document does not exist there.
-    async fn parameters(
-        &self,
-        region: &str,
-        document: &str,
-    ) -> Result<Option<Vec<DocumentParameter>>, PortError>;
 }
 
 static ROLE_ARN: LazyLock<regex::Regex> = LazyLock::new(|| {

@@ -10,8 +10,9 @@ use aws_smithy_types::body::SdkBody;
 use std::collections::BTreeMap;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
 use tarem_shared::aws::tagging::TaggingResourceTags;
-use tarem_shared::decide::{attempt_tag, automation_tags};
+use tarem_shared::decide::automation_tags;
 use tarem_shared::error::ErrorKind;
+use tarem_shared::ports::attempt_tag;
 use tarem_shared::ports::{
     Automation, CreatedOpsItem, NewOpsItem, OpsCenter, OpsData, OpsItemStatus, OpsItemUpdate,
     ResourceTags, StartAutomation,
@@ -509,7 +510,7 @@ async fn trusted_advisor_results_come_from_the_support_api() {
 #[tokio::test]
 async fn document_parameters_come_from_describe_document() {
     use tarem_shared::aws::ssm::SsmDocuments;
-    use tarem_shared::validate::{DocumentCatalog, DocumentParameter};
+    use tarem_shared::ports::{DocumentCatalog, DocumentParameter};
     let found = mock!(Client::describe_document)
         .match_requests(|request| request.name() == Some("AWS-DisablePublicAccessForSecurityGroup"))
         .then_http_response(|| {

@@ -3,7 +3,7 @@
 
 use super::errors::port_error;
 use crate::error::PortError;
-use crate::replay::{ParkedQueue, ParkingLot, QueueMessage, Target, parked_body};
+use crate::ports::{ParkedQueue, ParkingLot, QueueMessage, Target, parked_body};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use serde_json::Value;

@@ -3,12 +3,12 @@
 
 use super::RegionalClients;
 use super::errors::port_error;
-use crate::decide::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN, attempt_tag};
 use crate::error::{ErrorKind, PortError};
 use crate::ports::{
     Automation, CreatedOpsItem, ExecutionInfo, KillSwitch, NewOpsItem, OpsCenter, OpsData,
     OpsItemStatus as Status, OpsItemUpdate, StartAutomation,
 };
+use crate::ports::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN, attempt_tag};
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
@@ -377,12 +377,12 @@ impl SsmDocuments {
 }
 
 #[async_trait]
-impl crate::validate::DocumentCatalog for SsmDocuments {
+impl crate::ports::DocumentCatalog for SsmDocuments {
     async fn parameters(
         &self,
         region: &str,
         document: &str,
-    ) -> Result<Option<Vec<crate::validate::DocumentParameter>>, PortError> {
+    ) -> Result<Option<Vec<crate::ports::DocumentParameter>>, PortError> {
         let result = self
             .clients
             .get(region)
@@ -395,7 +395,7 @@ impl crate::validate::DocumentCatalog for SsmDocuments {
                 description
                     .parameters()
                     .iter()
-                    .map(|parameter| crate::validate::DocumentParameter {
+                    .map(|parameter| crate::ports::DocumentParameter {
                         name: parameter.name().unwrap_or_default().to_owned(),
                         required: parameter.default_value().is_none(),
                     })

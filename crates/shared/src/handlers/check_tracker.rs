@@ -3,8 +3,8 @@
 use crate::clock::Clock;
 use crate::error::PortError;
 use crate::finding::{Finding, Rejection, TrackingRules, finding_from_event};
+use crate::ports::{ParkingLot, Target};
 use crate::ports::{TrackerStore, WriteOutcome};
-use crate::replay::{ParkingLot, Target};
 use serde_json::Value;
 use std::sync::Arc;
 use tracing::Instrument;

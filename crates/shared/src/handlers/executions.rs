@@ -5,12 +5,12 @@
 use super::record_outcome;
 use crate::automation_event::{self, AutomationStatusEvent, EventRejection, is_final, is_success};
 use crate::clock::Clock;
-use crate::decide::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM};
 use crate::error::PortError;
 use crate::finding::format_time;
 use crate::lifecycle::{LifecycleConfig, Outcome};
 use crate::ports::{Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsItemStatus};
-use crate::replay::{ParkingLot, Target};
+use crate::ports::{ParkingLot, Target};
+use crate::ports::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM};
 use chrono::Duration;
 use serde_json::Value;
 use std::sync::Arc;

@@ -15,7 +15,6 @@ use super::start::{StartFailure, StartPacer, Starter};
 use super::{TRIES, ignore_missing, record_outcome};
 use crate::automation_event::is_final;
 use crate::clock::Clock;
-use crate::decide::TAG_OPS_ITEM;
 use crate::episode::{Episode, Stage};
 use crate::error::PortError;
 use crate::finding::{Finding, format_time};
@@ -24,11 +23,12 @@ use crate::lifecycle::{
 };
 use crate::mapping::{Mapping, MappingError};
 use crate::opsitem::started_update;
+use crate::ports::TAG_OPS_ITEM;
 use crate::ports::{
     Automation, Counters, ExecutionRecord, ExecutionStore, KillSwitch, MappingStore, OpsCenter,
     ResourceTags, TrackerStore,
 };
-use crate::replay::{ParkingLot, Target};
+use crate::ports::{ParkingLot, Target};
 use crate::safety::{breaker_counter, ops_item_counter};
 use crate::stream::{TrackerChange, decode_record};
 use chrono::{DateTime, Duration, Utc};

@@ -14,7 +14,7 @@ use super::results::{Failure, Pass, ResultsHandler, finding_span};
 use super::start::time_left;
 use crate::episode::{Episode, episode_key};
 use crate::error::PortError;
-use crate::replay::Target;
+use crate::ports::Target;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
