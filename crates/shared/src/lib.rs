@@ -20,8 +20,10 @@ pub mod error;
 pub mod finding;
 pub mod handlers;
 pub mod lifecycle;
+#[cfg(any(test, feature = "memory"))]
 pub mod local;
 pub mod mapping;
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod opsitem;
 pub mod ports;
