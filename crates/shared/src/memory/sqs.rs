@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 /// An SQS queue: what handlers park, and what `tarem dlq replay` reads back.
 #[derive(Default)]
 pub struct InMemoryQueue {
-    pub(super) faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     state: Mutex<QueueState>,
 }
 

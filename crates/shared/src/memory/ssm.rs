@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 /// The kill switch: on unless switched off.
 #[derive(Default)]
 pub struct InMemoryKillSwitch {
-    pub(super) faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     off: std::sync::atomic::AtomicBool,
 }
 
@@ -54,7 +54,7 @@ pub struct SimulatedExecution {
 /// SSM Automation across regions. Execution ids are UUIDs counted from 1, so runs are repeatable.
 #[derive(Default)]
 pub struct InMemoryAutomation {
-    pub(super) faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     state: Mutex<AutomationState>,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -238,7 +238,7 @@ pub enum DuplicateAnswer {
 
 #[derive(Default)]
 pub struct InMemoryOpsCenter {
-    pub(super) faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     items: Mutex<Vec<StoredOpsItem>>,
     /// Dedup string → index of the newest item created with it.
     dedup: Mutex<HashMap<String, usize>>,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 /// Trusted Advisor as the Support API shows it: checks and their latest results.
 #[derive(Default)]
 pub struct InMemoryTrustedAdvisor {
-    pub(super) faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     state: Mutex<(
         Vec<crate::ports::CheckInfo>,
         HashMap<String, crate::ports::CheckResult>,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 /// Resource tags by ARN.
 #[derive(Default)]
 pub struct InMemoryResourceTags {
-    pub(super) faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     tags: Mutex<HashMap<String, BTreeMap<String, String>>>,
 }
 

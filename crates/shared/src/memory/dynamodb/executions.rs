@@ -1,170 +1,14 @@
-//! The three tables (and the counters in the execution table), as DynamoDB behaves.
+//! The execution table: execution rows, episodes and the sweep's cursor, with TTL.
 
-use super::{Faults, lock};
 use crate::automation_event::is_final;
 use crate::clock::Clock;
 use crate::episode::Episode;
-use crate::error::{ErrorKind, PortError};
-use crate::finding::{Finding, Placement, placement};
-use crate::ports::{
-    Counters, EpisodePage, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite,
-    TrackerStore, WriteOutcome,
-};
-use crate::stream::stream_record;
+use crate::error::PortError;
+use crate::memory::{Faults, lock};
+use crate::ports::{EpisodePage, ExecutionRecord, ExecutionStore, StatusWrite};
 use async_trait::async_trait;
-use aws_lambda_events::event::dynamodb::EventRecord;
-use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-
-/// The tracker table and its stream.
-pub struct InMemoryTracker {
-    pub(super) faults: Arc<Faults>,
-    clock: Arc<dyn Clock>,
-    table_region: String,
-    state: Mutex<TrackerState>,
-}
-
-#[derive(Default)]
-struct TrackerState {
-    rows: BTreeMap<(String, String), Finding>,
-    stream: Vec<EventRecord>,
-    /// Every record ever written (DynamoDB Streams keeps them 24 hours).
-    history: Vec<EventRecord>,
-    sequence: u64,
-}
-
-impl InMemoryTracker {
-    pub fn new(clock: Arc<dyn Clock>, table_region: &str) -> Self {
-        Self {
-            faults: Arc::default(),
-            clock,
-            table_region: table_region.to_owned(),
-            state: Mutex::new(TrackerState::default()),
-        }
-    }
-
-    /// Takes the stream records written since the last call, oldest first.
-    pub fn take_stream(&self) -> Vec<EventRecord> {
-        std::mem::take(&mut lock(&self.state).stream)
-    }
-
-    pub fn rows(&self) -> Vec<Finding> {
-        lock(&self.state).rows.values().cloned().collect()
-    }
-
-    /// Every stream record written so far, oldest first.
-    pub fn stream_history(&self) -> Vec<EventRecord> {
-        lock(&self.state).history.clone()
-    }
-}
-
-#[async_trait]
-impl TrackerStore for InMemoryTracker {
-    async fn put_if_newer(&self, finding: &Finding) -> Result<WriteOutcome, PortError> {
-        self.faults.check("tracker.put_if_newer")?;
-        let mut state = lock(&self.state);
-        let key = (finding.hash_key.clone(), finding.resource.clone());
-        let old = state.rows.get(&key).cloned();
-        // The rule the DynamoDB condition expresses: later in the order replaces.
-        match placement(finding.order(), old.as_ref().map(Finding::order)) {
-            Placement::Same => return Ok(WriteOutcome::Duplicate),
-            Placement::Older => return Ok(WriteOutcome::Stale),
-            Placement::Newer => {}
-        }
-        let row = finding.written_over(old.as_ref());
-        state.rows.insert(key, row.clone());
-        state.sequence += 1;
-        let record = stream_record(
-            state.sequence,
-            &self.table_region,
-            Some(&row),
-            old.as_ref(),
-            self.clock.now(),
-        );
-        state.history.push(record.clone());
-        state.stream.push(record);
-        Ok(WriteOutcome::replacing(
-            old.map(|old| (old.resource_status, old.time_millis())),
-            finding,
-        ))
-    }
-
-    async fn flagged(&self, check_name: &str) -> Result<Vec<Finding>, PortError> {
-        self.faults.check("tracker.flagged")?;
-        Ok(lock(&self.state)
-            .rows
-            .values()
-            .filter(|f| f.check_name == check_name && f.resource_status.is_flagged())
-            .cloned()
-            .collect())
-    }
-
-    async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError> {
-        self.faults.check("tracker.get")?;
-        Ok(lock(&self.state)
-            .rows
-            .get(&(hash_key.to_owned(), resource.to_owned()))
-            .cloned())
-    }
-}
-
-/// The mapping table, holding plain JSON items.
-#[derive(Default)]
-pub struct InMemoryMappings {
-    pub(super) faults: Arc<Faults>,
-    items: Mutex<BTreeMap<String, Value>>,
-}
-
-impl InMemoryMappings {
-    /// Stores an item (plain or DynamoDB-typed JSON) under its `checkName`.
-    pub fn put(&self, item: &Value) -> Result<(), PortError> {
-        let plain = crate::mapping::plain_json(item);
-        let check = plain
-            .get("checkName")
-            .and_then(Value::as_str)
-            .filter(|name| !name.is_empty())
-            .ok_or_else(|| {
-                PortError::new(
-                    "PutItem",
-                    ErrorKind::Invalid,
-                    "the item has no string `checkName` key",
-                )
-            })?
-            .to_owned();
-        lock(&self.items).insert(check, plain);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl MappingStore for InMemoryMappings {
-    async fn check_names(&self) -> Result<Vec<String>, PortError> {
-        self.faults.check("mappings.check_names")?;
-        Ok(lock(&self.items).keys().cloned().collect())
-    }
-
-    async fn list(&self) -> Result<Vec<Value>, PortError> {
-        self.faults.check("mappings.list")?;
-        Ok(lock(&self.items).values().cloned().collect())
-    }
-
-    async fn put(&self, item: &Value) -> Result<(), PortError> {
-        self.faults.check("mappings.put")?;
-        InMemoryMappings::put(self, item)
-    }
-
-    async fn delete(&self, check_name: &str) -> Result<(), PortError> {
-        self.faults.check("mappings.delete")?;
-        lock(&self.items).remove(check_name);
-        Ok(())
-    }
-
-    async fn get(&self, check_name: &str) -> Result<Option<Value>, PortError> {
-        self.faults.check("mappings.get")?;
-        Ok(lock(&self.items).get(check_name).cloned())
-    }
-}
 
 /// The execution table: execution rows and each finding's remediation state, with DynamoDB's TTL
 /// on the simulated clock.
@@ -174,7 +18,7 @@ impl MappingStore for InMemoryMappings {
 /// (the TTL process) runs; tests run the loop both with and without it.
 #[derive(Default)]
 pub struct InMemoryExecutions {
-    pub(super) faults: Arc<Faults>,
+    pub(crate) faults: Arc<Faults>,
     clock: Option<Arc<dyn Clock>>,
     state: Mutex<ExecutionState>,
 }
@@ -335,94 +179,16 @@ impl ExecutionStore for InMemoryExecutions {
     }
 }
 
-/// Named counters.
-#[derive(Default)]
-pub struct InMemoryCounters {
-    pub(super) faults: Arc<Faults>,
-    values: Mutex<HashMap<String, u64>>,
-}
-
-#[async_trait]
-impl Counters for InMemoryCounters {
-    async fn increment_below(
-        &self,
-        name: &str,
-        limit: u64,
-        _expires_at: i64,
-    ) -> Result<bool, PortError> {
-        self.faults.check("counters.increment_below")?;
-        let mut values = lock(&self.values);
-        let value = values.entry(name.to_owned()).or_default();
-        if *value >= limit {
-            return Ok(false);
-        }
-        *value += 1;
-        Ok(true)
-    }
-
-    async fn increment(&self, name: &str, _expires_at: i64) -> Result<(), PortError> {
-        self.faults.check("counters.increment")?;
-        *lock(&self.values).entry(name.to_owned()).or_default() += 1;
-        Ok(())
-    }
-
-    async fn value(&self, name: &str) -> Result<u64, PortError> {
-        self.faults.check("counters.value")?;
-        Ok(lock(&self.values).get(name).copied().unwrap_or(0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemClock;
+
+    use crate::finding::Finding;
     use crate::finding::Status;
 
     fn finding(millis: i64, status: Status) -> Finding {
         let at = |millis| chrono::DateTime::from_timestamp_millis(millis).unwrap();
         Finding::new("1", "c", "r", "eu-west-1").at(status, at(millis), at(millis))
-    }
-
-    #[tokio::test]
-    async fn the_tracker_follows_the_order_rules() {
-        let tracker = InMemoryTracker::new(Arc::new(SystemClock), "us-east-1");
-        crate::contract::tracker_order_script(
-            &tracker,
-            "arn:aws:ec2:eu-west-1:1:security-group/sg-1",
-        )
-        .await
-        .unwrap();
-    }
-
-    #[tokio::test]
-    async fn tracker_writes_only_later_findings_and_streams_each_write() {
-        let tracker = InMemoryTracker::new(Arc::new(SystemClock), "us-east-1");
-        assert_eq!(
-            tracker.put_if_newer(&finding(10, Status::Red)).await,
-            Ok(WriteOutcome::Written)
-        );
-        assert_eq!(
-            tracker.put_if_newer(&finding(10, Status::Red)).await,
-            Ok(WriteOutcome::Duplicate)
-        );
-        assert_eq!(
-            tracker.put_if_newer(&finding(5, Status::Green)).await,
-            Ok(WriteOutcome::Stale)
-        );
-        assert_eq!(
-            tracker.put_if_newer(&finding(20, Status::Green)).await,
-            Ok(WriteOutcome::Written)
-        );
-        let stream = tracker.take_stream();
-        assert_eq!(
-            stream
-                .iter()
-                .map(|r| r.event_name.as_str())
-                .collect::<Vec<_>>(),
-            ["INSERT", "MODIFY"]
-        );
-        assert!(!stream[1].change.old_image.is_empty());
-        assert_eq!(tracker.rows()[0].resource_status, Status::Green);
     }
 
     #[tokio::test]
