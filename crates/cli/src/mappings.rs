@@ -3,12 +3,12 @@
 
 use crate::{UsageError, mapping_file};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tarem_shared::finding::finding_from_event;
 use tarem_shared::lifecycle::{Facts, Happening, Lifecycle, LifecycleConfig};
-use tarem_shared::mapping::{Mapping, Mode, plain_json};
+use tarem_shared::mapping::{Mapping, MappingItem, Mode, plain_json};
 use tarem_shared::ports::DocumentCatalog;
 use tarem_shared::ports::{MappingStore, TrustedAdvisor};
 use tarem_shared::safety::SafetyConfig;
@@ -63,30 +63,29 @@ pub fn build_item(args: &ItemArgs) -> Result<Value, UsageError> {
             .or_default()
             .push(value.to_owned());
     }
-    let mut item = Map::new();
-    item.insert("checkName".into(), json!(check));
-    item.insert("ssmAutomationDocument".into(), json!(document));
-    item.insert(
-        "automationParameters".into(),
-        json!(json!(parameters).to_string()),
-    );
-    if let Some(regex) = &args.regex {
-        item.insert("regexPattern".into(), json!(regex));
+    Ok(MappingItem {
+        check_name: Some(check),
+        ssm_automation_document: Some(document),
+        automation_parameters: Some(parameters),
+        regex_pattern: args.regex.clone(),
+        automation_status: Some(args.enabled),
+        mode: args
+            .mode
+            .as_deref()
+            .map(|text| {
+                Mode::parse(text).ok_or_else(|| {
+                    UsageError(format!(
+                        "--mode {text:?}: expected automated, approval, dry-run or inactive"
+                    ))
+                })
+            })
+            .transpose()?,
+        max_attempts: args.max_attempts,
+        cool_down_minutes: args.cool_down_minutes,
+        mode_tag_key: args.mode_tag_key.clone(),
+        ..MappingItem::default()
     }
-    item.insert("automationStatus".into(), json!(args.enabled));
-    if let Some(mode) = &args.mode {
-        item.insert("mode".into(), json!(mode));
-    }
-    if let Some(n) = args.max_attempts {
-        item.insert("maxAttempts".into(), json!(n));
-    }
-    if let Some(n) = args.cool_down_minutes {
-        item.insert("coolDownMinutes".into(), json!(n));
-    }
-    if let Some(key) = &args.mode_tag_key {
-        item.insert("modeTagKey".into(), json!(key));
-    }
-    Ok(Value::Object(item))
+    .to_json())
 }
 
 /// What the AWS look-ups need; `None` for `--offline`.
@@ -220,18 +219,15 @@ pub async fn import_diff(
     Ok(diff)
 }
 
-/// Equal as mappings: the JSON-string and map forms of the same template compare equal.
+/// Equal as mapping items: the JSON-string and map forms of the same template compare equal.
 fn same(a: &Value, b: &Value) -> bool {
-    let normal = |item: &Value| {
-        let mut item = plain_json(item);
-        if let Some(Value::String(text)) = item.get("automationParameters")
-            && let Ok(parsed) = serde_json::from_str::<Value>(text)
-        {
-            item["automationParameters"] = parsed;
-        }
-        item
-    };
-    normal(a) == normal(b)
+    match (
+        MappingItem::from_json(&plain_json(a)),
+        MappingItem::from_json(&plain_json(b)),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => plain_json(a) == plain_json(b),
+    }
 }
 
 pub async fn apply_import(
@@ -269,12 +265,18 @@ pub fn export_text(items: &[Value], path: Option<&Path>) -> Result<String, Usage
 }
 
 /// Sets the mapping's mode (`enable`: automated, `disable`: approval), keeping
-/// `automationStatus` in step for the walkthrough's readers.
+/// `automationStatus` in step for the walkthrough's readers. A broken item keeps its other
+/// attributes as they are.
 pub fn with_mode(item: &Value, mode: Mode) -> Value {
-    let mut item = plain_json(item);
-    item["automationStatus"] = json!(mode == Mode::Automated);
-    item["mode"] = json!(mode.as_str());
-    item
+    match MappingItem::from_json(&plain_json(item)) {
+        Ok(parsed) => parsed.with_mode(mode).to_json(),
+        Err(_) => {
+            let mut item = plain_json(item);
+            item["automationStatus"] = json!(mode == Mode::Automated);
+            item["mode"] = json!(mode.as_str());
+            item
+        }
+    }
 }
 
 /// What the loop would do for one event: no side effects.
