@@ -5,6 +5,7 @@
 pub mod check_tracker;
 pub mod executions;
 pub mod results;
+mod settle;
 mod start;
 pub mod sweep;
 

@@ -11,25 +11,17 @@
 //! finding, the episode and the attempt number, and a redelivered record finds its attempt
 //! already there.
 
-use super::start::{StartFailure, StartPacer, Starter};
-use super::{TRIES, ignore_missing, record_outcome};
-use crate::automation_event::is_final;
+use super::start::StartPacer;
 use crate::clock::Clock;
-use crate::episode::{Episode, Stage};
 use crate::error::PortError;
-use crate::finding::{Finding, format_time};
-use crate::lifecycle::{
-    Decision, Facts, Happening, Lifecycle, LifecycleConfig, Need, Outcome, REFUSED, Start,
-};
+use crate::finding::Finding;
+use crate::lifecycle::LifecycleConfig;
 use crate::mapping::{Mapping, MappingError};
-use crate::opsitem::started_update;
-use crate::ports::TAG_OPS_ITEM;
 use crate::ports::{
-    Automation, Counters, ExecutionRecord, ExecutionStore, KillSwitch, MappingStore, OpsCenter,
-    ResourceTags, TrackerStore,
+    Automation, Counters, ExecutionStore, KillSwitch, MappingStore, OpsCenter, ResourceTags,
+    TrackerStore,
 };
 use crate::ports::{ParkingLot, Target};
-use crate::safety::{breaker_counter, ops_item_counter};
 use crate::stream::{TrackerChange, decode_record};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -38,7 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 
-type CachedMapping = Option<Arc<Result<Mapping, MappingError>>>;
+pub(super) type CachedMapping = Option<Arc<Result<Mapping, MappingError>>>;
 
 /// Mappings, read once and kept for a short time: a batch of findings for one check reads the
 /// table once, and an operator's edit is live within the TTL (zero: read every time).
@@ -198,7 +190,7 @@ impl BatchReport {
     }
 }
 
-pub(super) enum Failure {
+pub(crate) enum Failure {
     Retry(String),
     Park(String),
 }
@@ -216,7 +208,7 @@ impl From<PortError> for Failure {
 /// What one invocation (a batch, or a sweep) reads once: the deadline, and the kill switch.
 pub(super) struct Pass {
     pub deadline: Option<DateTime<Utc>>,
-    starts_allowed: Option<bool>,
+    pub(super) starts_allowed: Option<bool>,
 }
 
 impl Pass {
@@ -224,28 +216,6 @@ impl Pass {
         Self {
             deadline,
             starts_allowed: None,
-        }
-    }
-}
-
-/// The facts a decision asked for, held while it is asked again.
-#[derive(Default)]
-struct Gathered {
-    mapping: Option<CachedMapping>,
-    tags: Option<BTreeMap<String, String>>,
-    starts_allowed: Option<bool>,
-    ops_items_this_month: Option<u64>,
-    breaker_open: bool,
-}
-
-impl Gathered {
-    fn facts(&self) -> Facts<'_> {
-        Facts {
-            mapping: self.mapping.as_ref().map(|m| m.as_deref()),
-            tags: self.tags.as_ref(),
-            starts_allowed: self.starts_allowed,
-            ops_items_this_month: self.ops_items_this_month,
-            breaker_open: self.breaker_open,
         }
     }
 }
@@ -410,332 +380,6 @@ impl ResultsHandler {
             )),
             Some(current) => Ok(current),
         })
-    }
-
-    /// Reads the finding's episode, decides, and carries the decision out; retried from the
-    /// start when another writer changed the episode in between.
-    pub(super) async fn settle(
-        &self,
-        row: &Finding,
-        tick: bool,
-        steps: &mut Vec<Step>,
-        pass: &mut Pass,
-    ) -> Result<(), Failure> {
-        for _ in 0..TRIES {
-            let current = self.executions.get_episode(&row.hash_key).await?;
-            let happening = if tick {
-                Happening::Tick(row)
-            } else {
-                Happening::Tracked(row)
-            };
-            let mut gathered = Gathered {
-                starts_allowed: pass.starts_allowed,
-                ..Gathered::default()
-            };
-            let mut decision = self
-                .decide(current.as_ref(), happening, row, &mut gathered)
-                .await?;
-            pass.starts_allowed = pass.starts_allowed.or(gathered.starts_allowed);
-            if decision.start.as_ref().is_some_and(|start| !start.resume) {
-                let safety = &self.config.safety;
-                let breaker =
-                    breaker_counter(&row.check_name, self.clock.now(), safety.breaker_window);
-                let expires_at = (self.clock.now() + self.config.retention).timestamp();
-                if !self
-                    .counters
-                    .increment_below(&breaker, safety.breaker_limit, expires_at)
-                    .await?
-                {
-                    tracing::warn!(metric = "automations.breaker", "circuit breaker tripped");
-                    gathered.breaker_open = true;
-                    decision = self
-                        .decide(current.as_ref(), happening, row, &mut gathered)
-                        .await?;
-                }
-            }
-            if self
-                .carry_out(current.as_ref(), decision, row, steps, pass)
-                .await?
-            {
-                return Ok(());
-            }
-        }
-        Err(Failure::Retry(format!(
-            "the episode of this finding changed under {TRIES} writes in a row"
-        )))
-    }
-
-    /// Asks the lifecycle, gathering each fact it needs, once.
-    async fn decide(
-        &self,
-        current: Option<&Episode>,
-        happening: Happening<'_>,
-        row: &Finding,
-        gathered: &mut Gathered,
-    ) -> Result<Decision, Failure> {
-        let lifecycle = Lifecycle {
-            config: &self.config,
-            now: self.clock.now(),
-        };
-        let mut asked = HashSet::new();
-        loop {
-            let need = match lifecycle.decide(current, happening, &gathered.facts()) {
-                Ok(decision) => return Ok(decision),
-                Err(need) => need,
-            };
-            if !asked.insert(need) {
-                return Err(Failure::Park(format!(
-                    "the lifecycle asked twice for {need:?}"
-                )));
-            }
-            match need {
-                Need::Mapping => {
-                    gathered.mapping = Some(self.mappings.get(&row.check_name).await?);
-                }
-                Need::Tags => {
-                    gathered.tags = Some(match row.resource_arn() {
-                        Some(arn) => self.tags.tags(&row.region, arn).await?,
-                        None => BTreeMap::new(),
-                    });
-                }
-                Need::KillSwitch => {
-                    gathered.starts_allowed = Some(self.kill_switch.starts_allowed().await?);
-                }
-                Need::OpsItemBudget => {
-                    gathered.ops_items_this_month = Some(
-                        self.counters
-                            .value(&ops_item_counter(self.clock.now()))
-                            .await?,
-                    );
-                }
-            }
-        }
-    }
-
-    /// Carries a decision out: OpsItems first, then the episode (the claim), then the start.
-    /// `false` when another writer changed the episode first (decide again).
-    async fn carry_out(
-        &self,
-        current: Option<&Episode>,
-        decision: Decision,
-        row: &Finding,
-        steps: &mut Vec<Step>,
-        pass: &Pass,
-    ) -> Result<bool, Failure> {
-        let Some(mut next) = decision.episode else {
-            steps.push(Step::Skipped {
-                reason: decision.why,
-            });
-            return Ok(true);
-        };
-        if let Some((id, update)) = &decision.close_previous {
-            ignore_missing(self.ops_center.update(id, update).await)?;
-        }
-        if let Some(item) = &decision.open_ops_item {
-            match self.ops_center.create(item).await {
-                Ok(created) => {
-                    next.ops_item_id = Some(created.id.clone());
-                    next.ops_item_owed = false;
-                    if created.created {
-                        let expires_at = (self.clock.now() + self.config.retention).timestamp();
-                        self.counters
-                            .increment(&ops_item_counter(self.clock.now()), expires_at)
-                            .await?;
-                        tracing::info!(ops_item = %created.id, metric = "opsitems.created", "OpsItem created");
-                        steps.push(Step::OpsItemCreated {
-                            id: created.id,
-                            title: item.title.clone(),
-                        });
-                    } else {
-                        steps.push(Step::OpsItemReused { id: created.id });
-                    }
-                }
-                // A closed episode's record can wait for a retry; nothing else does.
-                Err(error) if !next.stage.is_open() => return Err(error.into()),
-                // Never blocks the remediation: owed, and created by the sweep later.
-                Err(error) => {
-                    tracing::warn!(%error, metric = "opsitems.owed", "OpsItem not created now; owed");
-                    next.ops_item_owed = true;
-                    steps.push(Step::OpsItemOwed {
-                        reason: error.to_string(),
-                    });
-                }
-            }
-        }
-        if let Some(reason) = &decision.no_ops_item {
-            tracing::info!(%reason, metric = "opsitems.skipped", "no OpsItem for this finding");
-            steps.push(Step::Held {
-                control: "ops-items".into(),
-                reason: reason.clone(),
-            });
-        }
-        if let (Some(update), Some(id)) = (&decision.update_ops_item, &next.ops_item_id) {
-            ignore_missing(self.ops_center.update(id, update).await)?;
-            steps.push(Step::OpsItemUpdated {
-                id: id.clone(),
-                status: update.status.map(|s| s.as_str().to_owned()),
-            });
-        }
-        if Some(&next) != current {
-            next.version = current.map_or(0, |c| c.version) + 1;
-            if !self.executions.put_episode(&next).await? {
-                return Ok(false);
-            }
-        }
-        steps.push(stage_step(&next, &decision.why));
-        if let Some(start) = decision.start {
-            self.start(row, &next, start, steps, pass).await?;
-        }
-        Ok(true)
-    }
-
-    /// Starts the claimed attempt, records the execution, and links it to the attempt.
-    async fn start(
-        &self,
-        row: &Finding,
-        episode: &Episode,
-        start: Start,
-        steps: &mut Vec<Step>,
-        pass: &Pass,
-    ) -> Result<(), Failure> {
-        let mut request = start.request;
-        if let Some(id) = &episode.ops_item_id {
-            request.tags.insert(TAG_OPS_ITEM.to_owned(), id.clone());
-        }
-        let starter = Starter {
-            automation: &*self.automation,
-            clock: &*self.clock,
-            pacer: &self.pacer,
-            interval: self.config.safety.start_interval,
-            deadline: pass.deadline,
-        };
-        let (execution_id, started) = match starter.start(&request, start.resume).await {
-            Ok(found) => found,
-            Err(StartFailure::Later(reason)) => return Err(Failure::Retry(reason)),
-            Err(StartFailure::Refused(error)) => {
-                let reason = format!(
-                    "{} could not start in {}: {error}",
-                    request.document, request.region
-                );
-                tracing::error!(%reason, metric = "automations.refused", "start refused");
-                // A failed attempt: the lifecycle holds for the cool-down or escalates.
-                let outcome = Outcome {
-                    execution_id: String::new(),
-                    client_token: Some(request.client_token.clone()),
-                    status: REFUSED.into(),
-                    region: request.region.clone(),
-                    document: Some(request.document.clone()),
-                    failure: Some(reason.clone()),
-                    at: self.clock.now(),
-                };
-                let decision = record_outcome(
-                    &*self.executions,
-                    &*self.ops_center,
-                    &*self.clock,
-                    &self.config,
-                    &row.hash_key,
-                    &outcome,
-                )
-                .await?;
-                if let Some(episode) = &decision.episode {
-                    steps.push(stage_step(episode, &decision.why));
-                }
-                steps.push(Step::NoAutomation {
-                    reason: reason.clone(),
-                });
-                return Err(Failure::Park(reason));
-            }
-        };
-        let now = self.clock.now();
-        if started {
-            tracing::info!(execution = %execution_id, document = %request.document, metric = "automations.started", "automation started");
-            steps.push(Step::AutomationStarted {
-                execution_id: execution_id.clone(),
-                document: request.document.clone(),
-                region: request.region.clone(),
-                parameters: request.parameters.clone(),
-                client_token: request.client_token.clone(),
-            });
-        } else {
-            steps.push(Step::AutomationAlreadyStarted {
-                execution_id: execution_id.clone(),
-            });
-        }
-        let record = ExecutionRecord {
-            automation_execution_id: execution_id.clone(),
-            ops_item_id: episode.ops_item_id.clone(),
-            finding_key: row.hash_key.clone(),
-            region: request.region.clone(),
-            document: Some(request.document.clone()),
-            check_name: Some(row.check_name.clone()),
-            resource: Some(row.resource.clone()),
-            client_token: Some(request.client_token.clone()),
-            parameters: Some(request.parameters.clone()),
-            status: "Pending".into(),
-            started_at: Some(format_time(now)),
-            updated_at: format_time(now),
-            expires_at: (now + self.config.retention).timestamp(),
-        };
-        let status = self.executions.record_started(&record).await?;
-        // The status handler may already have written the outcome: never undo it.
-        if !is_final(&status)
-            && let Some(id) = &episode.ops_item_id
-        {
-            ignore_missing(
-                self.ops_center
-                    .update(id, &started_update(&request, &execution_id))
-                    .await,
-            )?;
-        }
-        self.link(&row.hash_key, &request.client_token, &execution_id)
-            .await
-    }
-
-    /// Records the execution's id on its attempt.
-    async fn link(
-        &self,
-        finding_key: &str,
-        token: &str,
-        execution_id: &str,
-    ) -> Result<(), Failure> {
-        for _ in 0..TRIES {
-            let Some(mut episode) = self.executions.get_episode(finding_key).await? else {
-                return Ok(());
-            };
-            let Some(attempt) = episode.attempt_mut(token) else {
-                return Ok(());
-            };
-            if attempt.execution_id.is_some() {
-                return Ok(());
-            }
-            attempt.execution_id = Some(execution_id.to_owned());
-            episode.version += 1;
-            if self.executions.put_episode(&episode).await? {
-                return Ok(());
-            }
-        }
-        Err(Failure::Retry(
-            "the episode changed under every attempt to link its execution".into(),
-        ))
-    }
-}
-
-/// The step that tells where the episode stands after a decision.
-fn stage_step(episode: &Episode, why: &str) -> Step {
-    match &episode.stage {
-        Stage::Held {
-            control, reason, ..
-        } => Step::Held {
-            control: control.clone(),
-            reason: reason.clone(),
-        },
-        Stage::Flagged { reason } => Step::NoAutomation {
-            reason: reason.clone(),
-        },
-        stage => Step::Episode {
-            state: stage.name().to_owned(),
-            why: why.to_owned(),
-        },
     }
 }
 

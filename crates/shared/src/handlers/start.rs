@@ -1,12 +1,21 @@
-//! StartAutomationExecution, paced and backed off within the invocation's time budget.
+//! Starting a claimed attempt: StartAutomationExecution, paced and backed off within the
+//! invocation's time budget, then the execution row, the OpsItem and the attempt's link.
 //!
 //! One retry policy on this path: the SSM clients that start automations have the SDK's own
 //! retries turned off ([`crate::aws::ssm::SsmAutomation`]), and this module retries throttling
 //! and the concurrency limit with exponential backoff and jitter, up to [`START_TRIES`] calls.
 
+use super::results::{Failure, Pass, ResultsHandler, Step};
+use super::settle::stage_step;
+use super::{TRIES, ignore_missing, record_outcome};
+use crate::automation_event::is_final;
 use crate::clock::Clock;
+use crate::episode::Episode;
 use crate::error::{ErrorKind, PortError};
-use crate::ports::{Automation, StartAutomation};
+use crate::finding::{Finding, format_time};
+use crate::lifecycle::{Outcome, REFUSED, Start};
+use crate::opsitem::started_update;
+use crate::ports::{Automation, ExecutionRecord, StartAutomation, TAG_OPS_ITEM};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Mutex;
 
@@ -151,4 +160,136 @@ fn jitter(client_token: &str, try_number: u32) -> Duration {
                 .wrapping_add(u64::from(byte))
         });
     Duration::milliseconds((spread % 1000) as i64)
+}
+
+impl ResultsHandler {
+    /// Starts the claimed attempt, records the execution, and links it to the attempt.
+    pub(super) async fn start(
+        &self,
+        row: &Finding,
+        episode: &Episode,
+        start: Start,
+        steps: &mut Vec<Step>,
+        pass: &Pass,
+    ) -> Result<(), Failure> {
+        let mut request = start.request;
+        if let Some(id) = &episode.ops_item_id {
+            request.tags.insert(TAG_OPS_ITEM.to_owned(), id.clone());
+        }
+        let starter = Starter {
+            automation: &*self.automation,
+            clock: &*self.clock,
+            pacer: &self.pacer,
+            interval: self.config.safety.start_interval,
+            deadline: pass.deadline,
+        };
+        let (execution_id, started) = match starter.start(&request, start.resume).await {
+            Ok(found) => found,
+            Err(StartFailure::Later(reason)) => return Err(Failure::Retry(reason)),
+            Err(StartFailure::Refused(error)) => {
+                let reason = format!(
+                    "{} could not start in {}: {error}",
+                    request.document, request.region
+                );
+                tracing::error!(%reason, metric = "automations.refused", "start refused");
+                // A failed attempt: the lifecycle holds for the cool-down or escalates.
+                let outcome = Outcome {
+                    execution_id: String::new(),
+                    client_token: Some(request.client_token.clone()),
+                    status: REFUSED.into(),
+                    region: request.region.clone(),
+                    document: Some(request.document.clone()),
+                    failure: Some(reason.clone()),
+                    at: self.clock.now(),
+                };
+                let decision = record_outcome(
+                    &*self.executions,
+                    &*self.ops_center,
+                    &*self.clock,
+                    &self.config,
+                    &row.hash_key,
+                    &outcome,
+                )
+                .await?;
+                if let Some(episode) = &decision.episode {
+                    steps.push(stage_step(episode, &decision.why));
+                }
+                steps.push(Step::NoAutomation {
+                    reason: reason.clone(),
+                });
+                return Err(Failure::Park(reason));
+            }
+        };
+        let now = self.clock.now();
+        if started {
+            tracing::info!(execution = %execution_id, document = %request.document, metric = "automations.started", "automation started");
+            steps.push(Step::AutomationStarted {
+                execution_id: execution_id.clone(),
+                document: request.document.clone(),
+                region: request.region.clone(),
+                parameters: request.parameters.clone(),
+                client_token: request.client_token.clone(),
+            });
+        } else {
+            steps.push(Step::AutomationAlreadyStarted {
+                execution_id: execution_id.clone(),
+            });
+        }
+        let record = ExecutionRecord {
+            automation_execution_id: execution_id.clone(),
+            ops_item_id: episode.ops_item_id.clone(),
+            finding_key: row.hash_key.clone(),
+            region: request.region.clone(),
+            document: Some(request.document.clone()),
+            check_name: Some(row.check_name.clone()),
+            resource: Some(row.resource.clone()),
+            client_token: Some(request.client_token.clone()),
+            parameters: Some(request.parameters.clone()),
+            status: "Pending".into(),
+            started_at: Some(format_time(now)),
+            updated_at: format_time(now),
+            expires_at: (now + self.config.retention).timestamp(),
+        };
+        let status = self.executions.record_started(&record).await?;
+        // The status handler may already have written the outcome: never undo it.
+        if !is_final(&status)
+            && let Some(id) = &episode.ops_item_id
+        {
+            ignore_missing(
+                self.ops_center
+                    .update(id, &started_update(&request, &execution_id))
+                    .await,
+            )?;
+        }
+        self.link(&row.hash_key, &request.client_token, &execution_id)
+            .await
+    }
+
+    /// Records the execution's id on its attempt.
+    async fn link(
+        &self,
+        finding_key: &str,
+        token: &str,
+        execution_id: &str,
+    ) -> Result<(), Failure> {
+        for _ in 0..TRIES {
+            let Some(mut episode) = self.executions.get_episode(finding_key).await? else {
+                return Ok(());
+            };
+            let Some(attempt) = episode.attempt_mut(token) else {
+                return Ok(());
+            };
+            if attempt.execution_id.is_some() {
+                return Ok(());
+            }
+            attempt.execution_id = Some(execution_id.to_owned());
+            episode.version += 1;
+            if self.executions.put_episode(&episode).await? {
+                return Ok(());
+            }
+        }
+        Err(Failure::Retry(
+            "the episode changed under every attempt to link its execution".into(),
+        ))
+    }
 }

@@ -1,0 +1,233 @@
+//! A finding's episode, moved along: read it, ask the lifecycle (gathering each fact it needs),
+//! and carry the decision out in order: the previous episode's OpsItem, this one's, the episode
+//! itself (the claim, when starting), then the start. Shared by the stream records and the
+//! sweep.
+
+use super::TRIES;
+use super::ignore_missing;
+use super::results::{CachedMapping, Failure, Pass, ResultsHandler, Step};
+use crate::episode::{Episode, Stage};
+use crate::finding::Finding;
+use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, Need};
+use crate::safety::{breaker_counter, ops_item_counter};
+use std::collections::{BTreeMap, HashSet};
+
+/// The facts a decision asked for, held while it is asked again.
+#[derive(Default)]
+struct Gathered {
+    mapping: Option<CachedMapping>,
+    tags: Option<BTreeMap<String, String>>,
+    starts_allowed: Option<bool>,
+    ops_items_this_month: Option<u64>,
+    breaker_open: bool,
+}
+
+impl Gathered {
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            mapping: self.mapping.as_ref().map(|m| m.as_deref()),
+            tags: self.tags.as_ref(),
+            starts_allowed: self.starts_allowed,
+            ops_items_this_month: self.ops_items_this_month,
+            breaker_open: self.breaker_open,
+        }
+    }
+}
+
+impl ResultsHandler {
+    /// Reads the finding's episode, decides, and carries the decision out; retried from the
+    /// start when another writer changed the episode in between.
+    pub(super) async fn settle(
+        &self,
+        row: &Finding,
+        tick: bool,
+        steps: &mut Vec<Step>,
+        pass: &mut Pass,
+    ) -> Result<(), Failure> {
+        for _ in 0..TRIES {
+            let current = self.executions.get_episode(&row.hash_key).await?;
+            let happening = if tick {
+                Happening::Tick(row)
+            } else {
+                Happening::Tracked(row)
+            };
+            let mut gathered = Gathered {
+                starts_allowed: pass.starts_allowed,
+                ..Gathered::default()
+            };
+            let mut decision = self
+                .decide(current.as_ref(), happening, row, &mut gathered)
+                .await?;
+            pass.starts_allowed = pass.starts_allowed.or(gathered.starts_allowed);
+            if decision.start.as_ref().is_some_and(|start| !start.resume) {
+                let safety = &self.config.safety;
+                let breaker =
+                    breaker_counter(&row.check_name, self.clock.now(), safety.breaker_window);
+                let expires_at = (self.clock.now() + self.config.retention).timestamp();
+                if !self
+                    .counters
+                    .increment_below(&breaker, safety.breaker_limit, expires_at)
+                    .await?
+                {
+                    tracing::warn!(metric = "automations.breaker", "circuit breaker tripped");
+                    gathered.breaker_open = true;
+                    decision = self
+                        .decide(current.as_ref(), happening, row, &mut gathered)
+                        .await?;
+                }
+            }
+            if self
+                .carry_out(current.as_ref(), decision, row, steps, pass)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(Failure::Retry(format!(
+            "the episode of this finding changed under {TRIES} writes in a row"
+        )))
+    }
+
+    /// Asks the lifecycle, gathering each fact it needs, once.
+    async fn decide(
+        &self,
+        current: Option<&Episode>,
+        happening: Happening<'_>,
+        row: &Finding,
+        gathered: &mut Gathered,
+    ) -> Result<Decision, Failure> {
+        let lifecycle = Lifecycle {
+            config: &self.config,
+            now: self.clock.now(),
+        };
+        let mut asked = HashSet::new();
+        loop {
+            let need = match lifecycle.decide(current, happening, &gathered.facts()) {
+                Ok(decision) => return Ok(decision),
+                Err(need) => need,
+            };
+            if !asked.insert(need) {
+                return Err(Failure::Park(format!(
+                    "the lifecycle asked twice for {need:?}"
+                )));
+            }
+            match need {
+                Need::Mapping => {
+                    gathered.mapping = Some(self.mappings.get(&row.check_name).await?);
+                }
+                Need::Tags => {
+                    gathered.tags = Some(match row.resource_arn() {
+                        Some(arn) => self.tags.tags(&row.region, arn).await?,
+                        None => BTreeMap::new(),
+                    });
+                }
+                Need::KillSwitch => {
+                    gathered.starts_allowed = Some(self.kill_switch.starts_allowed().await?);
+                }
+                Need::OpsItemBudget => {
+                    gathered.ops_items_this_month = Some(
+                        self.counters
+                            .value(&ops_item_counter(self.clock.now()))
+                            .await?,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Carries a decision out: OpsItems first, then the episode (the claim), then the start.
+    /// `false` when another writer changed the episode first (decide again).
+    async fn carry_out(
+        &self,
+        current: Option<&Episode>,
+        decision: Decision,
+        row: &Finding,
+        steps: &mut Vec<Step>,
+        pass: &Pass,
+    ) -> Result<bool, Failure> {
+        let Some(mut next) = decision.episode else {
+            steps.push(Step::Skipped {
+                reason: decision.why,
+            });
+            return Ok(true);
+        };
+        if let Some((id, update)) = &decision.close_previous {
+            ignore_missing(self.ops_center.update(id, update).await)?;
+        }
+        if let Some(item) = &decision.open_ops_item {
+            match self.ops_center.create(item).await {
+                Ok(created) => {
+                    next.ops_item_id = Some(created.id.clone());
+                    next.ops_item_owed = false;
+                    if created.created {
+                        let expires_at = (self.clock.now() + self.config.retention).timestamp();
+                        self.counters
+                            .increment(&ops_item_counter(self.clock.now()), expires_at)
+                            .await?;
+                        tracing::info!(ops_item = %created.id, metric = "opsitems.created", "OpsItem created");
+                        steps.push(Step::OpsItemCreated {
+                            id: created.id,
+                            title: item.title.clone(),
+                        });
+                    } else {
+                        steps.push(Step::OpsItemReused { id: created.id });
+                    }
+                }
+                // A closed episode's record can wait for a retry; nothing else does.
+                Err(error) if !next.stage.is_open() => return Err(error.into()),
+                // Never blocks the remediation: owed, and created by the sweep later.
+                Err(error) => {
+                    tracing::warn!(%error, metric = "opsitems.owed", "OpsItem not created now; owed");
+                    next.ops_item_owed = true;
+                    steps.push(Step::OpsItemOwed {
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(reason) = &decision.no_ops_item {
+            tracing::info!(%reason, metric = "opsitems.skipped", "no OpsItem for this finding");
+            steps.push(Step::Held {
+                control: "ops-items".into(),
+                reason: reason.clone(),
+            });
+        }
+        if let (Some(update), Some(id)) = (&decision.update_ops_item, &next.ops_item_id) {
+            ignore_missing(self.ops_center.update(id, update).await)?;
+            steps.push(Step::OpsItemUpdated {
+                id: id.clone(),
+                status: update.status.map(|s| s.as_str().to_owned()),
+            });
+        }
+        if Some(&next) != current {
+            next.version = current.map_or(0, |c| c.version) + 1;
+            if !self.executions.put_episode(&next).await? {
+                return Ok(false);
+            }
+        }
+        steps.push(stage_step(&next, &decision.why));
+        if let Some(start) = decision.start {
+            self.start(row, &next, start, steps, pass).await?;
+        }
+        Ok(true)
+    }
+}
+
+/// The step that tells where the episode stands after a decision.
+pub(super) fn stage_step(episode: &Episode, why: &str) -> Step {
+    match &episode.stage {
+        Stage::Held {
+            control, reason, ..
+        } => Step::Held {
+            control: control.clone(),
+            reason: reason.clone(),
+        },
+        Stage::Flagged { reason } => Step::NoAutomation {
+            reason: reason.clone(),
+        },
+        stage => Step::Episode {
+            state: stage.name().to_owned(),
+            why: why.to_owned(),
+        },
+    }
+}

@@ -1,0 +1,127 @@
+//! An execution's outcome onto its episode.
+
+use super::{Decision, Lifecycle, Outcome, REFUSED, ResolveOn};
+use crate::automation_event::{is_final, is_success};
+use crate::episode::{Episode, Stage};
+use crate::finding::format_time;
+use crate::opsitem::{automation_data, stage_update};
+use crate::ports::OpsItemUpdate;
+use chrono::{DateTime, Duration};
+use std::collections::BTreeMap;
+
+impl Lifecycle<'_> {
+    /// An execution's outcome.
+    pub(super) fn outcome(&self, current: Option<&Episode>, outcome: &Outcome) -> Decision {
+        let (key, data) = automation_data(
+            &outcome.execution_id,
+            &outcome.region,
+            outcome.document.as_deref(),
+            &outcome.status,
+            outcome.failure.as_deref(),
+        );
+        let record_only = |episode: Option<&Episode>, why: &str| Decision {
+            update_ops_item: episode
+                .and_then(|e| e.ops_item_id.as_ref())
+                .map(|_| OpsItemUpdate {
+                    status: None,
+                    description: None,
+                    operational_data: BTreeMap::from([(key.clone(), data.clone())]),
+                }),
+            ..Decision::nothing(episode, why)
+        };
+        let Some(episode) = current else {
+            return record_only(None, "no episode to record the outcome on");
+        };
+        let index = episode.attempts.iter().position(|a| {
+            outcome
+                .client_token
+                .as_deref()
+                .is_some_and(|t| a.client_token.eq_ignore_ascii_case(t))
+                || a.execution_id.as_deref() == Some(outcome.execution_id.as_str())
+        });
+        let Some(index) = index else {
+            return record_only(Some(episode), "an execution this episode did not start");
+        };
+        if !is_final(&outcome.status) && outcome.status != REFUSED {
+            return record_only(Some(episode), "still running");
+        }
+        let attempt = &episode.attempts[index];
+        let is_last = index + 1 == episode.attempts.len();
+        if attempt.status.as_deref() == Some(outcome.status.as_str()) {
+            // Already applied (a duplicate or retried event): the same OpsItem update again.
+            let mut decision = record_only(Some(episode), "outcome already recorded");
+            if let Some(update) = decision.update_ops_item.as_mut()
+                && is_last
+            {
+                let note = self.stage_note(episode);
+                let stage = stage_update(episode, &note, None);
+                update.status = stage.status;
+                update.description = stage.description;
+                update.operational_data.extend(stage.operational_data);
+            }
+            return decision;
+        }
+        let mut next = episode.clone();
+        {
+            let attempt = &mut next.attempts[index];
+            attempt.status = Some(outcome.status.clone());
+            attempt.ended_at = Some(outcome.at.timestamp());
+            attempt.failure = outcome.failure.clone();
+            if attempt.execution_id.is_none() && !outcome.execution_id.is_empty() {
+                attempt.execution_id = Some(outcome.execution_id.clone());
+            }
+        }
+        if !is_last || next.stage != Stage::Remediating {
+            // A late outcome (the episode moved on, or was fixed): recorded, never reopening.
+            return Decision {
+                episode: Some(next),
+                ..record_only(Some(episode), "recorded; the episode has moved on")
+            };
+        }
+        let attempt = next.attempts[index].clone();
+        next.updated_at = self.now_text();
+        if is_success(&outcome.status) {
+            next.stage = match self.config.resolve_on {
+                ResolveOn::Verified => Stage::Verifying {
+                    until: format_time(outcome.at + self.config.verify_window),
+                },
+                ResolveOn::Success => Stage::Unconfirmed,
+            };
+        } else if next.attempts.len() >= attempt.max_attempts as usize {
+            next.stage = Stage::Escalated {
+                reason: format!(
+                    "remediation did not fix this: {} of {} attempts failed (the last: {}); a person must",
+                    next.attempts.len(),
+                    attempt.max_attempts,
+                    outcome.status
+                ),
+            };
+        } else {
+            let until = DateTime::from_timestamp(attempt.started_at, 0).unwrap_or(self.now)
+                + Duration::minutes(attempt.cool_down_minutes);
+            next.stage = Stage::Held {
+                control: "cool-down".into(),
+                reason: format!(
+                    "attempt {} ended {}{}; the next attempt waits for the cool-down",
+                    attempt.number,
+                    outcome.status,
+                    outcome
+                        .failure
+                        .as_deref()
+                        .map(|f| format!(" ({f})"))
+                        .unwrap_or_default()
+                ),
+                until: Some(format_time(until.max(self.now))),
+            };
+        }
+        let note = self.stage_note(&next);
+        let mut update = stage_update(&next, &note, None);
+        update.operational_data.insert(key, data);
+        Decision {
+            why: note.detail,
+            update_ops_item: next.ops_item_id.as_ref().map(|_| update),
+            episode: Some(next),
+            ..Decision::nothing(None, "")
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! What the mapping makes of a finding, whether it gets an OpsItem, and whether a start happens now.
+
+use super::{Facts, Lifecycle, Need, OpsItemWant, Route, Start};
+use crate::decide::{Remediation, automation_tags, client_token, plan_remediation};
+use crate::episode::{Attempt, Episode, Stage};
+use crate::finding::{Finding, Status, format_time};
+use crate::mapping::Mode;
+use crate::ports::StartAutomation;
+use crate::safety::{UnmappedOpsItems, effective_mode, needs_tags};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+
+impl Lifecycle<'_> {
+    /// What the mapping makes of the finding, and its limits.
+    pub(super) fn route(&self, row: &Finding, facts: &Facts<'_>) -> Result<Route, Need> {
+        let safety = &self.config.safety;
+        let mapping = facts.mapping.ok_or(Need::Mapping)?;
+        let (mode, note) = match mapping {
+            Some(Ok(mapping)) => {
+                let empty = BTreeMap::new();
+                let tags = if needs_tags(mapping, &safety.opt_in) && row.resource_arn().is_some() {
+                    facts.tags.ok_or(Need::Tags)?
+                } else {
+                    &empty
+                };
+                effective_mode(mapping, tags, &safety.opt_in)
+            }
+            _ => (Mode::Approval, None),
+        };
+        let valid = mapping.and_then(|m| m.as_ref().ok());
+        Ok(Route {
+            remediation: plan_remediation(row, mapping, mode, note.as_deref(), safety),
+            max_attempts: valid
+                .and_then(|m| m.max_attempts)
+                .map_or(safety.max_attempts, |m| m.min(safety.max_attempts)),
+            cool_down: valid
+                .and_then(|m| m.cool_down_minutes)
+                .map_or(safety.cool_down, |m| {
+                    Duration::minutes(i64::from(m)).max(safety.cool_down)
+                }),
+        })
+    }
+
+    /// Whether the episode gets an OpsItem.
+    pub(super) fn ops_item_want(
+        &self,
+        row: &Finding,
+        route: &Route,
+        facts: &Facts<'_>,
+    ) -> Result<OpsItemWant, Need> {
+        let safety = &self.config.safety;
+        Ok(match &route.remediation {
+            Remediation::Inactive { reason, .. } => OpsItemWant::No(format!("inactive: {reason}")),
+            Remediation::NotMapped => match safety.unmapped_ops_items {
+                UnmappedOpsItems::None => {
+                    OpsItemWant::No("OpsItems for unmapped findings are off".into())
+                }
+                UnmappedOpsItems::RedOnly if row.resource_status != Status::Red => {
+                    OpsItemWant::No("OpsItems for unmapped findings are limited to Red".into())
+                }
+                _ => {
+                    let used = facts.ops_items_this_month.ok_or(Need::OpsItemBudget)?;
+                    if used >= safety.monthly_ops_item_budget {
+                        OpsItemWant::Owed(format!(
+                            "this month's OpsItem budget ({}) is spent; owed until it frees",
+                            safety.monthly_ops_item_budget
+                        ))
+                    } else {
+                        OpsItemWant::Yes
+                    }
+                }
+            },
+            _ => OpsItemWant::Yes,
+        })
+    }
+
+    /// Moves `next` to what its route allows now: a start (Remediating, with a new attempt), a
+    /// hold, escalation, or flagged with the reason nothing applies.
+    pub(super) fn try_start(
+        &self,
+        next: &mut Episode,
+        route: &Route,
+        facts: &Facts<'_>,
+    ) -> Result<Option<Start>, Need> {
+        let now = self.now_text();
+        let hold = |control: &str, reason: String, until: Option<DateTime<Utc>>| Stage::Held {
+            control: control.to_owned(),
+            reason,
+            until: until.map(format_time),
+        };
+        let stage = match &route.remediation {
+            Remediation::Start(start) => {
+                let made = next.attempts.len();
+                let cool_until = next.last_start().and_then(|last| {
+                    DateTime::from_timestamp(last, 0).map(|last| last + route.cool_down)
+                });
+                let safety = &self.config.safety;
+                if made >= route.max_attempts as usize {
+                    Stage::Escalated {
+                        reason: format!(
+                            "remediation did not fix this: {made} attempts in this episode (cap {}); a person must",
+                            route.max_attempts
+                        ),
+                    }
+                } else if next.last_attempt().is_some_and(|a| !a.is_over()) {
+                    hold(
+                        "in-flight",
+                        "the last attempt has no final status yet".into(),
+                        None,
+                    )
+                } else if let Some(until) = cool_until.filter(|until| self.now < *until) {
+                    hold(
+                        "cool-down",
+                        format!(
+                            "the last start was less than {} minutes ago",
+                            route.cool_down.num_minutes()
+                        ),
+                        Some(until),
+                    )
+                } else if !facts.starts_allowed.ok_or(Need::KillSwitch)? {
+                    hold(
+                        "kill-switch",
+                        "automation starts are switched off (the stack's kill switch parameter is `off`)".into(),
+                        None,
+                    )
+                } else if facts.breaker_open {
+                    let window = safety.breaker_window.num_seconds().max(1);
+                    let end = DateTime::from_timestamp(
+                        (self.now.timestamp().div_euclid(window) + 1) * window,
+                        0,
+                    );
+                    hold(
+                        "circuit-breaker",
+                        format!(
+                            "circuit breaker: {} starts for this check within {} minutes; waiting for the window to turn",
+                            safety.breaker_limit,
+                            safety.breaker_window.num_minutes()
+                        ),
+                        end,
+                    )
+                } else {
+                    let number = made as u32 + 1;
+                    let token = client_token(&next.finding_key, &next.episode, number);
+                    next.attempts.push(Attempt {
+                        number,
+                        client_token: token.clone(),
+                        started_at: self.now.timestamp(),
+                        document: start.document.clone(),
+                        region: start.region.clone(),
+                        max_attempts: route.max_attempts,
+                        cool_down_minutes: route.cool_down.num_minutes(),
+                        execution_id: None,
+                        status: None,
+                        ended_at: None,
+                        failure: None,
+                    });
+                    next.stage = Stage::Remediating;
+                    next.updated_at = now;
+                    let request = StartAutomation {
+                        client_token: token.clone(),
+                        tags: automation_tags(
+                            &next.finding_key,
+                            next.ops_item_id.as_deref(),
+                            &token,
+                        ),
+                        ..start.clone()
+                    };
+                    return Ok(Some(Start {
+                        request,
+                        resume: false,
+                    }));
+                }
+            }
+            // The reason carries the command an operator can paste.
+            Remediation::Approval { .. } => hold("approval", route.remediation.describe(), None),
+            Remediation::DryRun(start) => hold(
+                "dry-run",
+                format!(
+                    "the mapping's mode is dry-run: would start {} in {}",
+                    start.document, start.region
+                ),
+                None,
+            ),
+            other => Stage::Flagged {
+                reason: other.describe(),
+            },
+        };
+        if next.stage != stage {
+            next.stage = stage;
+            next.updated_at = now;
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,183 @@
+//! The sweep's look at an open episode: holds that ended, windows that passed, starts to resume.
+
+use super::{
+    Decision, Facts, Lifecycle, Need, OpsItemWant, Outcome, RESUME_AFTER, Start, attempts_note,
+};
+use crate::decide::automation_tags;
+use crate::episode::{Episode, Stage};
+use crate::finding::Finding;
+use crate::opsitem::{Note, ops_item_for, stage_update};
+use crate::ports::{OpsItemStatus, StartAutomation};
+
+impl Lifecycle<'_> {
+    /// The sweep's look at an open episode: holds that ended, verify windows that passed, starts
+    /// that never reached SSM, executions whose status never came, OpsItems owed.
+    pub(super) fn tick(
+        &self,
+        episode: &Episode,
+        row: &Finding,
+        facts: &Facts<'_>,
+    ) -> Result<Decision, Need> {
+        let mut next = episode.clone();
+        let mut decision = match &episode.stage {
+            Stage::Flagged { .. } | Stage::Held { .. } => {
+                let route = self.route(row, facts)?;
+                let start = self.try_start(&mut next, &route, facts)?;
+                if next.stage == episode.stage && start.is_none() {
+                    Decision::nothing(Some(episode), "still waiting")
+                } else {
+                    let note = self.note(&next, &route, start.as_ref());
+                    Decision {
+                        update_ops_item: next
+                            .ops_item_id
+                            .as_ref()
+                            .map(|_| stage_update(&next, &note, None)),
+                        why: note.detail,
+                        episode: Some(next),
+                        start,
+                        ..Decision::nothing(None, "")
+                    }
+                }
+            }
+            Stage::Remediating => match episode.last_attempt() {
+                Some(attempt)
+                    if attempt.execution_id.is_none()
+                        && !attempt.is_over()
+                        && self.now.timestamp() - attempt.started_at
+                            >= RESUME_AFTER.num_seconds() =>
+                {
+                    self.resume(next, row, facts)?
+                }
+                Some(attempt)
+                    if !attempt.is_over()
+                        && self.now.timestamp() - attempt.started_at
+                            >= self.config.safety.in_flight_timeout.num_seconds() =>
+                {
+                    let outcome = Outcome {
+                        execution_id: attempt.execution_id.clone().unwrap_or_default(),
+                        client_token: Some(attempt.client_token.clone()),
+                        status: "TimedOut".into(),
+                        region: attempt.region.clone(),
+                        document: Some(attempt.document.clone()),
+                        failure: Some(format!(
+                            "no final status {} hours after the start (in-flight timeout); counted as failed",
+                            self.config.safety.in_flight_timeout.num_hours()
+                        )),
+                        at: self.now,
+                    };
+                    self.outcome(Some(episode), &outcome)
+                }
+                _ => Decision::nothing(Some(episode), "remediating"),
+            },
+            Stage::Verifying { until } if self.passed(until) => {
+                next.stage = Stage::Unconfirmed;
+                next.updated_at = self.now_text();
+                let note = Note {
+                    state: "unconfirmed",
+                    control: None,
+                    detail: format!(
+                        "the runbook succeeded, not yet confirmed: Trusted Advisor said nothing within {} hours; a later flagged refresh reopens this OpsItem",
+                        self.config.verify_window.num_hours()
+                    ),
+                    start: None,
+                    attempts: attempts_note(&next),
+                };
+                Decision {
+                    update_ops_item: next
+                        .ops_item_id
+                        .as_ref()
+                        .map(|_| stage_update(&next, &note, None)),
+                    why: note.detail,
+                    episode: Some(next),
+                    ..Decision::nothing(None, "")
+                }
+            }
+            _ => Decision::nothing(Some(episode), "nothing is waiting"),
+        };
+        self.owed_ops_item(&mut decision, row, facts)?;
+        Ok(decision)
+    }
+
+    pub(super) fn passed(&self, until: &str) -> bool {
+        crate::finding::parse_time(until).is_none_or(|until| self.now >= until)
+    }
+
+    /// An open episode owes its OpsItem: create it now when the budget allows.
+    pub(super) fn owed_ops_item(
+        &self,
+        decision: &mut Decision,
+        row: &Finding,
+        facts: &Facts<'_>,
+    ) -> Result<(), Need> {
+        let Some(next) = decision.episode.as_mut() else {
+            return Ok(());
+        };
+        if !next.stage.is_open() || next.ops_item_id.is_some() || decision.open_ops_item.is_some() {
+            return Ok(());
+        }
+        let route = self.route(row, facts)?;
+        match self.ops_item_want(row, &route, facts)? {
+            OpsItemWant::Yes => {
+                next.ops_item_owed = false;
+                let note = self.note(next, &route, None);
+                decision.open_ops_item =
+                    Some(ops_item_for(row, next, &note, &self.config.ops_item_source));
+                // OpsItems open as Open; the stage may say otherwise (a runbook already ran).
+                if Note::ops_item_status(&next.stage) != OpsItemStatus::Open {
+                    decision
+                        .update_ops_item
+                        .get_or_insert_with(|| stage_update(next, &note, None));
+                }
+            }
+            OpsItemWant::Owed(reason) => {
+                next.ops_item_owed = true;
+                decision.no_ops_item = Some(reason);
+            }
+            OpsItemWant::No(reason) => {
+                next.ops_item_owed = false;
+                decision.no_ops_item = Some(reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// The claimed attempt again, with its ClientToken (SSM returns the same execution if the
+    /// first call got through).
+    pub(super) fn resume(
+        &self,
+        next: Episode,
+        row: &Finding,
+        facts: &Facts<'_>,
+    ) -> Result<Decision, Need> {
+        let Some(attempt) = next.last_attempt().cloned() else {
+            return Ok(Decision::nothing(Some(&next), "nothing to resume"));
+        };
+        let route = self.route(row, facts)?;
+        let Some(base) = route.remediation.start() else {
+            return Ok(Decision::nothing(Some(&next), "nothing to resume"));
+        };
+        let request = StartAutomation {
+            client_token: attempt.client_token.clone(),
+            tags: automation_tags(
+                &next.finding_key,
+                next.ops_item_id.as_deref(),
+                &attempt.client_token,
+            ),
+            document: attempt.document.clone(),
+            region: attempt.region.clone(),
+            ..base.clone()
+        };
+        Ok(Decision {
+            why: format!(
+                "resuming attempt {} (ClientToken {})",
+                attempt.number, attempt.client_token
+            ),
+            episode: Some(next),
+            start: Some(Start {
+                request,
+                resume: true,
+            }),
+            ..Decision::nothing(None, "")
+        })
+    }
+}
