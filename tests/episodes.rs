@@ -1,6 +1,9 @@
 //! Episodes: one remediation lifecycle per flagged episode, with the fix verified. Each test is a
 //! delivery order a user would see (refreshes, outcomes, sweeps on the stack's schedule) on the
 //! in-memory backend.
+//!
+//! Long on purpose: one test per lifecycle rule, as a delivery order, sharing the schedule and
+//! outcome helpers; the rules read best side by side.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};

@@ -1,5 +1,8 @@
 //! Nothing lost, nothing started twice: faults at every port, random delivery orders, and bad
 //! input, each checked the way an operator would notice it.
+//!
+//! Long on purpose: the fault matrix, the random orders and the bad-input corpora share the
+//! seed scenarios and the outcome an operator sees; one file keeps them comparable.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};

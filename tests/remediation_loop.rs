@@ -1,5 +1,7 @@
 //! The loop end to end on the in-memory backend: the properties of GUIDE.md §3 that the core
 //! guarantees, each checked the way a user would notice it.
+//!
+//! Long on purpose: one test per property of the loop, sharing its helpers.
 
 use serde_json::{Value, json};
 use tarem_e2e::*;

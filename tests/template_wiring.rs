@@ -14,6 +14,9 @@
 //!
 //! `wiring_problems` returns what is missing, one sentence each; the tests check that it finds
 //! nothing in the real template and that it names the break in mutated copies.
+//!
+//! Long on purpose: a template checker (YAML short forms to long form, then each failure path
+//! wired end to end) with the broken templates that prove each check can fail.
 
 use serde_json::{Map, Number, Value, json};
 use serde_yaml_ng::Value as Yaml;

@@ -1,11 +1,17 @@
 //! The `tarem` operator CLI, as a library so the end-to-end tests drive exactly what users run.
+//!
+//! - [`commands`]: one module per command, each with its own arguments and `run()`.
+//! - [`error`]: the one error type; [`CliError::exit_code`] is the one place exit codes are
+//!   decided.
+//! - The work behind the commands: [`simulate`] (the local loop), [`mappings`] and
+//!   [`mapping_file`] (mappings as code), [`plan`], [`replay_aws`] (the replay tool's AWS side).
 
+pub mod commands;
+pub mod error;
 pub mod mapping_file;
 pub mod mappings;
+pub mod plan;
 pub mod replay_aws;
 pub mod simulate;
 
-/// A problem with the command line or the files it names: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use error::CliError;

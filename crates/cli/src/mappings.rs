@@ -1,17 +1,14 @@
 //! `tarem mapping …` and `tarem plan`: mappings as code, validated before they are written, and
 //! what a finding would trigger, without side effects.
 
-use crate::{UsageError, mapping_file};
+use crate::{CliError, mapping_file};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tarem_shared::finding::finding_from_event;
-use tarem_shared::lifecycle::{Facts, Happening, Lifecycle, LifecycleConfig};
 use tarem_shared::mapping::{Mapping, MappingItem, Mode, plain_json};
 use tarem_shared::ports::DocumentCatalog;
 use tarem_shared::ports::{MappingStore, TrustedAdvisor};
-use tarem_shared::safety::SafetyConfig;
 use tarem_shared::validate::{Problem, offline, online};
 
 /// What `add`/`update` build an item from.
@@ -32,12 +29,12 @@ pub struct ItemArgs {
 
 /// The item, in AWS's walkthrough shape (`automationParameters` as a JSON string), so the
 /// reference implementation reads it too.
-pub fn build_item(args: &ItemArgs) -> Result<Value, UsageError> {
+pub fn build_item(args: &ItemArgs) -> Result<Value, CliError> {
     if let Some(path) = &args.from {
         let mut items = mapping_file::read_unvalidated(path)?;
         return match items.len() {
             1 => Ok(items.remove(0)),
-            n => Err(UsageError(format!(
+            n => Err(CliError::Usage(format!(
                 "{}: holds {n} items; --from takes one (use import for many)",
                 path.display()
             ))),
@@ -46,15 +43,15 @@ pub fn build_item(args: &ItemArgs) -> Result<Value, UsageError> {
     let check = args
         .check_name
         .clone()
-        .ok_or_else(|| UsageError("--check-name is required (or --from FILE)".into()))?;
+        .ok_or_else(|| CliError::Usage("--check-name is required (or --from FILE)".into()))?;
     let document = args
         .document
         .clone()
-        .ok_or_else(|| UsageError("--document is required (or --from FILE)".into()))?;
+        .ok_or_else(|| CliError::Usage("--document is required (or --from FILE)".into()))?;
     let mut parameters: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for param in &args.params {
         let (name, value) = param.split_once('=').ok_or_else(|| {
-            UsageError(format!(
+            CliError::Usage(format!(
                 "--param {param:?}: expected Name=value, e.g. GroupId='$resourceId'"
             ))
         })?;
@@ -74,7 +71,7 @@ pub fn build_item(args: &ItemArgs) -> Result<Value, UsageError> {
             .as_deref()
             .map(|text| {
                 Mode::parse(text).ok_or_else(|| {
-                    UsageError(format!(
+                    CliError::Usage(format!(
                         "--mode {text:?}: expected automated, approval, dry-run or inactive"
                     ))
                 })
@@ -99,7 +96,7 @@ pub struct Online<'a> {
 pub async fn validate(
     items: &[Value],
     online_checks: Option<&Online<'_>>,
-) -> Result<Vec<Problem>, UsageError> {
+) -> Result<Vec<Problem>, CliError> {
     let mut problems = vec![];
     for item in items {
         let (mapping, mut found) = offline(item);
@@ -108,7 +105,7 @@ pub async fn validate(
                 online(&mapping, &checks.region, checks.documents, checks.advisor)
                     .await
                     .map_err(|error| {
-                        UsageError(format!(
+                        CliError::Aws(format!(
                             "cannot validate against AWS (use --offline to skip): {error}"
                         ))
                     })?,
@@ -138,8 +135,8 @@ pub struct Listed {
     pub problem: Option<String>,
 }
 
-pub async fn list(store: &dyn MappingStore) -> Result<Vec<Listed>, UsageError> {
-    let mut items = store.list().await.map_err(|e| UsageError(e.to_string()))?;
+pub async fn list(store: &dyn MappingStore) -> Result<Vec<Listed>, CliError> {
+    let mut items = store.list().await.map_err(CliError::from)?;
     items.sort_by_key(|item| {
         item.get("checkName")
             .and_then(Value::as_str)
@@ -183,11 +180,11 @@ pub async fn import_diff(
     store: &dyn MappingStore,
     items: &[Value],
     prune: bool,
-) -> Result<ImportDiff, UsageError> {
+) -> Result<ImportDiff, CliError> {
     let current: BTreeMap<String, Value> = store
         .list()
         .await
-        .map_err(|e| UsageError(e.to_string()))?
+        .map_err(CliError::from)?
         .into_iter()
         .map(|item| {
             (
@@ -234,33 +231,27 @@ pub async fn apply_import(
     store: &dyn MappingStore,
     items: &[Value],
     diff: &ImportDiff,
-) -> Result<(), UsageError> {
+) -> Result<(), CliError> {
     for item in items {
         let check = item["checkName"].as_str().unwrap_or_default();
         if diff.added.iter().chain(&diff.changed).any(|c| c == check) {
-            store
-                .put(item)
-                .await
-                .map_err(|e| UsageError(e.to_string()))?;
+            store.put(item).await.map_err(CliError::from)?;
         }
     }
     for check in &diff.removed {
-        store
-            .delete(check)
-            .await
-            .map_err(|e| UsageError(e.to_string()))?;
+        store.delete(check).await.map_err(CliError::from)?;
     }
     Ok(())
 }
 
 /// Writes the items as YAML (`.yaml`/`.yml`) or JSON, plain.
-pub fn export_text(items: &[Value], path: Option<&Path>) -> Result<String, UsageError> {
+pub fn export_text(items: &[Value], path: Option<&Path>) -> Result<String, CliError> {
     let yaml = path
         .is_some_and(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")));
     if yaml {
-        serde_yaml_ng::to_string(items).map_err(|e| UsageError(e.to_string()))
+        serde_yaml_ng::to_string(items).map_err(|e| CliError::usage(e.to_string()))
     } else {
-        serde_json::to_string_pretty(items).map_err(|e| UsageError(e.to_string()))
+        serde_json::to_string_pretty(items).map_err(|e| CliError::usage(e.to_string()))
     }
 }
 
@@ -280,124 +271,6 @@ pub fn with_mode(item: &Value, mode: Mode) -> Value {
 }
 
 /// What the loop would do for one event: no side effects.
-/// The stack `plan` and `simulate` play: its allowlists admit the documents and roles the
-/// mappings name (a deployed stack's may be narrower: its OpsItems then say so).
-pub fn playground_stack(mappings: &[Value]) -> LifecycleConfig {
-    let mut documents = std::collections::BTreeSet::new();
-    let mut roles = std::collections::BTreeSet::new();
-    for item in mappings.iter().map(plain_json) {
-        if let Some(document) = item.get("ssmAutomationDocument").and_then(Value::as_str) {
-            documents.insert(document.to_owned());
-        }
-        if let Ok(mapping) = Mapping::from_json(&item) {
-            roles.extend(mapping.parameters.literal_values("AutomationAssumeRole"));
-        }
-    }
-    LifecycleConfig {
-        safety: SafetyConfig {
-            allowed_documents: documents.into_iter().collect(),
-            allowed_roles: roles.into_iter().collect(),
-            ..SafetyConfig::default()
-        },
-        ..LifecycleConfig::default()
-    }
-}
-
-/// What the loop would do with an event's finding as a new episode: the lifecycle's decision,
-/// with the kill switch on, no resource tags, the breaker closed and the OpsItem budget unused.
-pub fn plan(event: &Value, mappings: &[Value]) -> Value {
-    let now = chrono::Utc::now();
-    let finding =
-        match finding_from_event(event, now, &tarem_shared::finding::TrackingRules::default()) {
-            Ok(finding) => finding,
-            Err(rejection) => return json!({ "tracked": false, "reason": rejection.to_string() }),
-        };
-    let mapping = mappings
-        .iter()
-        .find(|item| {
-            plain_json(item).get("checkName").and_then(Value::as_str)
-                == Some(finding.check_name.as_str())
-        })
-        .map(Mapping::from_any_json);
-    let resource_id = match &mapping {
-        Some(Ok(Mapping {
-            regex: Some(regex), ..
-        })) => regex.extract(&finding.resource).map(str::to_owned),
-        _ => None,
-    };
-    let config = playground_stack(mappings);
-    let tags = BTreeMap::new();
-    let facts = Facts {
-        mapping: Some(mapping.as_ref()),
-        tags: Some(&tags),
-        starts_allowed: Some(true),
-        ops_items_this_month: Some(0),
-        breaker_open: false,
-    };
-    let lifecycle = Lifecycle {
-        config: &config,
-        now,
-    };
-    let decision = match lifecycle.decide(None, Happening::Tracked(&finding), &facts) {
-        Ok(decision) => decision,
-        Err(need) => {
-            return json!({ "tracked": true, "reason": format!("the decision needs {need:?}") });
-        }
-    };
-    let episode = decision.episode.as_ref();
-    let parameters = decision
-        .start
-        .as_ref()
-        .map(|s| json!(s.request.parameters))
-        .or_else(|| {
-            decision
-                .open_ops_item
-                .as_ref()
-                .and_then(|item| item.operational_data.get("tarem:remediation"))
-                .and_then(|data| serde_json::from_str::<Value>(&data.value).ok())
-                .and_then(|note| note.get("parameters").cloned())
-        });
-    let would = match (&decision.start, episode) {
-        (Some(start), Some(episode)) => format!(
-            "starting {} in {} (attempt 1 of {}; ClientToken {})",
-            start.request.document,
-            start.request.region,
-            episode.attempts.first().map_or(0, |a| a.max_attempts),
-            start.request.client_token
-        ),
-        (_, None) => "nothing: the finding is Green and no episode is open".into(),
-        (None, Some(episode)) => match &episode.stage {
-            tarem_shared::episode::Stage::Flagged { reason }
-            | tarem_shared::episode::Stage::Held { reason, .. }
-            | tarem_shared::episode::Stage::Escalated { reason } => reason.clone(),
-            _ => decision.why.clone(),
-        },
-    };
-    json!({
-        "tracked": true,
-        "finding": {
-            "checkName": finding.check_name, "resource": finding.resource, "region": finding.region,
-            "status": finding.resource_status, "lastUpdatedTime": finding.last_updated_time,
-        },
-        "mapping": match &mapping {
-            None => json!(null),
-            Some(Ok(m)) => json!({ "document": m.document, "mode": m.mode }),
-            Some(Err(error)) => json!({ "error": error.to_string() }),
-        },
-        "resourceId": resource_id,
-        "parameters": parameters,
-        "episode": episode.map(|e| {
-            let mut value = json!({ "state": e.stage.name(), "why": decision.why });
-            if let tarem_shared::episode::Stage::Held { control, .. } = &e.stage {
-                value["control"] = json!(control);
-            }
-            value
-        }),
-        "would": would,
-        "opsItem": decision.open_ops_item.map(|item| json!({ "title": item.title, "severity": item.severity, "description": item.description })),
-    })
-}
-
 /// The Trusted Advisor check list, cached on disk for a day (it changes rarely and the Support
 /// API is slow): `$XDG_CACHE_HOME/tarem/trusted-advisor-checks.json` or `~/.cache/…`.
 pub struct DiskCachedChecks<A> {

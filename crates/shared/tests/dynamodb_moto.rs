@@ -1,6 +1,9 @@
 //! The DynamoDB adapters against a real DynamoDB-speaking server: moto in server mode, started by
 //! `scripts/test` on a free loopback port and named by `MOTO_ENDPOINT`. (The stream moto emits
 //! is read back and decoded in crates/cli/tests/dlq_replay.rs.)
+//!
+//! Long on purpose: every rule of the DynamoDB adapters is checked against one real server here,
+//! and the tests share its table set-up; split, they would repeat it.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{

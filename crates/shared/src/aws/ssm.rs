@@ -206,27 +206,39 @@ impl KillSwitch for SsmParameterKillSwitch {
 }
 
 /// SSM Automation in every region, one client per region.
+///
+/// One retry policy per call path: StartAutomationExecution is retried by the results handler's
+/// own pacing and backoff ([`crate::handlers`]), so its clients have the SDK's retries turned
+/// off (else one start could make about 18 calls); the look-ups keep the SDK's standard retries.
 pub struct SsmAutomation {
-    clients: RegionalClients<Client>,
+    starts: RegionalClients<Client>,
+    lookups: RegionalClients<Client>,
 }
 
 impl SsmAutomation {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        let config = config.clone();
+        let regional = |retries: Option<aws_sdk_ssm::config::retry::RetryConfig>| {
+            let config = config.clone();
+            RegionalClients::new(move |region| {
+                let mut builder = aws_sdk_ssm::config::Builder::from(&config)
+                    .region(aws_sdk_ssm::config::Region::new(region.to_owned()));
+                if let Some(retries) = retries.clone() {
+                    builder = builder.retry_config(retries);
+                }
+                Client::from_conf(builder.build())
+            })
+        };
         Self {
-            clients: RegionalClients::new(move |region| {
-                let regional = aws_sdk_ssm::config::Builder::from(&config)
-                    .region(aws_sdk_ssm::config::Region::new(region.to_owned()))
-                    .build();
-                Client::from_conf(regional)
-            }),
+            starts: regional(Some(aws_sdk_ssm::config::retry::RetryConfig::disabled())),
+            lookups: regional(None),
         }
     }
 
-    /// For tests: every region uses this client.
+    /// For tests: every region and call uses this client.
     pub fn with_client(client: Client) -> Self {
         Self {
-            clients: RegionalClients::single(client),
+            starts: RegionalClients::single(client.clone()),
+            lookups: RegionalClients::single(client),
         }
     }
 }
@@ -246,7 +258,7 @@ impl Automation for SsmAutomation {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let output = self
-            .clients
+            .starts
             .get(&request.region)
             .start_automation_execution()
             .document_name(&request.document)
@@ -276,7 +288,7 @@ impl Automation for SsmAutomation {
             .build()
             .map_err(|error| invalid("DescribeAutomationExecutions", error))?;
         let output = self
-            .clients
+            .lookups
             .get(region)
             .describe_automation_executions()
             .filters(filter)
@@ -302,7 +314,7 @@ impl Automation for SsmAutomation {
         execution_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, PortError> {
         let result = self
-            .clients
+            .lookups
             .get(region)
             .list_tags_for_resource()
             .resource_type(ResourceTypeForTagging::Automation)
@@ -330,7 +342,7 @@ impl Automation for SsmAutomation {
         execution_id: &str,
     ) -> Result<Option<ExecutionInfo>, PortError> {
         let result = self
-            .clients
+            .lookups
             .get(region)
             .get_automation_execution()
             .automation_execution_id(execution_id)
@@ -362,9 +374,8 @@ pub struct SsmDocuments {
 
 impl SsmDocuments {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        let automation = SsmAutomation::new(config);
         Self {
-            clients: automation.clients,
+            clients: SsmAutomation::new(config).lookups,
         }
     }
 

@@ -1,0 +1,213 @@
+//! `tarem mapping …`: the mapping table as code, validated before anything is written.
+
+mod change;
+mod files;
+
+use super::{AwsArgs, Output, print_json};
+use crate::CliError;
+use crate::mappings::list;
+use std::path::PathBuf;
+use tarem_shared::aws::dynamodb::DynamoMappings;
+use tarem_shared::mapping::Mode;
+use tarem_shared::ports::MappingStore;
+
+#[derive(clap::Args)]
+pub struct MappingArgs {
+    #[command(subcommand)]
+    command: MappingCommand,
+    /// The mapping table (the stack's default name).
+    #[arg(long, global = true, default_value = "AutomationMappingTable")]
+    table: String,
+    #[command(flatten)]
+    aws: AwsArgs,
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    output: Output,
+}
+
+/// The item a command writes: flags, or a file.
+#[derive(clap::Args, Clone)]
+pub struct ItemFlags {
+    /// The Trusted Advisor check, exactly as its events name it.
+    #[arg(long)]
+    check_name: Option<String>,
+    /// The SSM Automation document (runbook).
+    #[arg(long)]
+    document: Option<String>,
+    /// A runbook parameter, Name=value (repeatable; e.g. --param GroupId='$resourceId').
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// The regex that pulls $resourceId out of the resource ARN.
+    #[arg(long)]
+    regex: Option<String>,
+    /// Start the runbook automatically (automationStatus true).
+    #[arg(long)]
+    enabled: bool,
+    /// automated, approval, dry-run or inactive (wins over --enabled).
+    #[arg(long)]
+    mode: Option<String>,
+    /// Starts per flagged episode (lowers the stack's MaxAttempts).
+    #[arg(long)]
+    max_attempts: Option<u32>,
+    /// Minutes between two starts (lengthens the stack's CoolDownMinutes).
+    #[arg(long)]
+    cool_down_minutes: Option<u32>,
+    /// A resource tag whose value overrides the mode for that resource.
+    #[arg(long)]
+    mode_tag_key: Option<String>,
+    /// Read the item from a file (JSON or YAML, plain or DynamoDB-typed).
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    /// Skip the AWS look-ups (document parameters, check names).
+    #[arg(long)]
+    offline: bool,
+}
+
+impl ItemFlags {
+    fn args(&self) -> crate::mappings::ItemArgs {
+        crate::mappings::ItemArgs {
+            check_name: self.check_name.clone(),
+            document: self.document.clone(),
+            params: self.params.clone(),
+            regex: self.regex.clone(),
+            enabled: self.enabled,
+            mode: self.mode.clone(),
+            max_attempts: self.max_attempts,
+            cool_down_minutes: self.cool_down_minutes,
+            mode_tag_key: self.mode_tag_key.clone(),
+            from: self.from.clone(),
+        }
+    }
+}
+
+#[derive(clap::Subcommand)]
+enum MappingCommand {
+    /// Every mapping, one line each.
+    List,
+    /// One mapping, as stored.
+    Show {
+        /// The check name.
+        check: String,
+    },
+    /// Add a mapping (validated first; refuses an existing check: use update).
+    Add(ItemFlags),
+    /// Replace an existing mapping (validated first).
+    Update(ItemFlags),
+    /// Start the check's runbook automatically (mode automated).
+    Enable {
+        /// The check name.
+        check: String,
+    },
+    /// Stop starting it (mode approval: the OpsItem links the runbook).
+    Disable {
+        /// The check name.
+        check: String,
+    },
+    /// Delete a mapping: its check is tracked, but nothing is remediated.
+    Remove {
+        /// The check name.
+        check: String,
+    },
+    /// Make the table match a file: shows the diff and asks first.
+    Import {
+        /// A mapping file (JSON or YAML).
+        file: PathBuf,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// Remove mappings the file does not have.
+        #[arg(long)]
+        prune: bool,
+        /// Skip the AWS look-ups (document parameters, check names).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// The whole table as JSON (or YAML for a .yaml/.yml FILE); to standard output without FILE.
+    Export {
+        /// Where to write it.
+        file: Option<PathBuf>,
+    },
+    /// Validate a file's items, or a stored check, or the whole table.
+    Validate {
+        /// A mapping file, or a check name in the table.
+        target: Option<String>,
+        /// Skip the AWS look-ups (document parameters, check names).
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+/// What every subcommand works with.
+struct Context {
+    table: String,
+    output: Output,
+    sdk: aws_config::SdkConfig,
+    store: DynamoMappings,
+}
+
+pub async fn run(args: MappingArgs) -> Result<(), CliError> {
+    let sdk = args.aws.load().await;
+    let context = Context {
+        store: DynamoMappings::new(aws_sdk_dynamodb::Client::new(&sdk), &args.table),
+        table: args.table,
+        output: args.output,
+        sdk,
+    };
+    match args.command {
+        MappingCommand::List => list_table(&context).await,
+        MappingCommand::Show { check } => show(&context, &check).await,
+        MappingCommand::Add(flags) => change::write_item(&context, &flags, false).await,
+        MappingCommand::Update(flags) => change::write_item(&context, &flags, true).await,
+        MappingCommand::Enable { check } => {
+            change::set_mode(&context, &check, Mode::Automated).await
+        }
+        MappingCommand::Disable { check } => {
+            change::set_mode(&context, &check, Mode::Approval).await
+        }
+        MappingCommand::Remove { check } => change::remove(&context, &check).await,
+        MappingCommand::Import {
+            file,
+            yes,
+            prune,
+            offline,
+        } => files::import(&context, &file, yes, prune, offline).await,
+        MappingCommand::Export { file } => files::export(&context, file).await,
+        MappingCommand::Validate { target, offline } => {
+            files::validate(&context, target.as_deref(), offline).await
+        }
+    }
+}
+
+async fn list_table(context: &Context) -> Result<(), CliError> {
+    let rows = list(&context.store).await?;
+    match context.output {
+        Output::Json => print_json(&rows),
+        Output::Text => {
+            for row in &rows {
+                println!(
+                    "{:<10} {:<45} {}{}",
+                    row.mode,
+                    row.document,
+                    row.check_name,
+                    row.problem
+                        .as_ref()
+                        .map(|p| format!("  (broken: {p})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn show(context: &Context, check: &str) -> Result<(), CliError> {
+    match context.store.get(check).await? {
+        Some(item) => {
+            print_json(&item);
+            Ok(())
+        }
+        None => Err(CliError::usage(format!(
+            "no mapping for {check:?} in {}",
+            context.table
+        ))),
+    }
+}

@@ -1,0 +1,104 @@
+//! `tarem reconcile`: the findings sweep, from the operator's credentials.
+
+use super::{AwsArgs, Output, print_json};
+use crate::CliError;
+use std::sync::Arc;
+use tarem_shared::aws::dynamodb::{DynamoMappings, DynamoTracker};
+use tarem_shared::aws::support::SupportTrustedAdvisor;
+use tarem_shared::reconcile::FindingsSweep;
+
+#[derive(clap::Args)]
+pub struct ReconcileArgs {
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Every check, not only the mapped ones.
+    #[arg(long)]
+    all_checks: bool,
+    /// The tracker table.
+    #[arg(long, default_value = "TrustedAdvisorCheckTrackerTable")]
+    tracker_table: String,
+    /// The mapping table.
+    #[arg(long, default_value = "AutomationMappingTable")]
+    mapping_table: String,
+    /// The account the findings belong to (default: the caller's, from STS).
+    #[arg(long)]
+    account: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
+    let sdk = args.aws.load().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let account = match args.account {
+        Some(account) => account,
+        None => aws_sdk_sts::Client::new(&sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|error| {
+                CliError::Aws(format!(
+                    "cannot tell the account (pass --account): {}",
+                    aws_sdk_sts::error::DisplayErrorContext(&error)
+                ))
+            })?
+            .account
+            .unwrap_or_default(),
+    };
+    let sweep = FindingsSweep {
+        tracker: Arc::new(DynamoTracker::new(dynamodb.clone(), args.tracker_table)),
+        mappings: Arc::new(DynamoMappings::new(dynamodb, args.mapping_table)),
+        advisor: Arc::new(SupportTrustedAdvisor::for_config(&sdk)),
+        clock: Arc::new(tarem_shared::clock::SystemClock),
+        all_checks: args.all_checks,
+        account,
+        rules: tarem_shared::finding::TrackingRules {
+            home_region: AwsArgs::region_of(&sdk),
+            ..Default::default()
+        },
+    };
+    let report = sweep.sweep(args.dry_run).await?;
+    match args.output {
+        Output::Json => print_json(&report),
+        Output::Text => {
+            if let Some(reason) = &report.unavailable {
+                println!("reconcile unavailable: {reason}");
+            }
+            let verb = if args.dry_run {
+                "would track"
+            } else {
+                "tracked"
+            };
+            for line in &report.written {
+                println!("{verb}   {line}");
+            }
+            for line in &report.cleared {
+                let verb = if args.dry_run {
+                    "would clear"
+                } else {
+                    "cleared"
+                };
+                println!("{verb}  {line}");
+            }
+            for line in &report.skipped_checks {
+                println!("skipped   {line}");
+            }
+            println!(
+                "{} checks: {} new or newer, {} cleared, {} unchanged",
+                report.checks,
+                report.written.len(),
+                report.cleared.len(),
+                report.unchanged
+            );
+        }
+    }
+    match report.unavailable {
+        Some(reason) => Err(CliError::Problems(format!(
+            "reconcile unavailable: {reason}"
+        ))),
+        None => Ok(()),
+    }
+}

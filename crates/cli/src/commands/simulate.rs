@@ -1,0 +1,40 @@
+//! `tarem simulate`: the whole loop on the embedded in-memory backend ([`crate::simulate`]).
+
+use super::{Output, print_json};
+use crate::CliError;
+use crate::simulate::{self, SimulateOptions};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// Mapping items: a JSON or YAML list, plain or DynamoDB-typed.
+    #[arg(long, value_name = "FILE")]
+    mappings: Option<PathBuf>,
+    /// How automations of a document end (default Success); repeatable.
+    #[arg(long, value_name = "DOCUMENT=STATUS")]
+    outcome: Vec<String>,
+    /// After the last event, run the clock on (sweeps, verify windows, cool-downs) until
+    /// nothing waits on time, at most this long: 48h, 90m, 2d, or 0.
+    #[arg(long, value_name = "DURATION", default_value = "48h")]
+    settle: String,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+    /// Trusted Advisor event files, or folders of them (read in name order).
+    #[arg(required = true, value_name = "EVENTS")]
+    events: Vec<PathBuf>,
+}
+
+pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
+    let options = SimulateOptions {
+        mappings: args.mappings,
+        outcomes: args.outcome,
+        inputs: args.events,
+        settle: simulate::parse_duration(&args.settle)?,
+    };
+    let simulation = simulate::run(&options).await?;
+    match args.output {
+        Output::Text => println!("{}", simulation.story.join("\n")),
+        Output::Json => print_json(&simulation.report),
+    }
+    Ok(())
+}

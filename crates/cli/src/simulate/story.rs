@@ -1,0 +1,285 @@
+//! The run's story: each event, the records and the automations it led to, in words; and the
+//! report's counts, read from the end state.
+
+use super::{Rejected, Report, Run, Simulation, Skipped};
+use serde_json::{Value, json};
+use tarem_shared::automation_event::{is_final, is_success};
+use tarem_shared::episode::Stage;
+use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
+use tarem_shared::ports::OpsItemStatus;
+
+fn short(text: &str) -> String {
+    const MAX: usize = 160;
+    match text.char_indices().nth(MAX) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+impl Run<'_> {
+    /// One Trusted Advisor event through check-tracker, the stream through the results
+    /// handler, and the automations it started to their outcome.
+    pub(super) async fn event(&mut self, source: &str, event: &Value) {
+        let tracked = match self.local.track(event).await {
+            Ok(tracked) => tracked,
+            Err(error) => {
+                // The in-memory table does not fail; shown for completeness.
+                self.story.push(format!("  error      {error}"));
+                return;
+            }
+        };
+        let report = &mut self.report;
+        let story = &mut self.story;
+        match &tracked {
+            Tracked::Rejected(rejection) => {
+                story.push(format!("  rejected   {rejection}"));
+                report.findings.rejected += 1;
+                report.rejected.push(Rejected {
+                    source: source.to_owned(),
+                    reason: rejection.to_string(),
+                });
+                return;
+            }
+            Tracked::Written(finding)
+            | Tracked::Refreshed(finding)
+            | Tracked::Duplicate(finding)
+            | Tracked::Stale(finding) => {
+                story.push(format!(
+                    "  finding    {} | {} | {}",
+                    finding.check_name, finding.resource, finding.region
+                ));
+            }
+        }
+        match &tracked {
+            Tracked::Written(finding) => {
+                report.findings.tracked += 1;
+                story.push(format!(
+                    "  tracked    {} as of {}",
+                    finding.resource_status, finding.last_updated_time
+                ));
+            }
+            Tracked::Refreshed(finding) => {
+                report.findings.refreshed += 1;
+                story.push(format!(
+                    "  refreshed  {} as of {}, said again; nothing changes",
+                    finding.resource_status, finding.last_updated_time
+                ));
+            }
+            Tracked::Duplicate(_) => {
+                report.findings.duplicates += 1;
+                story.push(
+                    "  duplicate  the same finding was already tracked; nothing changes".into(),
+                );
+            }
+            Tracked::Stale(finding) => {
+                report.findings.stale += 1;
+                story.push(format!(
+                    "  stale      {} as of {} is older than the tracked finding; dropped",
+                    finding.resource_status, finding.last_updated_time
+                ));
+            }
+            Tracked::Rejected(_) => {}
+        }
+        self.deliver_and_finish().await;
+    }
+
+    /// The stream records written so far through the results handler, then every automation
+    /// that started ends with the outcome chosen for its document and its status event goes
+    /// through the automation-execution handler.
+    pub(super) async fn deliver_and_finish(&mut self) {
+        let batch = self.local.deliver_stream().await;
+        for record in &batch.records {
+            let finding = record.finding.as_ref().map_or_else(String::new, |f| {
+                format!("{} | {} | {}", f.check_name, f.resource, f.region)
+            });
+            for step in &record.steps {
+                let line = describe_step(step, &finding, &mut self.report);
+                self.story.push(line);
+            }
+            match &record.outcome {
+                RecordOutcome::Done => {}
+                RecordOutcome::Retry(reason) => self.story.push(format!("  retry      {reason}")),
+                RecordOutcome::Parked(reason) => self.story.push(format!("  parked     {reason}")),
+            }
+        }
+        let outcomes = self.outcomes;
+        let finished = self
+            .local
+            .finish_automations(|document| {
+                let status = outcomes
+                    .get(document)
+                    .cloned()
+                    .unwrap_or_else(|| "Success".to_owned());
+                let failure = (!is_success(&status)).then(|| {
+                    format!("simulated outcome {status} for {document} (set with --outcome)")
+                });
+                (status, failure)
+            })
+            .await;
+        for outcome in finished {
+            match outcome {
+                Ok(ExecutionOutcome::Recorded {
+                    execution_id,
+                    status,
+                    ops_item_id,
+                    state,
+                    reason,
+                    ..
+                }) => {
+                    self.story
+                        .push(format!("  automation {execution_id} {status}"));
+                    let effect = match state.as_deref() {
+                        Some("verifying") => {
+                            "in progress: the runbook succeeded; waiting for Trusted Advisor to confirm".to_owned()
+                        }
+                        Some("unconfirmed") => "resolved: the runbook succeeded".to_owned(),
+                        Some("held") => format!(
+                            "left open: {}; the next attempt waits for the cool-down",
+                            reason.unwrap_or_else(|| format!("automation ended {status}"))
+                        ),
+                        Some("escalated") => format!(
+                            "left open: {}; remediation did not fix this, a person must",
+                            reason.unwrap_or_else(|| format!("automation ended {status}"))
+                        ),
+                        Some(other) => format!("episode {other}"),
+                        None => "updated".to_owned(),
+                    };
+                    let id = ops_item_id.unwrap_or_else(|| "(owed)".into());
+                    self.story.push(format!("  opsitem    {id} {effect}"));
+                }
+                Ok(other) => self.story.push(format!("  automation {other:?}")),
+                Err(error) => self.story.push(format!("  error      {error}")),
+            }
+        }
+    }
+
+    /// The report's counts, read from the end state.
+    pub(super) fn finish(mut self) -> Simulation {
+        let report = &mut self.report;
+        let episodes = self.local.executions.episodes();
+        for name in Stage::NAMES {
+            report.episodes.insert(name.to_owned(), 0);
+        }
+        for episode in &episodes {
+            *report
+                .episodes
+                .entry(episode.stage.name().to_owned())
+                .or_default() += 1;
+        }
+        let verifying: std::collections::HashSet<&str> = episodes
+            .iter()
+            .filter(|e| matches!(e.stage, Stage::Verifying { .. }))
+            .filter_map(|e| e.ops_item_id.as_deref())
+            .collect();
+        for item in self.local.ops_center.items() {
+            report.ops_items.created += 1;
+            match item.status {
+                OpsItemStatus::Resolved => report.ops_items.resolved += 1,
+                OpsItemStatus::Open | OpsItemStatus::InProgress => report.ops_items.open += 1,
+            }
+            if verifying.contains(item.id.as_str()) {
+                report.ops_items.verifying += 1;
+            }
+            report.ops_items_detail.push(json!({
+                "id": item.id,
+                "title": item.title,
+                "status": item.status,
+                "severity": item.severity,
+                "source": item.source,
+                "description": item.description,
+                "operationalData": item.operational_data.iter().map(|(key, data)| {
+                    let value = serde_json::from_str::<Value>(&data.value).unwrap_or_else(|_| json!(data.value));
+                    (key.clone(), value)
+                }).collect::<serde_json::Map<_, _>>(),
+            }));
+        }
+        for execution in self.local.automation.executions() {
+            report.automations.started += 1;
+            if is_success(&execution.status) {
+                report.automations.succeeded += 1;
+            } else if is_final(&execution.status) {
+                report.automations.failed += 1;
+            }
+            report.automations_detail.push(json!({
+                "executionId": execution.execution_id,
+                "document": execution.document,
+                "region": execution.region,
+                "parameters": execution.parameters,
+                "clientToken": execution.client_token,
+                "tags": execution.tags,
+                "outcome": execution.status,
+                "failureMessage": execution.failure_message,
+            }));
+        }
+        let episodes_line = report
+            .episodes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.story.push(format!(
+            "summary: findings {} tracked, {} duplicate, {} stale, {} rejected; automations {} started, {} succeeded, {} failed; OpsItems {} created, {} resolved, {} open; episodes {}",
+            report.findings.tracked,
+            report.findings.duplicates,
+            report.findings.stale,
+            report.findings.rejected,
+            report.automations.started,
+            report.automations.succeeded,
+            report.automations.failed,
+            report.ops_items.created,
+            report.ops_items.resolved,
+            report.ops_items.open,
+            if episodes_line.is_empty() { "none".to_owned() } else { episodes_line },
+        ));
+        Simulation {
+            report: self.report,
+            story: self.story,
+        }
+    }
+}
+
+fn describe_step(step: &Step, finding: &str, report: &mut Report) -> String {
+    match step {
+        Step::Held { control, reason } => {
+            report.skipped.push(Skipped {
+                finding: finding.to_owned(),
+                control: control.clone(),
+                reason: reason.clone(),
+            });
+            format!("  held       {control}: {reason}")
+        }
+        Step::OpsItemCreated { id, title } => {
+            format!("  opsitem    {id} created: {}", short(title))
+        }
+        Step::OpsItemReused { id } => {
+            format!("  opsitem    {id} already open for this episode; updated")
+        }
+        Step::OpsItemOwed { reason } => {
+            format!("  opsitem    owed (the sweep creates it later): {reason}")
+        }
+        Step::OpsItemUpdated { id, status } => match status.as_deref() {
+            Some("Resolved") => format!("  opsitem    {id} resolved"),
+            Some(status) => format!("  opsitem    {id} {status}"),
+            None => format!("  opsitem    {id} updated"),
+        },
+        Step::AutomationStarted {
+            execution_id,
+            document,
+            region,
+            parameters,
+            client_token,
+        } => format!(
+            "  automation {execution_id} started: {document} in {region} with {} (ClientToken {client_token})",
+            json!(parameters)
+        ),
+        Step::AutomationAlreadyStarted { execution_id } => {
+            format!(
+                "  automation {execution_id} was already started for this attempt; not started again"
+            )
+        }
+        Step::NoAutomation { reason } => format!("  automation none: {reason}"),
+        Step::Episode { state, why } => format!("  episode    {state}: {why}"),
+        Step::Skipped { reason } => format!("  skipped    {reason}"),
+    }
+}
