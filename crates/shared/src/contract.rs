@@ -32,7 +32,7 @@ const fn step(
     }
 }
 
-/// The tracker's ordering rules as a sequence of writes to one finding (README, "Rules worth
+/// The tracker's ordering rules as a sequence of writes to one finding (docs/operations.md, "Rules worth
 /// knowing"): ties, replays, a reconcile sweep's Green and a later event, and the episode markers
 /// each write leaves. `Err` names the first step that went wrong.
 pub async fn tracker_order_script(

@@ -27,7 +27,7 @@ pub enum UnmappedOpsItems {
     None,
 }
 
-/// The stack's safety settings. Defaults are the safe ones the README documents.
+/// The stack's safety settings. Defaults are the safe ones docs/operations.md documents.
 #[derive(Debug, Clone)]
 pub struct SafetyConfig {
     pub opt_in: OptIn,
