@@ -271,3 +271,24 @@ async fn an_execution_whose_event_never_came_reaches_its_episode() {
         "a second sweep changes nothing"
     );
 }
+
+/// A mapped check Trusted Advisor does not know (a typo, a retired check) is reported by the
+/// sweep: nothing would ever sweep or remediate it.
+#[tokio::test]
+async fn a_mapped_check_trusted_advisor_does_not_know_is_reported() {
+    let (local, _) = local_loop();
+    local.advisor.set_check(sg_check(), result(at(60), vec![]));
+    local
+        .mappings
+        .put(&serde_json::json!({
+            "checkName": "Security groups should not allow unrestricted acess",
+            "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup"
+        }))
+        .unwrap();
+    let report = sweep_and_deliver(&local).await;
+    assert_eq!(
+        report.unknown_mapped_checks,
+        ["Security groups should not allow unrestricted acess"]
+    );
+    assert_eq!(report.checks, 1, "the known mapped check is still swept");
+}

@@ -1,6 +1,7 @@
 //! The `tarem` operator CLI, as a library so the end-to-end tests drive exactly what users run.
 //!
 //! - [`commands`]: one module per command, each with its own arguments and `run()`.
+//! - [`output`]: standard output that survives a closed pipe ([`out!`]).
 //! - [`error`]: the one error type; [`CliError::exit_code`] is the one place exit codes are
 //!   decided.
 //! - The work behind the commands: [`simulate`] (the local loop), [`mappings`] and
@@ -8,8 +9,10 @@
 
 pub mod commands;
 pub mod error;
+pub mod inputs;
 pub mod mapping_file;
 pub mod mappings;
+pub mod output;
 pub mod plan;
 pub mod replay_aws;
 pub mod simulate;

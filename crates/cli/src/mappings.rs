@@ -48,8 +48,74 @@ pub fn build_item(args: &ItemArgs) -> Result<Value, CliError> {
         .document
         .clone()
         .ok_or_else(|| CliError::Usage("--document is required (or --from FILE)".into()))?;
+    Ok(MappingItem {
+        check_name: Some(check),
+        ssm_automation_document: Some(document),
+        automation_parameters: Some(parse_params(&args.params)?),
+        regex_pattern: args.regex.clone(),
+        automation_status: Some(args.enabled),
+        mode: args.mode.as_deref().map(parse_mode).transpose()?,
+        max_attempts: args.max_attempts,
+        cool_down_minutes: args.cool_down_minutes,
+        mode_tag_key: args.mode_tag_key.clone(),
+        ..MappingItem::default()
+    }
+    .to_json())
+}
+
+/// `mapping update` without `--from`: the stored item with only the attributes the flags name
+/// changed.
+pub fn updated_item(stored: &Value, args: &ItemArgs) -> Result<Value, CliError> {
+    let mut item = MappingItem::from_json(&plain_json(stored)).map_err(|error| {
+        CliError::Usage(format!(
+            "the stored item does not read ({error}); replace it whole with --from FILE"
+        ))
+    })?;
+    let mut changed = false;
+    if let Some(document) = &args.document {
+        item.ssm_automation_document = Some(document.clone());
+        changed = true;
+    }
+    if !args.params.is_empty() {
+        item.automation_parameters = Some(parse_params(&args.params)?);
+        changed = true;
+    }
+    if let Some(regex) = &args.regex {
+        item.regex_pattern = Some(regex.clone());
+        changed = true;
+    }
+    if args.enabled {
+        item = item.with_mode(Mode::Automated);
+        changed = true;
+    }
+    if let Some(mode) = &args.mode {
+        item = item.with_mode(parse_mode(mode)?);
+        changed = true;
+    }
+    if let Some(max_attempts) = args.max_attempts {
+        item.max_attempts = Some(max_attempts);
+        changed = true;
+    }
+    if let Some(minutes) = args.cool_down_minutes {
+        item.cool_down_minutes = Some(minutes);
+        changed = true;
+    }
+    if let Some(key) = &args.mode_tag_key {
+        item.mode_tag_key = Some(key.clone());
+        changed = true;
+    }
+    if !changed {
+        return Err(CliError::Usage(
+            "nothing to change: name at least one attribute (--document, --param, --regex, --mode, --enabled, --max-attempts, --cool-down-minutes, --mode-tag-key) or --from FILE".into(),
+        ));
+    }
+    Ok(item.to_json())
+}
+
+/// `--param Name=value`, repeatable; a name given twice gets both values, in order.
+fn parse_params(params: &[String]) -> Result<BTreeMap<String, Vec<String>>, CliError> {
     let mut parameters: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for param in &args.params {
+    for param in params {
         let (name, value) = param.split_once('=').ok_or_else(|| {
             CliError::Usage(format!(
                 "--param {param:?}: expected Name=value, e.g. GroupId='$resourceId'"
@@ -60,29 +126,15 @@ pub fn build_item(args: &ItemArgs) -> Result<Value, CliError> {
             .or_default()
             .push(value.to_owned());
     }
-    Ok(MappingItem {
-        check_name: Some(check),
-        ssm_automation_document: Some(document),
-        automation_parameters: Some(parameters),
-        regex_pattern: args.regex.clone(),
-        automation_status: Some(args.enabled),
-        mode: args
-            .mode
-            .as_deref()
-            .map(|text| {
-                Mode::parse(text).ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "--mode {text:?}: expected automated, approval, dry-run or inactive"
-                    ))
-                })
-            })
-            .transpose()?,
-        max_attempts: args.max_attempts,
-        cool_down_minutes: args.cool_down_minutes,
-        mode_tag_key: args.mode_tag_key.clone(),
-        ..MappingItem::default()
-    }
-    .to_json())
+    Ok(parameters)
+}
+
+fn parse_mode(text: &str) -> Result<Mode, CliError> {
+    Mode::parse(text).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--mode {text:?}: expected automated, approval, dry-run or inactive"
+        ))
+    })
 }
 
 /// What the AWS look-ups need; `None` for `--offline`.
@@ -116,12 +168,22 @@ pub async fn validate(
     Ok(problems)
 }
 
+/// The problems, grouped under the check they are about: each line names its attribute once.
 pub fn problems_text(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{:?} `{}`: {}", p.check, p.field, p.message))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut lines = vec![];
+    let mut current: Option<&str> = None;
+    for problem in problems {
+        if current != Some(problem.check.as_str()) {
+            current = Some(problem.check.as_str());
+            lines.push(if problem.check.is_empty() {
+                "an item without a valid checkName:".to_owned()
+            } else {
+                format!("{:?}:", problem.check)
+            });
+        }
+        lines.push(format!("  `{}` {}", problem.field, problem.message));
+    }
+    lines.join("\n")
 }
 
 /// A row of `mapping list`.
@@ -171,9 +233,30 @@ pub async fn list(store: &dyn MappingStore) -> Result<Vec<Listed>, CliError> {
 #[derive(Debug, Default, Serialize)]
 pub struct ImportDiff {
     pub added: Vec<String>,
-    pub changed: Vec<String>,
+    pub changed: Vec<Changed>,
     pub unchanged: Vec<String>,
     pub removed: Vec<String>,
+}
+
+impl ImportDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// A mapping the import changes, attribute by attribute.
+#[derive(Debug, Serialize)]
+pub struct Changed {
+    pub check: String,
+    pub fields: Vec<FieldChange>,
+}
+
+/// One attribute's value before and after (`None`: absent).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
 }
 
 pub async fn import_diff(
@@ -198,8 +281,14 @@ pub async fn import_diff(
         let check = item["checkName"].as_str().unwrap_or_default().to_owned();
         match current.get(&check) {
             None => diff.added.push(check),
-            Some(existing) if same(existing, item) => diff.unchanged.push(check),
-            Some(_) => diff.changed.push(check),
+            Some(existing) => {
+                let fields = field_changes(existing, item);
+                if fields.is_empty() {
+                    diff.unchanged.push(check);
+                } else {
+                    diff.changed.push(Changed { check, fields });
+                }
+            }
         }
     }
     if prune {
@@ -216,14 +305,62 @@ pub async fn import_diff(
     Ok(diff)
 }
 
-/// Equal as mapping items: the JSON-string and map forms of the same template compare equal.
-fn same(a: &Value, b: &Value) -> bool {
-    match (
-        MappingItem::from_json(&plain_json(a)),
-        MappingItem::from_json(&plain_json(b)),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => plain_json(a) == plain_json(b),
+/// What differs between two items, attribute by attribute, compared as the mapping reads them:
+/// the JSON-string and map forms of the same template are the same.
+pub fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let comparable = |item: &Value| -> BTreeMap<String, Value> {
+        let canonical = canonical(item);
+        let mut fields: BTreeMap<String, Value> = canonical
+            .as_object()
+            .map(|o| o.clone().into_iter().collect())
+            .unwrap_or_default();
+        // The template compared as a map, not as the text it is stored as.
+        if let Some(Value::String(text)) = fields.get("automationParameters")
+            && let Ok(map) = serde_json::from_str::<Value>(text)
+        {
+            fields.insert("automationParameters".into(), map);
+        }
+        fields
+    };
+    let (before, after) = (comparable(before), comparable(after));
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|name| before.get(*name) != after.get(*name))
+        .map(|name| FieldChange {
+            field: name.clone(),
+            before: before.get(name).cloned(),
+            after: after.get(name).cloned(),
+        })
+        .collect()
+}
+
+/// An item as `export` writes it and `import` compares it: the same text for the same mapping,
+/// run after run (attributes in a fixed order, the template's keys sorted). An item that does
+/// not read keeps its attributes, sorted.
+pub fn canonical(item: &Value) -> Value {
+    let plain = plain_json(item);
+    match MappingItem::from_json(&plain) {
+        Ok(parsed) => parsed.to_json(),
+        Err(_) => sorted(&plain),
+    }
+}
+
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(object) => {
+            let mut keys: Vec<&String> = object.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&object[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
     }
 }
 
@@ -234,7 +371,7 @@ pub async fn apply_import(
 ) -> Result<(), CliError> {
     for item in items {
         let check = item["checkName"].as_str().unwrap_or_default();
-        if diff.added.iter().chain(&diff.changed).any(|c| c == check) {
+        if diff.added.iter().any(|c| c == check) || diff.changed.iter().any(|c| c.check == check) {
             store.put(item).await.map_err(CliError::from)?;
         }
     }
@@ -279,14 +416,37 @@ pub struct DiskCachedChecks<A> {
 }
 
 impl<A> DiskCachedChecks<A> {
-    pub fn default_path() -> std::path::PathBuf {
+    /// The cache file for one Support endpoint and one set of credentials (one account): a run
+    /// against a test endpoint, or another account, never serves its list to this one.
+    pub fn path_for(endpoint: &str, access_key_id: &str) -> std::path::PathBuf {
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(std::path::PathBuf::from)
             .or_else(|| {
                 std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cache"))
             })
             .unwrap_or_else(std::env::temp_dir);
-        base.join("tarem").join("trusted-advisor-checks.json")
+        let key = tarem_shared::finding::short_hash(&format!("{endpoint}\n{access_key_id}"));
+        base.join("tarem")
+            .join(format!("trusted-advisor-checks-{key}.json"))
+    }
+
+    /// The cache file for the Support API `sdk` reaches, with the credentials it signs with.
+    pub async fn path_of(sdk: &aws_config::SdkConfig) -> std::path::PathBuf {
+        use aws_credential_types::provider::ProvideCredentials;
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_SUPPORT")
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            .ok()
+            .or_else(|| sdk.endpoint_url().map(str::to_owned))
+            .unwrap_or_else(|| "aws".into());
+        let access_key = match sdk.credentials_provider() {
+            Some(provider) => provider
+                .provide_credentials()
+                .await
+                .map(|c| c.access_key_id().to_owned())
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        Self::path_for(&endpoint, &access_key)
     }
 }
 

@@ -120,9 +120,10 @@ impl Plan {
     }
 }
 
-/// What the loop would do with an event's finding as a new episode: the lifecycle's decision,
-/// with the kill switch on, no resource tags, the breaker closed and the OpsItem budget unused.
-pub fn plan(source: &str, event: &Value, mappings: &[Value]) -> Plan {
+/// What the loop would do with an event's finding as a new episode: the lifecycle's decision
+/// in `stack` (its allowlists), with the kill switch on, no resource tags, the breaker closed
+/// and the OpsItem budget unused.
+pub fn plan(source: &str, event: &Value, mappings: &[Value], stack: &LifecycleConfig) -> Plan {
     let now = chrono::Utc::now();
     let finding = match finding_from_event(event, now, &TrackingRules::default()) {
         Ok(finding) => finding,
@@ -141,7 +142,7 @@ pub fn plan(source: &str, event: &Value, mappings: &[Value]) -> Plan {
         })) => regex.extract(&finding.resource).map(str::to_owned),
         _ => None,
     };
-    let config = playground_stack(mappings);
+    let config = stack;
     let tags = BTreeMap::new();
     let facts = Facts {
         mapping: Some(mapping.as_ref()),
@@ -150,10 +151,7 @@ pub fn plan(source: &str, event: &Value, mappings: &[Value]) -> Plan {
         ops_items_this_month: Some(0),
         breaker_open: false,
     };
-    let lifecycle = Lifecycle {
-        config: &config,
-        now,
-    };
+    let lifecycle = Lifecycle { config, now };
     let decision = match lifecycle.decide(None, Happening::Tracked(&finding), &facts) {
         Ok(decision) => decision,
         Err(need) => {
@@ -268,12 +266,21 @@ pub fn plan_text(plan: &Plan) -> String {
     lines.join("\n")
 }
 
-/// Reads an event file.
-pub fn read_event(path: &std::path::Path) -> Result<Value, CliError> {
-    std::fs::read_to_string(path)
+/// Reads an event file: one event, or a list of them (each named `file#n`).
+pub fn read_events(path: &std::path::Path) -> Result<Vec<(String, Value)>, CliError> {
+    let document: Value = std::fs::read_to_string(path)
         .map_err(|error| CliError::usage(format!("{}: {error}", path.display())))
         .and_then(|text| {
             serde_json::from_str(&text)
                 .map_err(|error| CliError::usage(format!("{}: not JSON: {error}", path.display())))
-        })
+        })?;
+    let name = path.display().to_string();
+    Ok(match document {
+        Value::Array(events) => events
+            .into_iter()
+            .enumerate()
+            .map(|(index, event)| (format!("{name}#{}", index + 1), event))
+            .collect(),
+        event => vec![(name, event)],
+    })
 }

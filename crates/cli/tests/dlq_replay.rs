@@ -72,6 +72,27 @@ async fn parked_messages_go_to_sqs_and_come_back() {
     queue.delete(&messages[0].receipt).await.unwrap();
 }
 
+/// A released message is visible again at once: what lets a dry run leave the queue as it was.
+#[tokio::test]
+async fn a_released_message_can_be_received_again_at_once() {
+    let sdk = sdk().await;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url(&sdk).await);
+    queue
+        .park(Target::CheckTracker, &json!({"detail": "broken"}), "broken")
+        .await
+        .unwrap();
+    let first = queue.receive(10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        queue.receive(10).await.unwrap().is_empty(),
+        "a received message is invisible"
+    );
+    queue.release(&first[0].receipt).await.unwrap();
+    let again = queue.receive(10).await.unwrap();
+    assert_eq!(again.len(), 1, "released: visible again");
+    assert_eq!(again[0].id, first[0].id);
+}
+
 fn finding(status: &str, time: &str) -> tarem_shared::finding::Finding {
     let event = json!({
         "source": "aws.trustedadvisor", "detail-type": "Trusted Advisor Check Item Refresh Notification",
@@ -301,16 +322,9 @@ async fn the_dry_run_command_lists_what_it_would_replay() {
         .await
         .unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tarem"))
-        .args([
-            "dlq",
-            "replay",
-            &url,
-            "--dry-run",
-            "--region",
-            "us-east-1",
-            "--endpoint-url",
-            &endpoint(),
-        ])
+        .args(["dlq", "replay", &url, "--dry-run", "--region", "us-east-1"])
+        // --endpoint-url is DynamoDB's; SQS is redirected the SDK's own way.
+        .env("AWS_ENDPOINT_URL_SQS", endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()
@@ -323,7 +337,7 @@ async fn the_dry_run_command_lists_what_it_would_replay() {
     );
     assert!(text.contains("results-handler  would replay"), "{text}");
     assert!(
-        text.contains("1 messages (dry run): 0 replayed, 0 failed"),
+        text.contains("1 message (dry run): 0 replayed, 0 failed"),
         "{text}"
     );
 }

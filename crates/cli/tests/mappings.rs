@@ -1,12 +1,9 @@
 //! `tarem mapping …` and `tarem plan` as operators run them: the table commands against moto
 //! (MOTO_ENDPOINT, started by scripts/test), the AWS look-ups with in-memory catalogs.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use tarem::mappings::{Online, validate};
 use tarem_shared::aws::dynamodb::DynamoMappings;
 use tarem_shared::mapping::{Mapping, Mode};
@@ -14,87 +11,11 @@ use tarem_shared::memory::InMemoryTrustedAdvisor;
 use tarem_shared::ports::{CheckInfo, CheckResult, MappingStore};
 use tarem_shared::ports::{DocumentCatalog, DocumentParameter};
 
+mod support;
+use support::*;
+
 const SG_CHECK: &str =
     "Security groups should not allow unrestricted access to ports with high risk";
-
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run scripts/test, which starts moto")
-}
-
-async fn client() -> aws_sdk_dynamodb::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&sdk)
-}
-
-async fn mapping_table(client: &aws_sdk_dynamodb::Client) -> String {
-    let name = {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        format!(
-            "mappings-{}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            chrono::Utc::now().timestamp_micros()
-        )
-    };
-    client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("checkName")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("checkName")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    name
-}
-
-fn tarem(table: &str, args: &[&str]) -> Output {
-    let endpoint = endpoint();
-    let mut all = vec!["mapping"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&[
-        "--table",
-        table,
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
-        &endpoint,
-    ]);
-    Command::new(env!("CARGO_BIN_EXE_tarem"))
-        .args(&all)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// A mapping written by `tarem mapping add` and one written with the walkthrough's `put-item`
 /// are read identically by the results handler.
@@ -168,8 +89,7 @@ async fn the_table_commands_validate_first_and_say_what_is_wrong() {
     );
     assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
     assert!(
-        text(&broken)
-            .contains("\"c\" `regexPattern`: mapping \"c\": `regexPattern` has 2 capture groups"),
+        text(&broken).contains("\"c\":\n  `regexPattern` has 2 capture groups"),
         "{}",
         text(&broken)
     );

@@ -79,3 +79,40 @@ impl PortError {
         self.kind.is_retryable()
     }
 }
+
+/// An error and its causes, each said once, joined by ": " (`dispatch failure: io error:
+/// Connection refused`): readable in a log line or a terminal, without the SDK's debug dump.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        // Wrappers often repeat their source's words; say each once.
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("dispatch failure")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_names_each_cause_once_without_debug_dumps() {
+        let error = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ));
+        assert_eq!(
+            error_chain(&error),
+            "dispatch failure: Connection refused (os error 111)"
+        );
+    }
+}

@@ -425,8 +425,13 @@ pub struct QueueMessage {
 
 #[async_trait]
 pub trait ParkedQueue: Send + Sync {
+    /// Hands out up to `max` visible messages; each stays invisible to other readers until it
+    /// is deleted, released, or SQS's visibility timeout passes.
     async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, PortError>;
     async fn delete(&self, receipt: &str) -> Result<(), PortError>;
+    /// Makes a received message visible again at once (a dry run looked at it, or its replay
+    /// failed), so the next run sees it without waiting out the visibility timeout.
+    async fn release(&self, receipt: &str) -> Result<(), PortError>;
 }
 
 /// Reads a parked stream range again, as Lambda delivers records.

@@ -128,6 +128,9 @@ pub struct SweepReport {
     pub unreadable: Vec<String>,
     /// Set when the sweep could not run at all (no support plan).
     pub unavailable: Option<String>,
+    /// Mapped checks Trusted Advisor does not know (a typo, or a check it retired): never swept,
+    /// and never remediated.
+    pub unknown_mapped_checks: Vec<String>,
 }
 
 pub struct FindingsSweep {
@@ -169,6 +172,18 @@ impl FindingsSweep {
         } else {
             Some(self.mappings.check_names().await?.into_iter().collect())
         };
+        if let Some(wanted) = &wanted {
+            let known: HashSet<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+            report.unknown_mapped_checks = wanted
+                .iter()
+                .filter(|name| !known.contains(name.as_str()))
+                .cloned()
+                .collect();
+            report.unknown_mapped_checks.sort();
+            for name in &report.unknown_mapped_checks {
+                tracing::warn!(check = %name, metric = "reconcile.unknown_mapped_check", "a mapped check Trusted Advisor does not know; nothing sweeps or remediates it");
+            }
+        }
         let now = self.clock.now();
         for check in &checks {
             if wanted

@@ -106,25 +106,55 @@ pub struct Replayer<'a> {
 
 impl Replayer<'_> {
     /// Re-drives up to `max` messages. With `dry_run`, reads and classifies only: nothing is
-    /// invoked and nothing deleted (the messages become visible again after SQS's timeout).
+    /// invoked and nothing deleted. Every message this run received and did not delete (a dry
+    /// run's, a failed replay's) is released at the end, so the next run sees it at once; while
+    /// the run lasts they stay invisible, so it never counts one twice.
     pub async fn replay(&self, max: usize, dry_run: bool) -> Result<Vec<Replayed>, PortError> {
         let mut replayed = vec![];
+        let mut held: Vec<String> = vec![];
+        let result = self
+            .replay_all(max, dry_run, &mut replayed, &mut held)
+            .await;
+        for receipt in &held {
+            // A message that cannot be released only waits out its visibility timeout.
+            if let Err(error) = self.queue.release(receipt).await {
+                tracing::warn!(%error, "could not release a message; it reappears after the queue's visibility timeout");
+            }
+        }
+        result.map(|()| replayed)
+    }
+
+    async fn replay_all(
+        &self,
+        max: usize,
+        dry_run: bool,
+        replayed: &mut Vec<Replayed>,
+        held: &mut Vec<String>,
+    ) -> Result<(), PortError> {
         // A message parked again during this run has a body already seen: it waits for the next.
         let mut seen = std::collections::HashSet::new();
         while replayed.len() < max {
             let messages = self.queue.receive((max - replayed.len()).min(10)).await?;
-            let fresh: Vec<_> = messages
-                .into_iter()
-                .filter(|m| seen.insert(m.body.clone()))
-                .collect();
+            let mut fresh = vec![];
+            for message in messages {
+                if seen.insert(message.body.clone()) {
+                    fresh.push(message);
+                } else {
+                    held.push(message.receipt);
+                }
+            }
             if fresh.is_empty() {
                 break;
             }
             for message in fresh {
-                replayed.push(self.replay_one(&message, dry_run).await?);
+                let outcome = self.replay_one(&message, dry_run).await;
+                if !matches!(&outcome, Ok(r) if r.deleted) {
+                    held.push(message.receipt.clone());
+                }
+                replayed.push(outcome?);
             }
         }
-        Ok(replayed)
+        Ok(())
     }
 
     async fn replay_one(

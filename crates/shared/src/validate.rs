@@ -34,23 +34,24 @@ fn check_of(item: &Value) -> String {
         .to_owned()
 }
 
-/// The checks that need no AWS call. Returns the mapping when it reads.
+/// The checks that need no AWS call, every problem of the item at once. Returns the mapping
+/// when it reads.
 pub fn offline(item: &Value) -> (Option<Mapping>, Vec<Problem>) {
     let item = plain_json(item);
-    let mapping = match Mapping::from_json(&item) {
-        Ok(mapping) => mapping,
-        Err(error) => {
-            return (
-                None,
-                vec![Problem {
-                    check: error.check.clone(),
-                    field: error.field.to_owned(),
-                    message: error.to_string(),
-                }],
-            );
-        }
+    let (mapping, mut problems) = match Mapping::read(&item) {
+        Ok(mapping) => (Some(mapping), vec![]),
+        Err(errors) => (
+            None,
+            errors
+                .into_iter()
+                .map(|error| Problem {
+                    check: error.check,
+                    field: error.field,
+                    message: error.problem,
+                })
+                .collect(),
+        ),
     };
-    let mut problems = vec![];
     // Roles appear as literal values; one with a variable is checked when it is filled.
     let parameters = item
         .get("automationParameters")
@@ -77,7 +78,7 @@ pub fn offline(item: &Value) -> (Option<Mapping>, Vec<Problem>) {
             }
         }
     }
-    (Some(mapping), problems)
+    (mapping, problems)
 }
 
 /// The closest real check names to `name`, best first.

@@ -30,6 +30,7 @@ enum DlqCommand {
         stack: String,
         #[command(flatten)]
         aws: AwsArgs,
+        /// text for people, json for scripts.
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -44,12 +45,9 @@ pub async fn run(args: DlqArgs) -> Result<(), CliError> {
         aws,
         output,
     } = args.command;
-    let sdk = aws.load().await;
+    let sdk = aws.load().await?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue);
-    let stream = DynamoStreamReader::new(
-        aws_sdk_dynamodbstreams::Client::new(&sdk),
-        AwsArgs::region_of(&sdk),
-    );
+    let stream = DynamoStreamReader::new(aws.dynamodb_streams(&sdk), AwsArgs::region_of(&sdk));
     let redrive = LambdaRedrive::new(aws_sdk_lambda::Client::new(&sdk), &stack);
     let replayer = Replayer {
         queue: &queue,
@@ -62,20 +60,22 @@ pub async fn run(args: DlqArgs) -> Result<(), CliError> {
         .filter(|r| r.outcome.starts_with("failed"))
         .count();
     match output {
-        Output::Json => println!(
+        Output::Json => crate::out!(
             "{}",
             serde_json::json!({ "replayed": replayed, "failed": failed })
         ),
         Output::Text => {
             for message in &replayed {
-                println!(
+                crate::out!(
                     "{}  {}  {}",
-                    message.message_id, message.target, message.outcome
+                    message.message_id,
+                    message.target,
+                    message.outcome
                 );
             }
-            println!(
-                "{} messages{}: {} replayed, {} failed",
-                replayed.len(),
+            crate::out!(
+                "{}{}: {} replayed, {} failed",
+                crate::output::plural(replayed.len(), "message"),
                 if dry_run { " (dry run)" } else { "" },
                 replayed.iter().filter(|r| r.deleted).count(),
                 failed
@@ -86,7 +86,8 @@ pub async fn run(args: DlqArgs) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::Problems(format!(
-            "{failed} messages failed again"
+            "{} failed again",
+            crate::output::plural(failed, "message")
         )))
     }
 }

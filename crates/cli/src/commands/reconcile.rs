@@ -26,13 +26,14 @@ pub struct ReconcileArgs {
     account: Option<String>,
     #[command(flatten)]
     aws: AwsArgs,
+    /// text for people, json for scripts.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
 
 pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
-    let sdk = args.aws.load().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let sdk = args.aws.load().await?;
+    let dynamodb = args.aws.dynamodb(&sdk);
     let account = match args.account {
         Some(account) => account,
         None => aws_sdk_sts::Client::new(&sdk)
@@ -42,7 +43,7 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
             .map_err(|error| {
                 CliError::Aws(format!(
                     "cannot tell the account (pass --account): {}",
-                    aws_sdk_sts::error::DisplayErrorContext(&error)
+                    tarem_shared::error::error_chain(&error)
                 ))
             })?
             .account
@@ -65,7 +66,7 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
         Output::Json => print_json(&report),
         Output::Text => {
             if let Some(reason) = &report.unavailable {
-                println!("reconcile unavailable: {reason}");
+                crate::out!("reconcile unavailable: {reason}");
             }
             let verb = if args.dry_run {
                 "would track"
@@ -73,7 +74,7 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
                 "tracked"
             };
             for line in &report.written {
-                println!("{verb}   {line}");
+                crate::out!("{verb}   {line}");
             }
             for line in &report.cleared {
                 let verb = if args.dry_run {
@@ -81,12 +82,17 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
                 } else {
                     "cleared"
                 };
-                println!("{verb}  {line}");
+                crate::out!("{verb}  {line}");
             }
             for line in &report.skipped_checks {
-                println!("skipped   {line}");
+                crate::out!("skipped   {line}");
             }
-            println!(
+            for name in &report.unknown_mapped_checks {
+                crate::out!(
+                    "unknown   {name}: mapped, but not a Trusted Advisor check; check its name with `tarem mapping validate`"
+                );
+            }
+            crate::out!(
                 "{} checks: {} new or newer, {} cleared, {} unchanged",
                 report.checks,
                 report.written.len(),
@@ -95,10 +101,16 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
             );
         }
     }
-    match report.unavailable {
-        Some(reason) => Err(CliError::Problems(format!(
+    if let Some(reason) = report.unavailable {
+        return Err(CliError::Problems(format!(
             "reconcile unavailable: {reason}"
+        )));
+    }
+    match report.unknown_mapped_checks.len() {
+        0 => Ok(()),
+        n => Err(CliError::Problems(format!(
+            "{} Trusted Advisor does not know",
+            crate::output::plural(n, "mapped check")
         ))),
-        None => Ok(()),
     }
 }

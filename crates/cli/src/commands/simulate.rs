@@ -17,6 +17,7 @@ pub struct SimulateArgs {
     /// nothing waits on time, at most this long: 48h, 90m, 2d, or 0.
     #[arg(long, value_name = "DURATION", default_value = "48h")]
     settle: String,
+    /// text for people, json for scripts.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
     /// Trusted Advisor event files, or folders of them (read in name order).
@@ -33,7 +34,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
     };
     let simulation = simulate::run(&options).await?;
     match args.output {
-        Output::Text => println!("{}", simulation.story.join("\n")),
+        Output::Text => crate::out!("{}", simulation.story.join("\n")),
         Output::Json => print_json(&simulation.report),
     }
     Ok(())

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tarem_shared::automation_event::is_final;
 use tarem_shared::clock::{Clock, ManualClock};
@@ -97,14 +97,28 @@ pub struct Simulation {
     pub story: Vec<String>,
 }
 
-/// The document → status choices of `--outcome`.
-fn parse_outcomes(pairs: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+/// The document → status choices of `--outcome`; a document no mapping uses is a usage error
+/// (a misspelling would otherwise leave the outcome Success without a word).
+fn parse_outcomes(
+    pairs: &[String],
+    mappings: &[Value],
+) -> Result<BTreeMap<String, String>, CliError> {
+    let documents: Vec<&str> = mappings
+        .iter()
+        .filter_map(|item| item.get("ssmAutomationDocument").and_then(Value::as_str))
+        .collect();
     pairs
         .iter()
         .map(|pair| {
             let (document, status) = pair.split_once('=').ok_or_else(|| {
                 CliError::Usage(format!("--outcome {pair:?}: expected DOCUMENT=STATUS, e.g. AWS-DisablePublicAccessForSecurityGroup=Failed"))
             })?;
+            if !documents.contains(&document) {
+                return Err(CliError::Usage(format!(
+                    "--outcome {pair:?}: no mapping uses the document {document:?} (the mappings use: {})",
+                    if documents.is_empty() { "none".to_owned() } else { documents.join(", ") }
+                )));
+            }
             if !is_final(status) {
                 return Err(CliError::Usage(format!(
                     "--outcome {pair:?}: {status:?} is not a final automation status (Success, Failed, TimedOut, Cancelled, Rejected, CompletedWithSuccess, CompletedWithFailure, Exited)"
@@ -113,35 +127,6 @@ fn parse_outcomes(pairs: &[String]) -> Result<BTreeMap<String, String>, CliError
             Ok((document.to_owned(), status.to_owned()))
         })
         .collect()
-}
-
-/// Files to read: each file as given, each folder's `*.json` files in name order (not recursing,
-/// and leaving out the mapping file).
-fn event_files(inputs: &[PathBuf], mappings: Option<&Path>) -> Result<Vec<PathBuf>, CliError> {
-    let skip = mappings.and_then(|m| m.canonicalize().ok());
-    let mut files = vec![];
-    for input in inputs {
-        let metadata = std::fs::metadata(input)
-            .map_err(|error| CliError::Usage(format!("{}: {error}", input.display())))?;
-        if metadata.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|error| CliError::Usage(format!("{}: {error}", input.display())))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "json"))
-                .filter(|path| path.canonicalize().ok() != skip)
-                .collect();
-            entries.sort();
-            files.extend(entries);
-        } else {
-            files.push(input.clone());
-        }
-    }
-    if files.is_empty() {
-        return Err(CliError::Usage(
-            "no event files: name TA event files or folders of them".into(),
-        ));
-    }
-    Ok(files)
 }
 
 /// How often the simulated stack's episode sweep runs (the template's default schedule).
@@ -184,12 +169,22 @@ pub(super) struct Run<'a> {
 }
 
 pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
-    let outcomes = parse_outcomes(&options.outcomes)?;
-    let mapping_items = match &options.mappings {
+    let inputs = crate::inputs::event_files(&options.inputs, options.mappings.as_deref())?;
+    let mapping_path = crate::inputs::mapping_file(options.mappings.as_deref(), &inputs)?;
+    let mapping_items = match &mapping_path {
         Some(path) => mapping_file::read(path)?,
         None => vec![],
     };
-    let files = event_files(&options.inputs, options.mappings.as_deref())?;
+    let outcomes = parse_outcomes(&options.outcomes, &mapping_items)?;
+    let files = inputs.events;
+    // Mappings found beside the events are used, and the story says so first.
+    let found_note = match (&options.mappings, &mapping_path) {
+        (None, Some(path)) => Some(format!(
+            "mappings   {} (found beside the events)",
+            path.display()
+        )),
+        _ => None,
+    };
     let mut inputs = vec![];
     for file in &files {
         let events = std::fs::read_to_string(file)
@@ -239,7 +234,7 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
         outcomes: &outcomes,
         next_sweep: start + SWEEP_EVERY,
         report: Report::default(),
-        story: vec![],
+        story: found_note.into_iter().collect(),
     };
     for (source, events) in inputs {
         // The sweeps that fall due before this file's first event come first in the story.

@@ -3,7 +3,7 @@
 
 use crate::error::{ErrorKind, PortError};
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// Classifies an AWS error code (and the HTTP status when the code is not one we know).
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
@@ -57,7 +57,7 @@ pub fn port_error<E>(operation: &'static str, error: &SdkError<E, HttpResponse>)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let context = DisplayErrorContext(error).to_string();
+    let context = crate::error::error_chain(error);
     match error {
         SdkError::TimeoutError(_) => PortError::new(operation, ErrorKind::Timeout, context),
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {

@@ -85,4 +85,16 @@ impl ParkedQueue for SqsQueue {
             .map_err(|error| port_error("DeleteMessage", &error))?;
         Ok(())
     }
+
+    async fn release(&self, receipt: &str) -> Result<(), PortError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|error| port_error("ChangeMessageVisibility", &error))?;
+        Ok(())
+    }
 }

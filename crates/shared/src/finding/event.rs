@@ -32,7 +32,9 @@ pub enum Rejection {
     #[error("the event is not a JSON object")]
     NotAnObject,
     #[error(
-        "not a Trusted Advisor check item event: source {event_source:?}, detail-type {detail_type:?} (expected {TA_SOURCE:?}, {TA_DETAIL_TYPE:?})"
+        "not a Trusted Advisor check item event: source {}, detail-type {} (expected {TA_SOURCE:?}, {TA_DETAIL_TYPE:?})",
+        said(event_source),
+        said(detail_type)
     )]
     NotTrustedAdvisor {
         event_source: Option<String>,
@@ -49,7 +51,8 @@ pub enum Rejection {
     #[error("`detail.check-name` is missing or empty")]
     MissingCheckName,
     #[error(
-        "no status: neither `detail.check-item-detail.Status` nor `detail.status` holds Red/Yellow/Green or OK/WARN/ERROR (found {found:?})"
+        "no status: neither `detail.check-item-detail.Status` nor `detail.status` holds Red/Yellow/Green or OK/WARN/ERROR (found {})",
+        said(found)
     )]
     MissingStatus { found: Option<String> },
     #[error("`{field}` is not an RFC 3339 time: {value:?}")]
@@ -75,6 +78,14 @@ pub enum Rejection {
         "the tracker row would be {bytes} bytes, over DynamoDB's {MAX_ITEM_BYTES}-byte item limit"
     )]
     TooLarge { bytes: usize },
+}
+
+/// A value an event gave, quoted, or `none` when it gave none.
+fn said(value: &Option<String>) -> String {
+    match value {
+        Some(text) => format!("{text:?}"),
+        None => "none".into(),
+    }
 }
 
 fn type_name(value: &Value) -> &'static str {

@@ -80,7 +80,7 @@ pub struct MappingItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub mode_tag_key: Option<String>,
-    /// Attributes tarem does not read.
+    /// The operator's annotations ([`ANNOTATION_PREFIX`]), kept as they are.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }
@@ -99,32 +99,106 @@ pub const ATTRIBUTES: [&str; 10] = [
     "modeTagKey",
 ];
 
-impl MappingItem {
-    /// Reads a plain JSON item; a wrongly typed attribute is an error that names it.
-    pub fn from_json(item: &Value) -> Result<MappingItem, MappingError> {
-        let Some(object) = item.as_object() else {
-            return Err(MappingError {
-                check: String::new(),
-                field: "(item)",
-                problem: format!("must be an object, found {}", json_type(item)),
-            });
-        };
-        serde_path_to_error::deserialize(item).map_err(|error| {
-            let path = error.path().to_string();
-            MappingError {
-                // The check, when the item names one: errors say which mapping they are about.
-                check: match (path.as_str(), object.get("checkName")) {
-                    ("checkName", _) => String::new(),
-                    (_, Some(Value::String(name))) => name.clone(),
-                    _ => String::new(),
-                },
-                field: ATTRIBUTES
-                    .into_iter()
-                    .find(|name| *name == path)
-                    .unwrap_or("(item)"),
-                problem: error.into_inner().to_string(),
-            }
+/// An operator's own annotation on a mapping item (`x-owner`, `x-ticket`): kept as it is, read
+/// by nothing. Any other attribute tarem does not know is an error, so a misspelled safety
+/// setting (`maxAttemps`, `Mode`) never passes silently.
+pub const ANNOTATION_PREFIX: &str = "x-";
+
+/// The known attribute an unknown one was probably meant to be.
+fn closest_attribute(name: &str) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    ATTRIBUTES
+        .into_iter()
+        .map(|known| {
+            let score = if known.to_lowercase() == lower {
+                1.0
+            } else {
+                strsim::jaro_winkler(&lower, &known.to_lowercase())
+            };
+            (score, known)
         })
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, known)| known)
+}
+
+fn unknown_attribute(check: &str, name: &str) -> MappingError {
+    let hint = match closest_attribute(name) {
+        Some(known) => format!("; did you mean `{known}`?"),
+        None => format!(
+            "; tarem reads {}, and keeps annotations prefixed {ANNOTATION_PREFIX}",
+            ATTRIBUTES.join(", ")
+        ),
+    };
+    MappingError {
+        check: check.to_owned(),
+        field: name.to_owned(),
+        problem: format!("is not an attribute tarem knows{hint}"),
+    }
+}
+
+impl MappingItem {
+    /// Reads a plain JSON item; the first problem is the error (see [`MappingItem::read`] for
+    /// all of them).
+    pub fn from_json(item: &Value) -> Result<MappingItem, MappingError> {
+        let (item, mut problems) = MappingItem::read(item);
+        if problems.is_empty() {
+            Ok(item)
+        } else {
+            Err(problems.remove(0))
+        }
+    }
+
+    /// Reads a plain JSON item, every problem at once: each attribute's type, and each attribute
+    /// tarem does not know (with the closest known name). The item holds the attributes that
+    /// read, so what they mean can be checked too.
+    pub fn read(item: &Value) -> (MappingItem, Vec<MappingError>) {
+        let Some(object) = item.as_object() else {
+            return (
+                MappingItem::default(),
+                vec![MappingError {
+                    check: String::new(),
+                    field: "(item)".into(),
+                    problem: format!("must be an object, found {}", json_type(item)),
+                }],
+            );
+        };
+        // Errors say which mapping they are about, when the item names one.
+        let check = object
+            .get("checkName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut problems = vec![];
+        let mut readable = serde_json::Map::new();
+        for (name, value) in object {
+            if name.starts_with(ANNOTATION_PREFIX) {
+                readable.insert(name.clone(), value.clone());
+                continue;
+            }
+            if !ATTRIBUTES.contains(&name.as_str()) {
+                problems.push(unknown_attribute(check, name));
+                continue;
+            }
+            // Each attribute alone, so one wrong type does not hide the next.
+            let alone = Value::Object(serde_json::Map::from_iter([(name.clone(), value.clone())]));
+            match serde_path_to_error::deserialize::<_, MappingItem>(&alone) {
+                Ok(_) => {
+                    readable.insert(name.clone(), value.clone());
+                }
+                Err(error) => problems.push(MappingError {
+                    check: if name == "checkName" {
+                        String::new()
+                    } else {
+                        check.to_owned()
+                    },
+                    field: name.clone(),
+                    problem: error.into_inner().to_string(),
+                }),
+            }
+        }
+        // Every attribute left reads alone, so together they read too.
+        let item = serde_json::from_value(Value::Object(readable)).unwrap_or_default();
+        (item, problems)
     }
 
     /// The item as plain JSON, in the walkthrough's shape.
@@ -153,53 +227,83 @@ impl MappingItem {
 impl TryFrom<MappingItem> for Mapping {
     type Error = MappingError;
 
+    /// What the attributes mean; the first problem is the error.
     fn try_from(item: MappingItem) -> Result<Mapping, MappingError> {
-        let mode = item.effective_mode();
-        let check = item.check_name.ok_or_else(|| MappingError {
-            check: String::new(),
-            field: "checkName",
-            problem: describe_expected("a non-empty string", None),
-        })?;
-        let error = |field: &'static str, problem: String| MappingError {
-            check: check.clone(),
-            field,
-            problem,
+        item.meaning().map_err(|mut problems| problems.remove(0))
+    }
+}
+
+impl MappingItem {
+    /// What the attributes mean, every problem at once: the required ones are there, the
+    /// template and the regex hold, and the regex is there when the template needs it.
+    pub fn meaning(self) -> Result<Mapping, Vec<MappingError>> {
+        let mode = self.effective_mode();
+        let check = self.check_name.clone().unwrap_or_default();
+        let mut problems = vec![];
+        let mut problem = |field: &str, problem: String| {
+            problems.push(MappingError {
+                check: check.clone(),
+                field: field.to_owned(),
+                problem,
+            })
         };
-        let document = item.ssm_automation_document.ok_or_else(|| {
-            error(
+        if self.check_name.is_none() {
+            problem("checkName", describe_expected("a non-empty string", None));
+        }
+        if self.ssm_automation_document.is_none() {
+            problem(
                 "ssmAutomationDocument",
                 describe_expected("a non-empty string (the runbook's name or ARN)", None),
-            )
-        })?;
-        let parameters = match &item.automation_parameters {
-            None => ParameterTemplate::default(),
+            );
+        }
+        let parameters = match &self.automation_parameters {
+            None => Some(ParameterTemplate::default()),
             Some(strings) => ParameterTemplate::from_strings(strings)
-                .map_err(|problem| error("automationParameters", problem))?,
+                .map_err(|error| problem("automationParameters", error))
+                .ok(),
         };
-        let regex = item
-            .regex_pattern
-            .as_deref()
-            .map(ResourceRegex::new)
-            .transpose()
-            .map_err(|problem| error("regexPattern", problem))?;
-        if parameters.uses(&Variable::ResourceId) && regex.is_none() {
-            return Err(error(
+        let regex = match self.regex_pattern.as_deref().map(ResourceRegex::new) {
+            None => Some(None),
+            Some(Ok(regex)) => Some(Some(regex)),
+            Some(Err(error)) => {
+                problem("regexPattern", error);
+                None
+            }
+        };
+        if self.regex_pattern.is_none()
+            && parameters
+                .as_ref()
+                .is_some_and(|p| p.uses(&Variable::ResourceId))
+        {
+            problem(
                 "regexPattern",
                 "is missing, but automationParameters uses $resourceId, which the regex extracts"
                     .into(),
-            ));
+            );
         }
-        Ok(Mapping {
-            check_name: check,
-            document,
-            document_version: item.document_version,
+        match (
+            self.check_name,
+            self.ssm_automation_document,
             parameters,
             regex,
-            mode,
-            max_attempts: item.max_attempts,
-            cool_down_minutes: item.cool_down_minutes,
-            mode_tag_key: item.mode_tag_key,
-        })
+        ) {
+            (Some(check_name), Some(document), Some(parameters), Some(regex))
+                if problems.is_empty() =>
+            {
+                Ok(Mapping {
+                    check_name,
+                    document,
+                    document_version: self.document_version,
+                    parameters,
+                    regex,
+                    mode,
+                    max_attempts: self.max_attempts,
+                    cool_down_minutes: self.cool_down_minutes,
+                    mode_tag_key: self.mode_tag_key,
+                })
+            }
+            _ => Err(problems),
+        }
     }
 }
 

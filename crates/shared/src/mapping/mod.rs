@@ -13,7 +13,7 @@
 mod item;
 pub mod template;
 
-pub use item::MappingItem;
+pub use item::{ANNOTATION_PREFIX, ATTRIBUTES, MappingItem};
 pub use template::{ParameterTemplate, TemplateError, TemplateInput, Variable};
 
 use regex::{Regex, RegexBuilder};
@@ -29,7 +29,7 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 #[error("mapping {check:?}: `{field}` {problem}")]
 pub struct MappingError {
     pub check: String,
-    pub field: &'static str,
+    pub field: String,
     pub problem: String,
 }
 
@@ -98,7 +98,23 @@ impl Mapping {
     /// Reads a plain JSON item (`{"checkName": "...", "automationStatus": true, ...}`): the
     /// attributes' types ([`MappingItem::from_json`]), then what they mean.
     pub fn from_json(item: &Value) -> Result<Mapping, MappingError> {
-        Mapping::try_from(MappingItem::from_json(item)?)
+        Mapping::read(item).map_err(|mut problems| problems.remove(0))
+    }
+
+    /// Reads a plain JSON item with every problem at once: the attributes' types and names
+    /// ([`MappingItem::read`]), and what the attributes that read mean (a problem with an
+    /// attribute already at fault is not said twice).
+    pub fn read(item: &Value) -> Result<Mapping, Vec<MappingError>> {
+        let (item, mut problems) = MappingItem::read(item);
+        match item.meaning() {
+            Ok(mapping) if problems.is_empty() => Ok(mapping),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                let said: Vec<String> = problems.iter().map(|p| p.field.clone()).collect();
+                problems.extend(more.into_iter().filter(|p| !said.contains(&p.field)));
+                Err(problems)
+            }
+        }
     }
 
     /// Reads an item in DynamoDB's typed JSON (`{"checkName": {"S": "..."}, ...}`) or plain JSON.

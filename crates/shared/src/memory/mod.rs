@@ -85,6 +85,7 @@ pub const OPERATIONS: &[&str] = &[
     "ops_center.status",
     "tags.tags",
     "queue.park",
+    "queue.release",
 ];
 
 /// Adapters that take part in fault injection.

@@ -83,4 +83,10 @@ impl crate::ports::ParkedQueue for InMemoryQueue {
         state.in_flight.remove(receipt);
         Ok(())
     }
+
+    async fn release(&self, receipt: &str) -> Result<(), PortError> {
+        self.faults.check("queue.release")?;
+        lock(&self.state).in_flight.remove(receipt);
+        Ok(())
+    }
 }

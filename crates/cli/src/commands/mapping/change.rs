@@ -13,22 +13,37 @@ pub(super) async fn write_item(
     if flags.check_name.is_none() && flags.from.is_none() {
         return Err(CliError::usage("--check-name (or --from FILE) is required"));
     }
-    let item = crate::mappings::build_item(&flags.args())?;
-    let check = item["checkName"].as_str().unwrap_or_default().to_owned();
-    let exists = context.store.get(&check).await?.is_some();
-    if exists && !replace {
-        return Err(CliError::usage(format!(
-            "{check:?} is already mapped; use `tarem mapping update`"
-        )));
-    }
-    if !exists && replace {
-        return Err(CliError::usage(format!(
-            "{check:?} is not mapped; use `tarem mapping add`"
-        )));
-    }
+    let args = flags.args();
+    let built = match &flags.from {
+        Some(_) => Some(crate::mappings::build_item(&args)?),
+        None if replace => None,
+        None => Some(crate::mappings::build_item(&args)?),
+    };
+    let check = match &built {
+        Some(item) => item["checkName"].as_str().unwrap_or_default().to_owned(),
+        None => flags.check_name.clone().unwrap_or_default(),
+    };
+    let stored = context.store.get(&check).await?;
+    let item = match (stored, replace, built) {
+        (Some(_), false, _) => {
+            return Err(CliError::usage(format!(
+                "{check:?} is already mapped; use `tarem mapping update`"
+            )));
+        }
+        (None, true, _) => {
+            return Err(CliError::usage(format!(
+                "{check:?} is not mapped; use `tarem mapping add`"
+            )));
+        }
+        // update without --from: only the attributes the flags name change.
+        (Some(stored), true, None) => crate::mappings::updated_item(&stored, &args)?,
+        (_, _, Some(item)) => item,
+        // add always builds its item: nothing else reaches here.
+        (_, _, None) => return Err(CliError::usage("--check-name and --document are required")),
+    };
     super::files::validate_or_report(context, std::slice::from_ref(&item), flags.offline).await?;
     context.store.put(&item).await?;
-    println!("{} {check:?}", if replace { "updated" } else { "added" });
+    crate::out!("{} {check:?}", if replace { "updated" } else { "added" });
     Ok(())
 }
 
@@ -42,7 +57,7 @@ pub(super) async fn set_mode(context: &Context, check: &str, mode: Mode) -> Resu
         .store
         .put(&crate::mappings::with_mode(&item, mode))
         .await?;
-    println!("{check:?} is now {mode}");
+    crate::out!("{check:?} is now {mode}");
     Ok(())
 }
 
@@ -54,6 +69,6 @@ pub(super) async fn remove(context: &Context, check: &str) -> Result<(), CliErro
         )));
     }
     context.store.delete(check).await?;
-    println!("removed {check:?}");
+    crate::out!("removed {check:?}");
     Ok(())
 }

@@ -18,7 +18,12 @@ pub(super) async fn validate_or_report(
     let documents = SsmDocuments::new(&context.sdk);
     let advisor = DiskCachedChecks {
         inner: SupportTrustedAdvisor::for_config(&context.sdk),
-        path: DiskCachedChecks::<SupportTrustedAdvisor>::default_path(),
+        // Offline, nothing reads the cache: no credentials are looked up for its name.
+        path: if offline {
+            PathBuf::new()
+        } else {
+            DiskCachedChecks::<SupportTrustedAdvisor>::path_of(&context.sdk).await
+        },
     };
     let online = (!offline).then(|| Online {
         region: super::AwsArgs::region_of(&context.sdk),
@@ -27,7 +32,7 @@ pub(super) async fn validate_or_report(
     });
     let problems = crate::mappings::validate(items, online.as_ref()).await?;
     match context.output {
-        Output::Json => println!("{}", serde_json::json!({ "problems": problems })),
+        Output::Json => crate::out!("{}", serde_json::json!({ "problems": problems })),
         Output::Text if !problems.is_empty() => {
             eprintln!("{}", crate::mappings::problems_text(&problems))
         }
@@ -53,26 +58,18 @@ pub(super) async fn import(
     let items = crate::mapping_file::read_unvalidated(file)?;
     validate_or_report(context, &items, offline).await?;
     let diff = import_diff(&context.store, &items, prune).await?;
-    for (sign, checks) in [
-        ("+", &diff.added),
-        ("~", &diff.changed),
-        ("-", &diff.removed),
-    ] {
-        for check in checks {
-            eprintln!("{sign} {check}");
-        }
-    }
-    eprintln!(
-        "{} to add, {} to change, {} unchanged, {} to remove",
-        diff.added.len(),
-        diff.changed.len(),
-        diff.unchanged.len(),
-        diff.removed.len()
-    );
-    if diff.added.is_empty() && diff.changed.is_empty() && diff.removed.is_empty() {
+    eprint!("{}", diff_text(&diff));
+    if diff.is_empty() {
         return Ok(());
     }
     if !yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::usage(format!(
+                "nothing written: there is no terminal to confirm on; pass --yes to apply these changes to {}",
+                context.table
+            )));
+        }
         eprint!("Apply these changes to {}? [y/N] ", context.table);
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
@@ -82,20 +79,68 @@ pub(super) async fn import(
         }
     }
     apply_import(&context.store, &items, &diff).await?;
-    if context.output == Output::Json {
-        print_json(&diff);
+    match context.output {
+        Output::Json => print_json(&diff),
+        Output::Text => crate::out!(
+            "applied to {}: {} added, {} changed, {} removed",
+            context.table,
+            diff.added.len(),
+            diff.changed.len(),
+            diff.removed.len()
+        ),
     }
     Ok(())
 }
 
+/// The diff an operator reviews: each check, and for a changed one each attribute, before and
+/// after.
+pub fn diff_text(diff: &crate::mappings::ImportDiff) -> String {
+    let show = |value: &Option<serde_json::Value>| match value {
+        None => "(absent)".to_owned(),
+        Some(value) => value.to_string(),
+    };
+    let mut text = String::new();
+    for check in &diff.added {
+        text.push_str(&format!("+ {check}\n"));
+    }
+    for changed in &diff.changed {
+        text.push_str(&format!("~ {}\n", changed.check));
+        for field in &changed.fields {
+            text.push_str(&format!(
+                "    {}: {} -> {}\n",
+                field.field,
+                show(&field.before),
+                show(&field.after)
+            ));
+        }
+    }
+    for check in &diff.removed {
+        text.push_str(&format!("- {check}\n"));
+    }
+    text.push_str(&format!(
+        "{} to add, {} to change, {} unchanged, {} to remove\n",
+        diff.added.len(),
+        diff.changed.len(),
+        diff.unchanged.len(),
+        diff.removed.len()
+    ));
+    text
+}
+
 pub(super) async fn export(context: &Context, file: Option<PathBuf>) -> Result<(), CliError> {
-    let mut items = context.store.list().await?;
+    let mut items: Vec<serde_json::Value> = context
+        .store
+        .list()
+        .await?
+        .iter()
+        .map(crate::mappings::canonical)
+        .collect();
     items.sort_by_key(|i| i["checkName"].as_str().unwrap_or_default().to_owned());
     let text = export_text(&items, file.as_deref())?;
     match file {
         Some(path) => std::fs::write(&path, text)
             .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?,
-        None => println!("{text}"),
+        None => crate::out!("{text}"),
     }
     Ok(())
 }
@@ -105,21 +150,29 @@ pub(super) async fn validate(
     target: Option<&str>,
     offline: bool,
 ) -> Result<(), CliError> {
-    let items = match target {
-        Some(path) if Path::new(path).is_file() => {
-            crate::mapping_file::read_unvalidated(Path::new(path))?
-        }
-        Some(check) => vec![context.store.get(check).await?.ok_or_else(|| {
-            CliError::usage(format!(
-                "no mapping for {check:?} in {}, and no such file",
-                context.table
-            ))
-        })?],
-        None => context.store.list().await?,
+    let (items, source) = match target {
+        Some(path) if Path::new(path).is_file() => (
+            crate::mapping_file::read_unvalidated(Path::new(path))?,
+            path.to_owned(),
+        ),
+        Some(check) => (
+            vec![context.store.get(check).await?.ok_or_else(|| {
+                CliError::usage(format!(
+                    "no mapping for {check:?} in {}, and no such file",
+                    context.table
+                ))
+            })?],
+            context.table.clone(),
+        ),
+        None => (context.store.list().await?, context.table.clone()),
     };
+    if items.is_empty() {
+        crate::out!("{source} holds no mappings: nothing to validate");
+        return Ok(());
+    }
     validate_or_report(context, &items, offline).await?;
     if context.output == Output::Text {
-        println!("{} mappings valid", items.len());
+        crate::out!("{} valid", crate::output::plural(items.len(), "mapping"));
     }
     Ok(())
 }

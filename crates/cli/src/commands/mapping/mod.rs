@@ -16,10 +16,17 @@ pub struct MappingArgs {
     #[command(subcommand)]
     command: MappingCommand,
     /// The mapping table (the stack's default name).
-    #[arg(long, global = true, default_value = "AutomationMappingTable")]
+    #[arg(
+        long,
+        visible_alias = "mapping-table",
+        global = true,
+        default_value = "AutomationMappingTable",
+        value_name = "NAME"
+    )]
     table: String,
     #[command(flatten)]
     aws: AwsArgs,
+    /// text for people, json for scripts.
     #[arg(long, global = true, value_enum, default_value = "text")]
     output: Output,
 }
@@ -54,8 +61,13 @@ pub struct ItemFlags {
     /// A resource tag whose value overrides the mode for that resource.
     #[arg(long)]
     mode_tag_key: Option<String>,
-    /// Read the item from a file (JSON or YAML, plain or DynamoDB-typed).
-    #[arg(long, value_name = "FILE")]
+    /// Read the whole item from a file (JSON or YAML, plain or DynamoDB-typed); the file names
+    /// the check, so no other item flag goes with it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["check_name", "document", "params", "regex", "enabled", "mode", "max_attempts", "cool_down_minutes", "mode_tag_key"]
+    )]
     from: Option<PathBuf>,
     /// Skip the AWS look-ups (document parameters, check names).
     #[arg(long)]
@@ -90,7 +102,8 @@ enum MappingCommand {
     },
     /// Add a mapping (validated first; refuses an existing check: use update).
     Add(ItemFlags),
-    /// Replace an existing mapping (validated first).
+    /// Change an existing mapping: only the attributes given (or the whole item with --from);
+    /// validated first.
     Update(ItemFlags),
     /// Start the check's runbook automatically (mode automated).
     Enable {
@@ -145,34 +158,41 @@ struct Context {
 }
 
 pub async fn run(args: MappingArgs) -> Result<(), CliError> {
-    let sdk = args.aws.load().await;
+    let sdk = args.aws.load().await?;
+    let target = args.aws.dynamodb_target(&sdk, &args.table);
     let context = Context {
-        store: DynamoMappings::new(aws_sdk_dynamodb::Client::new(&sdk), &args.table),
+        store: DynamoMappings::new(args.aws.dynamodb(&sdk), &args.table),
         table: args.table,
         output: args.output,
         sdk,
     };
-    match args.command {
-        MappingCommand::List => list_table(&context).await,
-        MappingCommand::Show { check } => show(&context, &check).await,
-        MappingCommand::Add(flags) => change::write_item(&context, &flags, false).await,
-        MappingCommand::Update(flags) => change::write_item(&context, &flags, true).await,
+    run_command(&context, args.command)
+        .await
+        .map_err(|error| error.at(&target))
+}
+
+async fn run_command(context: &Context, command: MappingCommand) -> Result<(), CliError> {
+    match command {
+        MappingCommand::List => list_table(context).await,
+        MappingCommand::Show { check } => show(context, &check).await,
+        MappingCommand::Add(flags) => change::write_item(context, &flags, false).await,
+        MappingCommand::Update(flags) => change::write_item(context, &flags, true).await,
         MappingCommand::Enable { check } => {
-            change::set_mode(&context, &check, Mode::Automated).await
+            change::set_mode(context, &check, Mode::Automated).await
         }
         MappingCommand::Disable { check } => {
-            change::set_mode(&context, &check, Mode::Approval).await
+            change::set_mode(context, &check, Mode::Approval).await
         }
-        MappingCommand::Remove { check } => change::remove(&context, &check).await,
+        MappingCommand::Remove { check } => change::remove(context, &check).await,
         MappingCommand::Import {
             file,
             yes,
             prune,
             offline,
-        } => files::import(&context, &file, yes, prune, offline).await,
-        MappingCommand::Export { file } => files::export(&context, file).await,
+        } => files::import(context, &file, yes, prune, offline).await,
+        MappingCommand::Export { file } => files::export(context, file).await,
         MappingCommand::Validate { target, offline } => {
-            files::validate(&context, target.as_deref(), offline).await
+            files::validate(context, target.as_deref(), offline).await
         }
     }
 }
@@ -181,9 +201,13 @@ async fn list_table(context: &Context) -> Result<(), CliError> {
     let rows = list(&context.store).await?;
     match context.output {
         Output::Json => print_json(&rows),
+        Output::Text if rows.is_empty() => crate::out!(
+            "{} holds no mappings yet; add one with `tarem mapping add` or `tarem mapping import`",
+            context.table
+        ),
         Output::Text => {
             for row in &rows {
-                println!(
+                crate::out!(
                     "{:<10} {:<45} {}{}",
                     row.mode,
                     row.document,

@@ -1,0 +1,171 @@
+//! What the CLI's tests share: moto (MOTO_ENDPOINT, started by scripts/test), a fresh mapping
+//! table, and the `tarem` binary run as an operator runs it.
+#![allow(dead_code)]
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use std::process::{Command, Output};
+
+pub fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run scripts/test, which starts moto")
+}
+
+pub async fn client() -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+}
+
+pub async fn mapping_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let name = {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        format!(
+            "mappings-{}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            chrono::Utc::now().timestamp_micros()
+        )
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("checkName")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("checkName")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+pub fn tarem(table: &str, args: &[&str]) -> Output {
+    let endpoint = endpoint();
+    let mut all = vec!["mapping"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--table",
+        table,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+    ]);
+    Command::new(env!("CARGO_BIN_EXE_tarem"))
+        .args(&all)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A loopback HTTP server standing in for AWS: it records each request's head (request line
+/// and headers) and answers every request with `reply` as a JSON 200, or never answers at all.
+pub struct Listener {
+    pub url: String,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Listener {
+    pub fn start(reply: Option<&'static str>) -> Listener {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", socket.local_addr().unwrap());
+        let heads: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let recorded = heads.clone();
+        std::thread::spawn(move || {
+            for stream in socket.incoming().flatten() {
+                let recorded = recorded.clone();
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    loop {
+                        let mut head = String::new();
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                            head.push_str(&line);
+                        }
+                        let mut body = vec![0; length];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        recorded.lock().unwrap().push(head);
+                        match reply {
+                            Some(reply) => {
+                                let _ = write!(
+                                    writer,
+                                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{reply}",
+                                    reply.len()
+                                );
+                            }
+                            // Accept, read, and never answer.
+                            None => std::thread::sleep(std::time::Duration::from_secs(3600)),
+                        }
+                    }
+                });
+            }
+        });
+        Listener { url, heads }
+    }
+
+    /// The heads of the requests received so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// The `tarem` binary with no credentials, profile or endpoint of the machine leaking in.
+pub fn bare_tarem() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tarem"));
+    command
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1");
+    command
+}
