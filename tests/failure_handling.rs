@@ -224,7 +224,16 @@ enum Op {
     Complete(bool),
 }
 
-fn finding_events() -> Vec<Value> {
+/// One Trusted Advisor event of the scenario, with what it says written down beside it: the
+/// test's expectations come from these fields, never from the parser under test.
+struct Said {
+    resource: String,
+    seconds: i64,
+    status: Status,
+    event: Value,
+}
+
+fn finding_events() -> Vec<Said> {
     let mut events = vec![];
     for (index, (check, resource)) in [
         (SG_CHECK, sg_arn("sg-a")),
@@ -234,9 +243,22 @@ fn finding_events() -> Vec<Value> {
     .into_iter()
     .enumerate()
     {
-        for (step, status) in ["Red", "Yellow", "Green", "Red"].into_iter().enumerate() {
+        for (step, (text, status)) in [
+            ("Red", Status::Red),
+            ("Yellow", Status::Yellow),
+            ("Green", Status::Green),
+            ("Red", Status::Red),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let seconds = (index * 10 + step) as i64 * 60;
-            events.push(ta_event(check, &resource, status, at(seconds)));
+            events.push(Said {
+                event: ta_event(check, &resource, text, at(seconds)),
+                resource: resource.clone(),
+                seconds,
+                status,
+            });
         }
     }
     events
@@ -276,15 +298,16 @@ proptest! {
             let mut pipeline = Pipeline::new(&local);
             pipeline.duplicate_batches = duplicate_batches;
             let mut late = vec![];
+            // The oracle: per resource, the state of the latest event delivered.
             let mut newest: HashMap<String, (i64, Status)> = HashMap::new();
             for op in &ops {
                 match op {
                     Op::Event(i) => {
-                        pipeline.deliver_event(&events[*i]).await;
-                        let finding = tarem_shared::finding::finding_from_event(&events[*i], chrono::Utc::now(), &Default::default()).unwrap();
-                        let entry = newest.entry(finding.hash_key.clone()).or_insert((i64::MIN, Status::Green));
-                        if finding.time_millis() > entry.0 {
-                            *entry = (finding.time_millis(), finding.resource_status);
+                        let said = &events[*i];
+                        pipeline.deliver_event(&said.event).await;
+                        let entry = newest.entry(said.resource.clone()).or_insert((i64::MIN, Status::Green));
+                        if said.seconds > entry.0 {
+                            *entry = (said.seconds, said.status);
                         }
                     }
                     Op::Complete(delay) => {
@@ -305,7 +328,7 @@ proptest! {
             let rows = local.tracker.rows();
             prop_assert_eq!(rows.len(), newest.len());
             for row in &rows {
-                prop_assert_eq!(row.resource_status, newest[&row.hash_key].1, "row {}", row.resource);
+                prop_assert_eq!(row.resource_status, newest[&row.resource].1, "row {}", row.resource);
             }
             let mut starts: HashMap<String, usize> = HashMap::new();
             for execution in local.automation.executions() {
@@ -611,4 +634,68 @@ async fn parked_messages_replay_through_the_same_handlers_after_a_fix() {
         1,
         "the recovered security group is remediated once"
     );
+}
+
+/// A finding's later records wait behind its failed one: the reply names both, in order, and
+/// the later state is not acted on before the earlier one; another finding's record in the same
+/// batch is done. Lambda redelivers from the failed record and the batch converges.
+#[tokio::test]
+async fn a_findings_later_records_wait_behind_its_failed_one() {
+    let (local, _) = local_loop();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-a"), "Red", at(0)))
+        .await
+        .unwrap();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-a"), "Yellow", at(60)))
+        .await
+        .unwrap();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-b"), "Red", at(0)))
+        .await
+        .unwrap();
+    let batch = local.pending_stream_batch();
+    let sequence = |i: usize| {
+        batch["Records"][i]["dynamodb"]["SequenceNumber"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // The first record's read of the tracker row is throttled.
+    local.faults.fail(
+        "tracker.get",
+        1,
+        PortError::new("GetItem", ErrorKind::Throttled, "ThrottlingException"),
+    );
+    let report = local.results.handle_batch(&batch, None).await;
+    assert_eq!(report.batch_item_failures(), [sequence(0), sequence(1)]);
+    assert_eq!(
+        report.records[1].outcome,
+        RecordOutcome::Retry("an earlier record of this finding failed in this batch".into())
+    );
+    assert_eq!(report.records[2].outcome, RecordOutcome::Done);
+    // Only sg-b has an OpsItem and a start so far: nothing acted on sg-a's later state.
+    let started: Vec<String> = local
+        .automation
+        .executions()
+        .into_iter()
+        .map(|e| e.parameters["GroupId"][0].clone())
+        .collect();
+    assert_eq!(started, ["sg-b"]);
+    assert_eq!(local.ops_center.items().len(), 1);
+
+    // Lambda hands the batch back from the first failed record.
+    let mut redelivered = batch.clone();
+    redelivered["Records"].as_array_mut().unwrap().truncate(2);
+    let report = local.results.handle_batch(&redelivered, None).await;
+    assert!(report.batch_item_failures().is_empty(), "{report:?}");
+    let mut started: Vec<String> = local
+        .automation
+        .executions()
+        .into_iter()
+        .map(|e| e.parameters["GroupId"][0].clone())
+        .collect();
+    started.sort();
+    assert_eq!(started, ["sg-a", "sg-b"], "one start per finding");
+    assert_eq!(local.ops_center.items().len(), 2);
 }

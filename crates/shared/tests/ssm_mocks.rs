@@ -1,5 +1,8 @@
 //! The SSM and Tagging adapters against the SDK's own request/response mocking: the request
 //! fields that matter, and each error mapping, with response bodies shaped like the real API's.
+//!
+//! Long on purpose: one file per adapter family keeps each request's assertions beside the
+//! response body it is answered with; the mock set-up is shared.
 
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::config::http::HttpResponse;
@@ -87,7 +90,13 @@ async fn create_ops_item_sends_the_dedup_string_as_searchable_data() {
 
 #[tokio::test]
 async fn an_open_duplicate_yields_the_existing_ops_item() {
-    let rule = mock!(Client::create_ops_item).then_http_response(|| {
+    let rule = mock!(Client::create_ops_item)
+        .match_requests(|request| {
+            request.operational_data().is_some_and(|data| {
+                data["/aws/dedup"].value() == Some(r#"{"dedupString":"tarem:abc"}"#)
+            })
+        })
+        .then_http_response(|| {
         json_response(
             400,
             r#"{"__type":"OpsItemAlreadyExistsException","Message":"The OpsItem already exists.","OpsItemId":"oi-0000feedbeef"}"#,
@@ -241,6 +250,7 @@ async fn start_errors_map_to_retryable_or_permanent() {
     for (status, code, kind, retryable) in cases {
         let body = format!(r#"{{"__type":"{code}","Message":"reason from SSM"}}"#);
         let rule = mock!(Client::start_automation_execution)
+            .match_requests(|request| request.client_token() == Some(TOKEN))
             .then_http_response(move || json_response(status, &body));
         let automation = SsmAutomation::with_client(ssm(&[&rule]));
         let error = automation
