@@ -1,6 +1,8 @@
 //! Builders for the end-to-end tests: Trusted Advisor events, mapping items as operators write
 //! them, and a local loop on a controllable clock.
 
+pub mod template;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -28,7 +28,7 @@ pub enum UnmappedOpsItems {
 }
 
 /// The stack's safety settings. Defaults are the safe ones docs/operations.md documents.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SafetyConfig {
     pub opt_in: OptIn,
     /// Starts allowed per flagged episode (a mapping may lower it).

@@ -1,10 +1,11 @@
 //! automation-execution-handler: SSM automation status changes → the OpsItem of the finding.
 //!
 //! Environment: `EXECUTION_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked), and
-//! optionally `EXECUTION_RETENTION_DAYS` (90), `VERIFY_WINDOW_HOURS` (24), `RESOLVE_ON` (verified). A call that
+//! the stack's `TUNING` (`ExecutionRetentionDays`, `VerifyWindowHours`, `ResolveOn`,
+//! `ExecutionSweepAfterMinutes`: see `tarem_shared::config`). A call that
 //! fails returns a function error, so EventBridge's retries and the dead-letter queue keep the event.
-//! The stack's schedule runs the execution sweep (`EXECUTION_SWEEP_AFTER_MINUTES`, 30): rows with no
-//! final status are looked up with GetAutomationExecution in their region.
+//! The stack's schedule runs the execution sweep: rows with no final status are looked up with
+//! GetAutomationExecution in their region.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -14,12 +15,12 @@ use tarem_shared::aws::sdk_config;
 use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
 use tarem_shared::clock::SystemClock;
-use tarem_shared::config::{ConfigError, lifecycle_from_env, positive_or, required};
+use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::handlers::ExecutionHandler;
 use tarem_shared::lifecycle::LifecycleConfig;
 
 struct Config {
-    sweep_after_minutes: i64,
+    sweep_after: tarem_shared::Duration,
     parking_queue_url: String,
     execution_table: String,
     lifecycle: LifecycleConfig,
@@ -27,13 +28,14 @@ struct Config {
 
 impl Config {
     fn from_env() -> Result<Self, ConfigError> {
+        let settings = Settings::from_env()?;
         Ok(Self {
-            parking_queue_url: required("PARKING_QUEUE_URL")?,
-            execution_table: required("EXECUTION_TABLE")?,
+            parking_queue_url: settings.required("PARKING_QUEUE_URL")?,
+            execution_table: settings.required("EXECUTION_TABLE")?,
             // Outcomes are judged by the limits each attempt recorded when it started, so this
             // function needs the verification settings, not the stack's safety controls.
-            lifecycle: lifecycle_from_env(Default::default())?,
-            sweep_after_minutes: positive_or("EXECUTION_SWEEP_AFTER_MINUTES", 30)?,
+            lifecycle: settings.lifecycle(Default::default())?,
+            sweep_after: settings.execution_sweep_after()?,
         })
     }
 }
@@ -58,14 +60,12 @@ async fn main() -> Result<(), Error> {
             config.parking_queue_url,
         )),
     });
-    let sweep_after_minutes = config.sweep_after_minutes;
+    let sweep_after = config.sweep_after;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move {
             if tarem_shared::reconcile::is_scheduled(&event.payload) {
-                let outcomes = handler
-                    .sweep(tarem_shared::Duration::minutes(sweep_after_minutes))
-                    .await?;
+                let outcomes = handler.sweep(sweep_after).await?;
                 let summaries: Vec<Value> = outcomes.iter().map(|o| o.summary()).collect();
                 return Ok::<_, Error>(serde_json::json!({ "swept": summaries }));
             }

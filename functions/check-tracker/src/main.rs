@@ -2,8 +2,8 @@
 //! the stack's schedule → the findings reconcile sweep (Support API), through the same write.
 //!
 //! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `PARKING_QUEUE_URL` (where unusable events are
-//! parked), optionally `RECONCILE_CHECKS` (mapped) and `FUTURE_TOLERANCE_MINUTES` (15: a time
-//! further ahead of the clock rejects the event). A call that fails returns a function error, so EventBridge's
+//! parked), and the stack's `TUNING` (`ReconcileChecks`, `FutureToleranceMinutes`: see
+//! `tarem_shared::config`). A call that fails returns a function error, so EventBridge's
 //! retries and the dead-letter queue keep the event; an unusable event is logged and counted.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -14,7 +14,7 @@ use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::support::SupportTrustedAdvisor;
 use tarem_shared::aws::{dynamodb::DynamoTracker, sdk_config};
 use tarem_shared::clock::SystemClock;
-use tarem_shared::config::{ConfigError, choice_or, positive_or, required, string_or};
+use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::finding::TrackingRules;
 use tarem_shared::handlers::CheckTracker;
 use tarem_shared::reconcile::{FindingsSweep, is_scheduled};
@@ -29,24 +29,13 @@ struct Config {
 
 impl Config {
     fn from_env() -> Result<Self, ConfigError> {
+        let settings = Settings::from_env()?;
         Ok(Self {
-            parking_queue_url: required("PARKING_QUEUE_URL")?,
-            tracker_table: required("TRACKER_TABLE")?,
-            mapping_table: required("MAPPING_TABLE")?,
-            reconcile_all_checks: choice_or(
-                "RECONCILE_CHECKS",
-                &["mapped", "all"],
-                "mapped",
-                "mapped or all",
-            )? == "all",
-            rules: TrackingRules {
-                // Lambda sets AWS_REGION: the stack's region.
-                home_region: string_or("AWS_REGION", "us-east-1"),
-                future_tolerance: tarem_shared::Duration::minutes(positive_or(
-                    "FUTURE_TOLERANCE_MINUTES",
-                    15,
-                )?),
-            },
+            parking_queue_url: settings.required("PARKING_QUEUE_URL")?,
+            tracker_table: settings.required("TRACKER_TABLE")?,
+            mapping_table: settings.required("MAPPING_TABLE")?,
+            reconcile_all_checks: settings.reconcile_all_checks()?,
+            rules: settings.tracking_rules()?,
         })
     }
 }

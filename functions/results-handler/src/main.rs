@@ -4,9 +4,10 @@
 //!
 //! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `EXECUTION_TABLE`,
 //! `ALLOWED_AUTOMATION_DOCUMENTS` (comma-separated, required: the allowlist fails closed),
-//! `KILL_SWITCH_PARAMETER`, `PARKING_QUEUE_URL` (records that failed permanently), and optionally `MAPPING_CACHE_SECONDS` (60; 0 reads every time),
-//! `EXECUTION_RETENTION_DAYS` (90), `OPS_ITEM_SOURCE` (TrustedAdvisor), the verification settings
-//! and the safety settings read by `tarem_shared::config::lifecycle_from_env`.
+//! `KILL_SWITCH_PARAMETER`, `PARKING_QUEUE_URL` (records that failed permanently), optionally
+//! `ALLOWED_AUTOMATION_ROLES`, `OPT_IN` with `OPT_IN_TAG_KEY`/`OPT_IN_TAG_VALUE`,
+//! `OPS_ITEM_SOURCE` (TrustedAdvisor), and the stack's `TUNING` (the safety and verification
+//! settings, the mapping cache: see `tarem_shared::config`).
 
 use aws_sdk_dynamodb::Client as DynamoDb;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -20,9 +21,7 @@ use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter, SsmParameterKillSwitch};
 use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::clock::SystemClock;
-use tarem_shared::config::{
-    ConfigError, lifecycle_from_env, non_negative_or, required, safety_from_env,
-};
+use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::handlers::{MappingCache, ResultsHandler};
 use tarem_shared::lifecycle::LifecycleConfig;
 
@@ -32,20 +31,21 @@ struct Config {
     mapping_table: String,
     execution_table: String,
     kill_switch_parameter: String,
-    mapping_cache_seconds: i64,
+    mapping_cache: tarem_shared::Duration,
     lifecycle: LifecycleConfig,
 }
 
 impl Config {
     fn from_env() -> Result<Self, ConfigError> {
+        let settings = Settings::from_env()?;
         Ok(Self {
-            parking_queue_url: required("PARKING_QUEUE_URL")?,
-            tracker_table: required("TRACKER_TABLE")?,
-            mapping_table: required("MAPPING_TABLE")?,
-            execution_table: required("EXECUTION_TABLE")?,
-            kill_switch_parameter: required("KILL_SWITCH_PARAMETER")?,
-            mapping_cache_seconds: non_negative_or("MAPPING_CACHE_SECONDS", 60)?,
-            lifecycle: lifecycle_from_env(safety_from_env()?)?,
+            parking_queue_url: settings.required("PARKING_QUEUE_URL")?,
+            tracker_table: settings.required("TRACKER_TABLE")?,
+            mapping_table: settings.required("MAPPING_TABLE")?,
+            execution_table: settings.required("EXECUTION_TABLE")?,
+            kill_switch_parameter: settings.required("KILL_SWITCH_PARAMETER")?,
+            mapping_cache: settings.mapping_cache()?,
+            lifecycle: settings.lifecycle(settings.safety()?)?,
         })
     }
 }
@@ -64,7 +64,7 @@ async fn main() -> Result<(), Error> {
         mappings: MappingCache::new(
             Arc::new(DynamoMappings::new(dynamodb.clone(), config.mapping_table)),
             clock.clone(),
-            tarem_shared::Duration::seconds(config.mapping_cache_seconds),
+            config.mapping_cache,
         ),
         executions: Arc::new(DynamoExecutions::new(
             dynamodb.clone(),

@@ -44,7 +44,7 @@ pub enum ResolveOn {
 }
 
 /// The stack's lifecycle settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LifecycleConfig {
     pub safety: SafetyConfig,
     /// A flagged refresh counts against a fix only when its item time is this long after the

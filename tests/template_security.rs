@@ -1,0 +1,470 @@
+//! The deploy, hardened: every event delivered, every permission scoped, the region enforced, the
+//! parameters a first deploy asks for, and the documentation saying what the template does.
+//!
+//! Each check is a function returning what is wrong; the tests run it on `template.yaml` (nothing
+//! wrong) and on a copy broken the way the template used to be (the problem named), so no check
+//! passes by looking at nothing.
+
+use serde_json::{Value, json};
+use tarem_e2e::template::*;
+use tarem_shared::config::TUNING;
+
+fn resource<'a>(template: &'a Value, name: &str) -> &'a Value {
+    template
+        .pointer(&format!("/Resources/{name}"))
+        .unwrap_or_else(|| panic!("no resource {name}"))
+}
+
+fn statements(policy: &Value) -> Vec<&Value> {
+    one_or_many(policy.get("Statement").unwrap_or(&Value::Null))
+}
+
+fn actions(statement: &Value) -> Vec<&str> {
+    one_or_many(statement.get("Action").unwrap_or(&Value::Null))
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Every statement of every inline policy a SAM function carries.
+fn function_statements<'a>(template: &'a Value, function: &str) -> Vec<&'a Value> {
+    resource(template, function)
+        .pointer("/Properties/Policies")
+        .map(one_or_many)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(statements)
+        .collect()
+}
+
+// ------------------------------------------------------------------ the raw-event log
+
+/// The logs resource policy lets EventBridge create streams without a source condition (the
+/// condition applies to PutLogEvents only; under it CreateLogStream is denied and every event's
+/// delivery goes to the dead-letter queue) and put events from the Trusted Advisor rule only.
+fn log_policy_problems(template: &Value) -> Vec<String> {
+    let policy = resource(template, "TrustedAdvisorEventLogGroupPolicy");
+    let text = match policy.pointer("/Properties/PolicyDocument") {
+        Some(Value::Object(sub)) => sub.get("Fn::Sub").and_then(Value::as_str),
+        Some(Value::String(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    let Some(document) = text.and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
+        return vec!["the log resource policy is not a JSON document".into()];
+    };
+    let mut problems = vec![];
+    let mut creates = false;
+    let mut puts_from_rule = false;
+    for statement in statements(&document) {
+        let acts = actions(statement);
+        let source = statement.pointer("/Condition/ArnEquals/aws:SourceArn");
+        if acts.contains(&"logs:CreateLogStream") {
+            creates = true;
+            if source.is_some() {
+                problems.push(
+                    "logs:CreateLogStream is under an aws:SourceArn condition, which only PutLogEvents carries: EventBridge is denied and every event goes to the dead-letter queue".into(),
+                );
+            }
+        }
+        if acts.contains(&"logs:PutLogEvents") {
+            if source.and_then(Value::as_str) == Some("${TrustedAdvisorEventRule.Arn}") {
+                puts_from_rule = true;
+            } else {
+                problems
+                    .push("logs:PutLogEvents is not limited to the Trusted Advisor rule".into());
+            }
+        }
+    }
+    if !creates || !puts_from_rule {
+        problems.push("EventBridge cannot both create log streams and put events".into());
+    }
+    problems
+}
+
+#[test]
+fn the_raw_event_log_accepts_the_rules_events() {
+    let template = load_template();
+    assert_eq!(log_policy_problems(&template), Vec::<String>::new());
+
+    // The form the template had: one statement, both actions under the condition.
+    let mut old = template.clone();
+    old["Resources"]["TrustedAdvisorEventLogGroupPolicy"]["Properties"]["PolicyDocument"] = json!({
+        "Fn::Sub": json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "${TrustedAdvisorEventLogGroup.Arn}",
+            "Condition": {"ArnEquals": {"aws:SourceArn": "${TrustedAdvisorEventRule.Arn}"}}
+        }]}).to_string()
+    });
+    assert!(
+        log_policy_problems(&old)[0].starts_with("logs:CreateLogStream is under an aws:SourceArn"),
+        "{:?}",
+        log_policy_problems(&old)
+    );
+}
+
+// ------------------------------------------------------------------ the tracker stream
+
+/// The results handler reads the tracker table's stream and no other: no SAM DynamoDB event
+/// (it attaches AWSLambdaDynamoDBExecutionRole, stream reads on "*"), an explicit mapping, and
+/// stream reads scoped to the stream's ARN.
+fn stream_scope_problems(template: &Value) -> Vec<String> {
+    let mut problems = vec![];
+    for (name, r) in template["Resources"].as_object().into_iter().flatten() {
+        let events = r.pointer("/Properties/Events").and_then(Value::as_object);
+        for (event, e) in events.into_iter().flatten() {
+            if e.get("Type").and_then(Value::as_str) == Some("DynamoDB") {
+                problems.push(format!(
+                    "{name}'s SAM DynamoDB event {event} attaches AWSLambdaDynamoDBExecutionRole (stream reads on every table)"
+                ));
+            }
+        }
+    }
+    let mapped = template["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .any(|(_, r)| {
+            r.get("Type").and_then(Value::as_str) == Some("AWS::Lambda::EventSourceMapping")
+                && is_get_att(
+                    r.pointer("/Properties/EventSourceArn")
+                        .unwrap_or(&Value::Null),
+                    "TrackerTable",
+                    "StreamArn",
+                )
+                && ref_to(
+                    r.pointer("/Properties/FunctionName")
+                        .unwrap_or(&Value::Null),
+                ) == Some("ResultsHandlerFunction")
+        });
+    if !mapped {
+        problems
+            .push("no event source mapping from the tracker stream to the results handler".into());
+    }
+    for statement in function_statements(template, "ResultsHandlerFunction") {
+        for action in actions(statement) {
+            let scoped = one_or_many(&statement["Resource"])
+                .iter()
+                .all(|r| is_get_att(r, "TrackerTable", "StreamArn"));
+            let reads = matches!(
+                action,
+                "dynamodb:DescribeStream" | "dynamodb:GetRecords" | "dynamodb:GetShardIterator"
+            );
+            if reads && !scoped {
+                problems.push(format!(
+                    "{action} is not scoped to the tracker table's stream"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_stream_read_is_the_tracker_streams_only() {
+    let template = load_template();
+    assert_eq!(stream_scope_problems(&template), Vec::<String>::new());
+
+    let mut old = template.clone();
+    old["Resources"]["ResultsHandlerFunction"]["Properties"]["Events"] = json!({
+        "TrackerStream": {"Type": "DynamoDB", "Properties": {"Stream": {"Fn::GetAtt": ["TrackerTable", "StreamArn"]}}}
+    });
+    assert!(stream_scope_problems(&old)[0].contains("attaches AWSLambdaDynamoDBExecutionRole"));
+}
+
+// ------------------------------------------------------------------ the region
+
+fn region_problems(template: &Value, samconfig: &str) -> Vec<String> {
+    let mut problems = vec![];
+    let asserted = template
+        .get("Rules")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, rule)| one_or_many(&rule["Assertions"]))
+        .any(|assertion| {
+            assertion["Assert"] == json!({"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]})
+                && assertion["AssertDescription"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("us-east-1"))
+        });
+    if !asserted {
+        problems.push("no rule refuses a deploy outside us-east-1".into());
+    }
+    if !samconfig.contains("region = \"us-east-1\"") {
+        problems.push("samconfig.toml does not set region = \"us-east-1\"".into());
+    }
+    problems
+}
+
+#[test]
+fn the_stack_deploys_in_us_east_1_only() {
+    let template = load_template();
+    let samconfig =
+        std::fs::read_to_string(template_path().with_file_name("samconfig.toml")).unwrap();
+    assert_eq!(region_problems(&template, &samconfig), Vec::<String>::new());
+
+    let mut old = template.clone();
+    old.as_object_mut().unwrap().remove("Rules");
+    assert_eq!(
+        region_problems(
+            &old,
+            "[default.global.parameters]\nstack_name = \"tarem\"\n"
+        ),
+        [
+            "no rule refuses a deploy outside us-east-1",
+            "samconfig.toml does not set region = \"us-east-1\""
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ automations
+
+/// The status rule hears only the allowed documents; the start permission names each allowed
+/// document with a pinned account (empty for AWS-owned ones, this account's for the others).
+fn automation_problems(template: &Value) -> Vec<String> {
+    let mut problems = vec![];
+    let pattern = resource(template, "AutomationStatusEventRule")
+        .pointer("/Properties/EventPattern/detail/Definition");
+    if pattern.and_then(ref_to) != Some("AllowedAutomationDocuments") {
+        problems
+            .push("the automation status rule hears every document, not the allowed ones".into());
+    }
+    let start = function_statements(template, "ResultsHandlerFunction")
+        .into_iter()
+        .find(|s| s["Sid"] == "StartAllowedAutomationDocuments");
+    let text = start.map(|s| s["Resource"].to_string()).unwrap_or_default();
+    if !text.contains("arn:aws:ssm:*::automation-definition/")
+        || !text.contains("arn:aws:ssm:*:${aws:PrincipalAccount}:automation-definition/")
+    {
+        problems
+            .push("the allowed documents are not pinned to the empty account and this one".into());
+    }
+    if text.contains("ssm:*:*:automation-definition") {
+        problems.push("the allowed documents may come from any account".into());
+    }
+    problems
+}
+
+#[test]
+fn automations_are_pinned_to_the_allowed_documents() {
+    let template = load_template();
+    assert_eq!(automation_problems(&template), Vec::<String>::new());
+
+    let mut old = template.clone();
+    old["Resources"]["AutomationStatusEventRule"]["Properties"]["EventPattern"]["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Definition");
+    for statement in
+        old["Resources"]["ResultsHandlerFunction"]["Properties"]["Policies"][0]["Statement"]
+            .as_array_mut()
+            .unwrap()
+    {
+        if statement["Sid"] == "StartAllowedAutomationDocuments" {
+            statement["Resource"] = json!("arn:aws:ssm:*:*:automation-definition/AWS-X:*");
+        }
+    }
+    assert_eq!(
+        automation_problems(&old),
+        [
+            "the automation status rule hears every document, not the allowed ones",
+            "the allowed documents are not pinned to the empty account and this one",
+            "the allowed documents may come from any account"
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ tables and log groups
+
+fn tables_and_logs_problems(template: &Value) -> Vec<String> {
+    let mut problems = vec![];
+    for (name, r) in template["Resources"].as_object().into_iter().flatten() {
+        match r.get("Type").and_then(Value::as_str) {
+            Some("AWS::DynamoDB::Table")
+                if r.pointer("/Properties/DeletionProtectionEnabled") != Some(&json!(true)) =>
+            {
+                problems.push(format!("{name} can be deleted (no deletion protection)"));
+            }
+            Some("AWS::Serverless::Function") => {
+                let function_name = r.pointer("/Properties/FunctionName").cloned();
+                let group = r
+                    .pointer("/Properties/LoggingConfig/LogGroup")
+                    .and_then(ref_to)
+                    .map(|g| resource(template, g));
+                let Some(group) = group else {
+                    problems.push(format!("{name} does not name its log group"));
+                    continue;
+                };
+                let group_name = group
+                    .pointer("/Properties/LogGroupName")
+                    .map(Value::to_string)
+                    .unwrap_or_default();
+                if group_name.contains("Function}") {
+                    problems.push(format!(
+                        "{name}'s log group name is derived from the function: it is made after the function, racing the group Lambda makes"
+                    ));
+                }
+                let expected = function_name
+                    .as_ref()
+                    .and_then(|f| f.get("Fn::Sub"))
+                    .and_then(Value::as_str)
+                    .map(|f| format!("\"/aws/lambda/{f}\""));
+                if expected.is_none_or(|e| !group_name.contains(&e)) {
+                    problems.push(format!("{name}'s log group is not /aws/lambda/<its name>"));
+                }
+                if r.pointer("/Properties/CodeUri")
+                    .and_then(Value::as_str)
+                    .is_none_or(|c| !c.starts_with("functions/"))
+                {
+                    problems.push(format!(
+                        "{name}'s CodeUri is not its package folder (SAM hashes all of it)"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
+#[test]
+fn tables_are_protected_and_log_groups_exist_before_their_functions() {
+    let template = load_template();
+    assert_eq!(tables_and_logs_problems(&template), Vec::<String>::new());
+
+    let mut old = template.clone();
+    old["Resources"]["MappingTable"]["Properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("DeletionProtectionEnabled");
+    old["Resources"]["CheckTrackerLogGroup"]["Properties"]["LogGroupName"] =
+        json!({"Fn::Sub": "/aws/lambda/${CheckTrackerFunction}"});
+    assert_eq!(
+        tables_and_logs_problems(&old),
+        [
+            "MappingTable can be deleted (no deletion protection)",
+            "CheckTrackerFunction's log group name is derived from the function: it is made after the function, racing the group Lambda makes",
+            "CheckTrackerFunction's log group is not /aws/lambda/<its name>",
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ the first deploy
+
+/// What a first `sam deploy --guided` asks: every parameter (SAM prompts them all), in the
+/// order of the groups, decisions first, and few.
+#[test]
+fn a_first_deploy_asks_only_what_a_user_decides_in_a_documented_order() {
+    let template = load_template();
+    let parameters: Vec<&String> = template["Parameters"].as_object().unwrap().keys().collect();
+    assert!(
+        parameters.len() <= 11,
+        "{} parameters: {parameters:?}",
+        parameters.len()
+    );
+    let groups = template
+        .pointer("/Metadata/AWS::CloudFormation::Interface/ParameterGroups")
+        .unwrap()
+        .as_array()
+        .unwrap();
+    let grouped: Vec<&str> = groups
+        .iter()
+        .flat_map(|g| g["Parameters"].as_array().unwrap())
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    // Guided asks in the Parameters section's order: it must be the groups' order.
+    assert_eq!(
+        parameters.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        grouped,
+        "every parameter in one group, in the same order"
+    );
+    assert_eq!(
+        groups[0]["Label"]["default"],
+        "Decide before the first deploy"
+    );
+}
+
+/// The documented first mapping (the example role) works on a default deploy: the role exists,
+/// the function may pass it, and the output the README names is there.
+#[test]
+fn the_documented_first_mapping_works_on_a_default_deploy() {
+    let template = load_template();
+    assert_eq!(
+        template["Parameters"]["CreateExampleAutomationRole"]["Default"],
+        "true"
+    );
+    assert!(template["Outputs"]["ExampleAutomationRoleArn"].is_object());
+    let pass = resource(&template, "ResultsHandlerPassRolePolicy");
+    assert_eq!(pass["Condition"], "HasPassableRoles");
+    assert!(mentions(
+        pass,
+        &json!({"Fn::GetAtt": ["ExampleAutomationRole", "Arn"]})
+    ));
+    let allowed = resource(&template, "ResultsHandlerFunction")
+        .pointer("/Properties/Environment/Variables/ALLOWED_AUTOMATION_ROLES")
+        .unwrap();
+    assert!(mentions(
+        allowed,
+        &json!({"Fn::GetAtt": ["ExampleAutomationRole", "Arn"]})
+    ));
+    let readme = std::fs::read_to_string(template_path().with_file_name("README.md")).unwrap();
+    assert!(readme.contains("ExampleAutomationRoleArn"));
+    assert!(readme.contains("sam deploy --guided"));
+}
+
+// ------------------------------------------------------------------ the docs agree
+
+fn operations_guide() -> String {
+    std::fs::read_to_string(template_path().with_file_name("docs").join("operations.md")).unwrap()
+}
+
+/// The rows of the markdown table that follows `heading`: first cell → second cell.
+fn table_after(text: &str, heading: &str) -> Vec<(String, String)> {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"));
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            (
+                cells[1].trim_matches('`').to_owned(),
+                cells[2].trim_matches('`').to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn default_text(value: &Value) -> String {
+    match value {
+        Value::String(text) if text.is_empty() => "(empty)".into(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn the_operations_guide_lists_every_parameter_and_tuning_setting_with_its_default() {
+    let template = load_template();
+    let guide = operations_guide();
+    let documented = table_after(&guide, "### Parameters");
+    let expected: Vec<(String, String)> = template["Parameters"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, p)| (name.clone(), default_text(&p["Default"])))
+        .collect();
+    assert_eq!(documented, expected, "docs/operations.md ### Parameters");
+
+    let documented = table_after(&guide, "### Tuning");
+    let expected: Vec<(String, String)> = TUNING
+        .iter()
+        .map(|t| (t.name.to_owned(), t.default.to_owned()))
+        .collect();
+    assert_eq!(documented, expected, "docs/operations.md ### Tuning");
+}
