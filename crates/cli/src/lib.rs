@@ -13,6 +13,7 @@ pub mod inputs;
 pub mod mapping_file;
 pub mod mappings;
 pub mod output;
+pub mod pack;
 pub mod plan;
 pub mod replay_aws;
 pub mod simulate;

@@ -372,7 +372,8 @@ pub async fn apply_import(
     for item in items {
         let check = item["checkName"].as_str().unwrap_or_default();
         if diff.added.iter().any(|c| c == check) || diff.changed.iter().any(|c| c.check == check) {
-            store.put(item).await.map_err(CliError::from)?;
+            // In the walkthrough's shape, as `add` writes it, so AWS's reference reads it too.
+            store.put(&canonical(item)).await.map_err(CliError::from)?;
         }
     }
     for check in &diff.removed {

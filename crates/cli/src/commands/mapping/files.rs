@@ -48,14 +48,27 @@ pub(super) async fn validate_or_report(
     }
 }
 
+/// What `import` reads.
+pub(super) enum Source<'a> {
+    File(&'a Path),
+    /// A starter pack, with the automation role its runbooks assume.
+    Pack {
+        pack: &'a str,
+        role: &'a str,
+    },
+}
+
 pub(super) async fn import(
     context: &Context,
-    file: &Path,
+    source: Source<'_>,
     yes: bool,
     prune: bool,
     offline: bool,
 ) -> Result<(), CliError> {
-    let items = crate::mapping_file::read_unvalidated(file)?;
+    let items = match source {
+        Source::File(file) => crate::mapping_file::read_unvalidated(file)?,
+        Source::Pack { pack, role } => crate::pack::load(pack, role)?,
+    };
     validate_or_report(context, &items, offline).await?;
     let diff = import_diff(&context.store, &items, prune).await?;
     eprint!("{}", diff_text(&diff));

@@ -6,6 +6,7 @@ mod files;
 use super::{AwsArgs, Output, print_json};
 use crate::CliError;
 use crate::mappings::list;
+use serde_json::Value;
 use std::path::PathBuf;
 use tarem_shared::aws::dynamodb::DynamoMappings;
 use tarem_shared::mapping::Mode;
@@ -93,8 +94,13 @@ impl ItemFlags {
 
 #[derive(clap::Subcommand)]
 enum MappingCommand {
-    /// Every mapping, one line each.
-    List,
+    /// Every mapping, one line each; with --pack, the starter packs' entries and whether each
+    /// is installed.
+    List {
+        /// List the starter packs (all of them, or the one named) instead of the table.
+        #[arg(long, value_name = "PACK", num_args = 0..=1, default_missing_value = "")]
+        pack: Option<String>,
+    },
     /// One mapping, as stored.
     Show {
         /// The check name.
@@ -123,7 +129,15 @@ enum MappingCommand {
     /// Make the table match a file: shows the diff and asks first.
     Import {
         /// A mapping file (JSON or YAML).
-        file: PathBuf,
+        #[arg(required_unless_present = "pack", conflicts_with = "pack")]
+        file: Option<PathBuf>,
+        /// A starter pack (security, reliability, cost) instead of a file: every entry in
+        /// approval mode.
+        #[arg(long, value_name = "PACK", requires = "role")]
+        pack: Option<String>,
+        /// The automation role the pack's runbooks assume (see `tarem mapping pack-policy`).
+        #[arg(long, value_name = "ROLE_ARN")]
+        role: Option<String>,
         /// Do not ask.
         #[arg(long)]
         yes: bool,
@@ -133,6 +147,19 @@ enum MappingCommand {
         /// Skip the AWS look-ups (document parameters, check names).
         #[arg(long)]
         offline: bool,
+    },
+    /// What a starter pack's runbooks need: the automation role's permissions and trust
+    /// policies, and the stack's AllowedAutomationDocuments.
+    PackPolicy {
+        /// The packs (default: all), or pack files.
+        #[arg(value_name = "PACK")]
+        packs: Vec<String>,
+        /// Only the pack entries the table holds.
+        #[arg(long)]
+        installed: bool,
+        /// The account the role lives in (goes into its trust policy).
+        #[arg(long, default_value = "123456789012")]
+        account: String,
     },
     /// The whole table as JSON (or YAML for a .yaml/.yml FILE); to standard output without FILE.
     Export {
@@ -173,7 +200,13 @@ pub async fn run(args: MappingArgs) -> Result<(), CliError> {
 
 async fn run_command(context: &Context, command: MappingCommand) -> Result<(), CliError> {
     match command {
-        MappingCommand::List => list_table(context).await,
+        MappingCommand::List { pack: None } => list_table(context).await,
+        MappingCommand::List { pack: Some(pack) } => list_packs(context, &pack).await,
+        MappingCommand::PackPolicy {
+            packs,
+            installed,
+            account,
+        } => pack_policy(context, &packs, installed, &account).await,
         MappingCommand::Show { check } => show(context, &check).await,
         MappingCommand::Add(flags) => change::write_item(context, &flags, false).await,
         MappingCommand::Update(flags) => change::write_item(context, &flags, true).await,
@@ -186,10 +219,19 @@ async fn run_command(context: &Context, command: MappingCommand) -> Result<(), C
         MappingCommand::Remove { check } => change::remove(context, &check).await,
         MappingCommand::Import {
             file,
+            pack,
+            role,
             yes,
             prune,
             offline,
-        } => files::import(context, &file, yes, prune, offline).await,
+        } => {
+            let source = match (&file, &pack, &role) {
+                (_, Some(pack), Some(role)) => files::Source::Pack { pack, role },
+                (Some(file), _, _) => files::Source::File(file),
+                _ => return Err(CliError::usage("name a mapping file or --pack with --role")),
+            };
+            files::import(context, source, yes, prune, offline).await
+        }
         MappingCommand::Export { file } => files::export(context, file).await,
         MappingCommand::Validate { target, offline } => {
             files::validate(context, target.as_deref(), offline).await
@@ -220,6 +262,62 @@ async fn list_table(context: &Context) -> Result<(), CliError> {
             }
         }
     }
+    Ok(())
+}
+
+fn pack_names(pack: &str) -> Vec<&str> {
+    if pack.is_empty() {
+        crate::pack::PACKS.iter().map(|(name, _)| *name).collect()
+    } else {
+        vec![pack]
+    }
+}
+
+async fn list_packs(context: &Context, pack: &str) -> Result<(), CliError> {
+    let table = context.store.list().await?;
+    let entries = crate::pack::entries(&pack_names(pack), &table)?;
+    match context.output {
+        Output::Json => print_json(&entries),
+        Output::Text => {
+            for entry in &entries {
+                crate::out!(
+                    "{:<12} {:<22} {:<58} {}",
+                    entry.pack,
+                    entry.state,
+                    entry.document,
+                    entry.check_name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn pack_policy(
+    context: &Context,
+    packs: &[String],
+    installed: bool,
+    account: &str,
+) -> Result<(), CliError> {
+    let names: Vec<&str> = if packs.is_empty() {
+        pack_names("")
+    } else {
+        packs.iter().map(String::as_str).collect()
+    };
+    let mut items = vec![];
+    for name in &names {
+        items.extend(crate::pack::items(name)?);
+    }
+    if installed {
+        let table = context.store.list().await?;
+        let ids: Vec<Value> = table
+            .iter()
+            .map(tarem_shared::mapping::plain_json)
+            .filter_map(|item| item.get("x-id").cloned())
+            .collect();
+        items.retain(|item| item.get("x-id").is_some_and(|id| ids.contains(id)));
+    }
+    print_json(&crate::pack::role_needs(&items, account));
     Ok(())
 }
 
