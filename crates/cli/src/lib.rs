@@ -17,5 +17,6 @@ pub mod pack;
 pub mod plan;
 pub mod replay_aws;
 pub mod simulate;
+pub mod status;
 
 pub use error::CliError;

@@ -157,6 +157,9 @@ pub trait ExecutionStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<EpisodePage, PortError>;
+    /// Every episode kept (open, and closed ones until their TTL), in key order, after `after`,
+    /// at most about `limit`: what `tarem status` counts.
+    async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError>;
     /// Where an unfinished sweep stopped.
     async fn sweep_cursor(&self) -> Result<Option<String>, PortError>;
     async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError>;

@@ -5,6 +5,7 @@ pub mod mapping;
 pub mod plan;
 pub mod reconcile;
 pub mod simulate;
+pub mod status;
 
 use crate::CliError;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,6 +34,9 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// The stack's failure queues.
     Dlq(dlq::DlqArgs),
+    /// The loop on one screen: flagged findings, episodes, the last 24 hours, time to fix,
+    /// breakers, the kill switch, the OpsItem budget.
+    Status(status::StatusArgs),
 }
 
 impl Command {
@@ -43,6 +47,7 @@ impl Command {
             Command::Plan(args) => plan::run(args).await,
             Command::Reconcile(args) => reconcile::run(args).await,
             Command::Dlq(args) => dlq::run(args).await,
+            Command::Status(args) => status::run(args).await,
         }
     }
 }

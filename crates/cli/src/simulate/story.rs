@@ -232,6 +232,21 @@ impl Run<'_> {
             report.ops_items.open,
             if episodes_line.is_empty() { "none".to_owned() } else { episodes_line },
         ));
+        // What `tarem status` would show on the simulated stack at the end of the run.
+        let mut status =
+            crate::status::summarize(&episodes, tarem_shared::clock::Clock::now(self.clock));
+        status.kill_switch = "on".into();
+        status.ops_items = crate::status::Budget {
+            this_month: report.ops_items.created as u64,
+            budget: self.local.results.config.safety.monthly_ops_item_budget,
+        };
+        self.story
+            .push("status (as `tarem status` would show it):".into());
+        self.story.extend(
+            crate::status::text(&status)
+                .lines()
+                .map(|line| format!("  {line}")),
+        );
         Simulation {
             report: self.report,
             story: self.story,

@@ -25,6 +25,11 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
 }
 
 pub async fn mapping_table(client: &aws_sdk_dynamodb::Client) -> String {
+    table_keyed_by(client, "checkName").await
+}
+
+/// A fresh table in moto whose hash key is `key`.
+pub async fn table_keyed_by(client: &aws_sdk_dynamodb::Client, key: &str) -> String {
     let name = {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         format!(
@@ -40,14 +45,14 @@ pub async fn mapping_table(client: &aws_sdk_dynamodb::Client) -> String {
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("checkName")
+                .attribute_name(key)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .unwrap(),
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("checkName")
+                .attribute_name(key)
                 .key_type(KeyType::Hash)
                 .build()
                 .unwrap(),

@@ -234,32 +234,11 @@ impl ExecutionStore for DynamoExecutions {
         after: Option<&str>,
         limit: usize,
     ) -> Result<EpisodePage, PortError> {
-        let output = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("recordType = :finding AND #stage.#state <> :fixed")
-            .expression_attribute_names("#stage", "stage")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":finding", s("finding"))
-            .expression_attribute_values(":fixed", s("fixed"))
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(
-                after.map(|key| HashMap::from([("automationExecutionId".to_owned(), s(key))])),
-            )
-            .send()
-            .await
-            .map_err(|error| port_error("Scan", &error))?;
-        let episodes = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| from_item("Scan", item))
-            .collect::<Result<_, _>>()?;
-        let next = output
-            .last_evaluated_key
-            .and_then(|key| key.get("automationExecutionId")?.as_s().ok().cloned());
-        Ok(EpisodePage { episodes, next })
+        self.scan_episodes(after, limit, true).await
+    }
+
+    async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError> {
+        self.scan_episodes(after, limit, false).await
     }
 
     async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
@@ -300,3 +279,45 @@ impl ExecutionStore for DynamoExecutions {
 
 /// Where the episode sweep stopped last time (an item of the execution table).
 const SWEEP_CURSOR_KEY: &str = "sweep#episodes";
+
+impl DynamoExecutions {
+    /// The episode rows (open ones only, or all), one Scan page after `after`.
+    async fn scan_episodes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        open_only: bool,
+    ) -> Result<EpisodePage, PortError> {
+        let mut scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .expression_attribute_values(":finding", s("finding"))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        scan = if open_only {
+            scan.filter_expression("recordType = :finding AND #stage.#state <> :fixed")
+                .expression_attribute_names("#stage", "stage")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":fixed", s("fixed"))
+        } else {
+            scan.filter_expression("recordType = :finding")
+        };
+        let output = scan
+            .set_exclusive_start_key(
+                after.map(|key| HashMap::from([("automationExecutionId".to_owned(), s(key))])),
+            )
+            .send()
+            .await
+            .map_err(|error| port_error("Scan", &error))?;
+        let episodes = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item("Scan", item))
+            .collect::<Result<_, _>>()?;
+        let next = output
+            .last_evaluated_key
+            .and_then(|key| key.get("automationExecutionId")?.as_s().ok().cloned());
+        Ok(EpisodePage { episodes, next })
+    }
+}

@@ -141,6 +141,30 @@ impl ExecutionStore for InMemoryExecutions {
         limit: usize,
     ) -> Result<EpisodePage, PortError> {
         self.faults.check("executions.open_episodes")?;
+        Ok(self.episode_page(after, limit, true))
+    }
+
+    async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError> {
+        self.faults.check("executions.episodes")?;
+        Ok(self.episode_page(after, limit, false))
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
+        self.faults.check("executions.sweep_cursor")?;
+        Ok(lock(&self.state).sweep_cursor.clone())
+    }
+
+    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
+        self.faults.check("executions.set_sweep_cursor")?;
+        lock(&self.state).sweep_cursor = cursor.map(str::to_owned);
+        Ok(())
+    }
+}
+
+impl InMemoryExecutions {
+    /// Like a Scan with a Limit: `limit` episodes read after `after`, the open ones (or all)
+    /// returned.
+    fn episode_page(&self, after: Option<&str>, limit: usize, open_only: bool) -> EpisodePage {
         let state = lock(&self.state);
         // Cursors are table keys (`finding#<key>`), as on DynamoDB.
         let after = after.map(|key| key.strip_prefix("finding#").unwrap_or(key));
@@ -154,28 +178,17 @@ impl ExecutionStore for InMemoryExecutions {
         // Like a Scan with a Limit: `limit` items are read, and only the open ones returned.
         let read: Vec<&String> = keys.by_ref().take(limit.max(1)).collect();
         let more = keys.next().is_some();
-        Ok(EpisodePage {
+        EpisodePage {
             episodes: read
                 .iter()
                 .filter_map(|key| state.episodes.get(*key))
-                .filter(|episode| episode.stage.is_open())
+                .filter(|episode| !open_only || episode.stage.is_open())
                 .cloned()
                 .collect(),
             next: more
                 .then(|| read.last().map(|key| crate::episode::episode_key(key)))
                 .flatten(),
-        })
-    }
-
-    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
-        self.faults.check("executions.sweep_cursor")?;
-        Ok(lock(&self.state).sweep_cursor.clone())
-    }
-
-    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
-        self.faults.check("executions.set_sweep_cursor")?;
-        lock(&self.state).sweep_cursor = cursor.map(str::to_owned);
-        Ok(())
+        }
     }
 }
 

@@ -1,0 +1,146 @@
+//! `tarem status` against moto tables filled the way the functions fill them: one flagged
+//! episode being remediated, one escalated, one fixed, a breaker counting starts and the month's
+//! OpsItems; the kill switch (SSM) unreachable, said as unknown rather than failing the screen.
+
+use serde_json::Value;
+use tarem_shared::aws::dynamodb::{DynamoCounters, DynamoExecutions};
+use tarem_shared::episode::{Attempt, Episode, Stage};
+use tarem_shared::finding::{Status, format_time};
+use tarem_shared::ports::{Counters, ExecutionStore};
+use tarem_shared::safety::{breaker_counter, ops_item_counter};
+
+mod support;
+use support::*;
+
+fn episode(key: &str, check: &str, stage: Stage, flagged_hours_ago: i64) -> Episode {
+    let now = chrono::Utc::now();
+    Episode {
+        finding_key: key.into(),
+        version: 1,
+        episode: key.into(),
+        flagged_since: format_time(now - chrono::Duration::hours(flagged_hours_ago)),
+        check_name: check.into(),
+        resource: format!("arn:aws:ec2:eu-west-1:123456789012:security-group/{key}"),
+        status: Status::Red,
+        stage,
+        ops_item_id: None,
+        ops_item_owed: false,
+        attempts: vec![],
+        previous_start: None,
+        updated_at: format_time(now),
+        expires_at: 0,
+    }
+}
+
+#[tokio::test]
+async fn status_reads_the_loop_from_the_tables() {
+    let client = client().await;
+    let table = table_keyed_by(&client, "automationExecutionId").await;
+    let executions = DynamoExecutions::new(client.clone(), &table);
+    let counters = DynamoCounters::new(client.clone(), &table);
+    let now = chrono::Utc::now();
+    let mut running = episode("sg-1", "SG check", Stage::Remediating, 3);
+    running.attempts.push(Attempt {
+        number: 1,
+        client_token: "t1".into(),
+        started_at: (now - chrono::Duration::hours(2)).timestamp(),
+        document: "AWS-DisablePublicAccessForSecurityGroup".into(),
+        region: "eu-west-1".into(),
+        max_attempts: 3,
+        cool_down_minutes: 30,
+        execution_id: Some("e1".into()),
+        status: None,
+        ended_at: None,
+        failure: None,
+    });
+    let escalated = episode(
+        "sg-2",
+        "SG check",
+        Stage::Escalated {
+            reason: "cap".into(),
+        },
+        30,
+    );
+    let fixed = episode(
+        "sg-3",
+        "SG check",
+        Stage::Fixed {
+            at: format_time(now - chrono::Duration::hours(1)),
+        },
+        7,
+    );
+    for e in [&running, &escalated, &fixed] {
+        assert!(executions.put_episode(e).await.unwrap());
+    }
+    let expires = (now + chrono::Duration::days(1)).timestamp();
+    let breaker = breaker_counter("SG check", now, chrono::Duration::minutes(60));
+    for _ in 0..3 {
+        counters.increment(&breaker, expires).await.unwrap();
+    }
+    counters
+        .increment(&ops_item_counter(now), expires)
+        .await
+        .unwrap();
+
+    let unreachable = {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", socket.local_addr().unwrap())
+    };
+    let output = bare_tarem()
+        .args([
+            "status",
+            "--execution-table",
+            &table,
+            "--endpoint-url",
+            &endpoint(),
+            "--breaker-limit",
+            "3",
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL_SSM", &unreachable)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["flaggedByCheck"]["SG check"], 2, "{status}");
+    assert_eq!(status["episodes"]["remediating"], 1);
+    assert_eq!(status["episodes"]["escalated"], 1);
+    assert_eq!(status["episodes"]["fixed"], 1);
+    assert_eq!(status["last24Hours"]["starts"], 1);
+    assert_eq!(status["last24Hours"]["escalated"], 1);
+    assert_eq!(status["last24Hours"]["fixed"], 1);
+    assert_eq!(status["timeToFix"]["fixes"], 1);
+    assert_eq!(status["timeToFix"]["p50Hours"], 6.0);
+    assert_eq!(status["breakers"][0]["check"], "SG check");
+    assert_eq!(status["breakers"][0]["open"], true);
+    assert_eq!(status["opsItems"]["thisMonth"], 1);
+    assert!(
+        status["killSwitch"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown: "),
+        "{status}"
+    );
+
+    let screen = bare_tarem()
+        .args([
+            "status",
+            "--execution-table",
+            &table,
+            "--endpoint-url",
+            &endpoint(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL_SSM", &unreachable)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    let said = text(&screen);
+    assert!(said.contains("flagged now    2 findings"), "{said}");
+    assert!(said.contains("time to fix    p50 6.0 h"), "{said}");
+}
