@@ -360,7 +360,7 @@ fn a_first_deploy_asks_only_what_a_user_decides_in_a_documented_order() {
     let template = load_template();
     let parameters: Vec<&String> = template["Parameters"].as_object().unwrap().keys().collect();
     assert!(
-        parameters.len() <= 11,
+        parameters.len() <= 14,
         "{} parameters: {parameters:?}",
         parameters.len()
     );
@@ -418,26 +418,6 @@ fn the_documented_first_mapping_works_on_a_default_deploy() {
 
 fn operations_guide() -> String {
     std::fs::read_to_string(template_path().with_file_name("docs").join("operations.md")).unwrap()
-}
-
-/// The rows of the markdown table that follows `heading`: first cell → second cell.
-fn table_after(text: &str, heading: &str) -> Vec<(String, String)> {
-    let start = text
-        .find(heading)
-        .unwrap_or_else(|| panic!("no {heading:?}"));
-    text[start..]
-        .lines()
-        .skip_while(|l| !l.starts_with('|'))
-        .take_while(|l| l.starts_with('|'))
-        .skip(2)
-        .map(|row| {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            (
-                cells[1].trim_matches('`').to_owned(),
-                cells[2].trim_matches('`').to_owned(),
-            )
-        })
-        .collect()
 }
 
 fn default_text(value: &Value) -> String {

@@ -10,7 +10,9 @@
 //! - the results handler's stream mapping reports partial batch failures, bisects, retries a
 //!   finite number of times, gives up on old records, sends failures to an existing queue and
 //!   filters on `resourceStatus`;
-//! - every queue is encrypted and has a depth alarm on its own `QueueName`.
+//! - every queue is encrypted and has a depth alarm on its own `QueueName`;
+//! - every alarm notifies the alarm topic and watches a metric something emits; the dashboard
+//!   draws only emitted metrics; the README says what to do for each alarm and lists each metric.
 //!
 //! `wiring_problems` returns what is missing, one sentence each; the tests check that it finds
 //! nothing in the real template and that it names the break in mutated copies.
@@ -775,7 +777,13 @@ fn the_template_wires_every_failure_path() {
         ],
         "the template's queues changed; update this test and the alarms"
     );
-    for (alarm, _) in t.of_type("AWS::CloudWatch::Alarm") {
+    // The queue alarms' names are outputs (an operator goes from the alarm to its queue and
+    // `tarem dlq replay`); the others arrive on the alarm topic and the dashboard.
+    for (alarm, _) in t
+        .of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, p)| p["MetricName"] == "ApproximateNumberOfMessagesVisible")
+    {
         let output = template["Outputs"]
             .as_object()
             .expect("Outputs")
@@ -1195,4 +1203,228 @@ fn a_template_without_failure_paths_is_reported() {
         wiring_problems(&json!({})),
         ["the template has no Resources section"]
     );
+}
+
+// ------------------------------------------------------------------ alarms
+
+/// Every alarm notifies the alarm topic (the stack's, or the one named), and every metric it
+/// watches is one something emits: the functions' own (`tarem_shared::telemetry::METRICS`, in the
+/// stack's namespace, dimension Stack) or an AWS metric of a resource of this template.
+fn alarm_problems(template: &Value) -> Vec<String> {
+    use tarem_shared::telemetry::METRICS;
+    let topic =
+        json!([{"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}]);
+    let resources = template["Resources"].as_object().unwrap();
+    let aws_metrics: &[(&str, &[&str])] = &[
+        (
+            "AWS/SQS",
+            &[
+                "ApproximateNumberOfMessagesVisible",
+                "ApproximateAgeOfOldestMessage",
+            ],
+        ),
+        ("AWS/Lambda", &["Errors", "Throttles", "IteratorAge"]),
+        ("AWS/Events", &["FailedInvocations", "InvocationsSentToDLQ"]),
+    ];
+    let mut problems = vec![];
+    for (name, alarm) in resources {
+        if alarm["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let p = &alarm["Properties"];
+        if p["AlarmActions"] != topic {
+            problems.push(format!("{name} does not notify the alarm topic"));
+        }
+        // The metrics it watches: one, or a metric-math alarm's MetricStats.
+        let watched: Vec<(Value, Value, Vec<Value>)> =
+            match p.get("Metrics").and_then(Value::as_array) {
+                Some(math) => math
+                    .iter()
+                    .filter_map(|m| m.pointer("/MetricStat/Metric"))
+                    .map(|m| {
+                        (
+                            m["Namespace"].clone(),
+                            m["MetricName"].clone(),
+                            one_or_many(&m["Dimensions"]).into_iter().cloned().collect(),
+                        )
+                    })
+                    .collect(),
+                None => vec![(
+                    p["Namespace"].clone(),
+                    p["MetricName"].clone(),
+                    one_or_many(&p["Dimensions"]).into_iter().cloned().collect(),
+                )],
+            };
+        if watched.is_empty() {
+            problems.push(format!("{name} watches no metric"));
+        }
+        for (namespace, metric, dimensions) in watched {
+            let metric = metric.as_str().unwrap_or_default();
+            if ref_to(&namespace) == Some("MetricsNamespace") {
+                if !METRICS.iter().any(|m| m.name == metric) {
+                    problems.push(format!("{name} watches {metric}, which no function emits"));
+                }
+                let stack = dimensions.iter().any(|d| {
+                    d["Name"] == "Stack" && d["Value"] == json!({"Ref": "AWS::StackName"})
+                });
+                if !stack {
+                    problems.push(format!("{name} does not watch this stack's {metric}"));
+                }
+                continue;
+            }
+            let known = aws_metrics
+                .iter()
+                .any(|(ns, names)| namespace == *ns && names.contains(&metric));
+            let of_this_stack = dimensions.iter().any(|d| {
+                let value = &d["Value"];
+                ref_to(value).is_some_and(|r| resources.contains_key(r))
+                    || get_att(value).is_some_and(|(r, _)| resources.contains_key(r))
+            });
+            if !known || !of_this_stack {
+                problems.push(format!(
+                    "{name} watches {namespace} {metric}, not a metric of this stack"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_alarm_watches_an_emitted_metric_and_reaches_someone() {
+    let template = load_template();
+    assert_eq!(alarm_problems(&template), Vec::<String>::new());
+    let alarms = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .count();
+    assert!(alarms >= 15, "{alarms} alarms");
+    for wanted in [
+        "EscalatedEpisodesAlarm",
+        "BreakerTrippedAlarm",
+        "KillSwitchLeftOffAlarm",
+        "ResultsHandlerIteratorAgeAlarm",
+    ] {
+        assert!(template["Resources"][wanted].is_object(), "no {wanted}");
+    }
+    // The stack's own topic is encrypted with a key CloudWatch may use.
+    assert_eq!(
+        template["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"],
+        json!({"Ref": "AlarmTopicKey"})
+    );
+
+    let mut broken = template.clone();
+    broken["Resources"]["EscalatedEpisodesAlarm"]["Properties"]["MetricName"] =
+        json!("EpisodesEscalate");
+    broken["Resources"]["BreakerTrippedAlarm"]["Properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("AlarmActions");
+    assert_eq!(
+        alarm_problems(&broken),
+        [
+            "EscalatedEpisodesAlarm watches EpisodesEscalate, which no function emits",
+            "BreakerTrippedAlarm does not notify the alarm topic",
+        ]
+    );
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(template_path().with_file_name("README.md")).unwrap()
+}
+
+/// The functions' metrics a dashboard body names: `"${MetricsNamespace}", "<metric>"` in a
+/// metric line, `MetricName=\"<metric>\"` in a SEARCH expression.
+fn dashboard_metrics(body: &str) -> Vec<String> {
+    let lines = body
+        .split("\"${MetricsNamespace}\",")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').nth(1));
+    let searches = body
+        .split("MetricName=\\\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('\\').next());
+    lines.chain(searches).map(str::to_owned).collect()
+}
+
+#[test]
+fn the_dashboard_draws_emitted_metrics_and_the_readme_names_each_alarm_and_metric() {
+    use tarem_shared::telemetry::METRICS;
+    let template = load_template();
+    let body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("the dashboard body is one !Sub string");
+    let drawn = dashboard_metrics(body);
+    let emitted: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+    for metric in &drawn {
+        assert!(
+            emitted.contains(&metric.as_str()),
+            "the dashboard draws {metric}, which no function emits"
+        );
+    }
+    for wanted in [
+        "FindingsTracked",
+        "EpisodesFixed",
+        "AutomationsStarted",
+        "TimeToFix",
+        "StartsHeld",
+    ] {
+        assert!(
+            drawn.iter().any(|m| m == wanted),
+            "the dashboard lacks {wanted}"
+        );
+    }
+    // Every `${…}` names a parameter, a resource (or its attribute) or a pseudo parameter;
+    // substituted, the body is JSON.
+    let mut substituted = String::new();
+    let mut rest = body;
+    while let Some(open) = rest.find("${") {
+        let close = open + rest[open..].find('}').expect("a closed placeholder");
+        let name = &rest[open + 2..close];
+        let base = name.split('.').next().unwrap();
+        assert!(
+            name.starts_with("AWS::")
+                || template["Parameters"].get(base).is_some()
+                || template["Resources"].get(base).is_some(),
+            "the dashboard names ${{{name}}}, which the template does not define"
+        );
+        substituted.push_str(&rest[..open]);
+        substituted.push('x');
+        rest = &rest[close + 1..];
+    }
+    substituted.push_str(rest);
+    serde_json::from_str::<Value>(&substituted).expect("the dashboard body is JSON");
+
+    let readme = readme();
+    let documented: Vec<(String, String)> = table_after(&readme, "**The metrics**");
+    let expected: Vec<(String, String)> = METRICS
+        .iter()
+        .map(|m| (m.name.to_owned(), m.unit.to_owned()))
+        .collect();
+    assert_eq!(documented, expected, "README, The metrics");
+
+    let alarm_cells: Vec<String> = table_after(&readme, "**The alarms, and what to do**")
+        .into_iter()
+        .map(|(names, _)| names)
+        .collect();
+    let named: Vec<&str> = alarm_cells
+        .iter()
+        .flat_map(|cell| cell.split(',').map(|n| n.trim().trim_matches('`')))
+        .collect();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        if resource["Type"] == "AWS::CloudWatch::Alarm" {
+            assert!(
+                named.contains(&name.as_str()),
+                "README does not say what to do for {name}"
+            );
+        }
+    }
+    for name in named {
+        assert_eq!(
+            template["Resources"][name]["Type"], "AWS::CloudWatch::Alarm",
+            "README names {name}, which is not an alarm of the template"
+        );
+    }
 }

@@ -172,3 +172,23 @@ pub fn short(v: &Value) -> String {
         text
     }
 }
+
+/// The rows of the markdown table that follows `heading`: first cell → second cell.
+pub fn table_after(text: &str, heading: &str) -> Vec<(String, String)> {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"));
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            (
+                cells[1].trim_matches('`').to_owned(),
+                cells[2].trim_matches('`').to_owned(),
+            )
+        })
+        .collect()
+}

@@ -31,6 +31,7 @@ pub mod reconcile;
 pub mod replay;
 pub mod safety;
 pub mod stream;
+pub mod telemetry;
 pub mod validate;
 
 /// Re-exported so the binaries name durations without depending on chrono themselves.

@@ -18,6 +18,7 @@ use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::handlers::ExecutionHandler;
 use tarem_shared::lifecycle::LifecycleConfig;
+use tarem_shared::telemetry::Emf;
 
 struct Config {
     sweep_after: tarem_shared::Duration,
@@ -61,15 +62,22 @@ async fn main() -> Result<(), Error> {
         )),
     });
     let sweep_after = config.sweep_after;
+    let emf = Emf::install()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move {
-            if tarem_shared::reconcile::is_scheduled(&event.payload) {
-                let outcomes = handler.sweep(sweep_after).await?;
-                let summaries: Vec<Value> = outcomes.iter().map(|o| o.summary()).collect();
-                return Ok::<_, Error>(serde_json::json!({ "swept": summaries }));
+            let reply = async {
+                if tarem_shared::reconcile::is_scheduled(&event.payload) {
+                    let outcomes = handler.sweep(sweep_after).await?;
+                    let summaries: Vec<Value> = outcomes.iter().map(|o| o.summary()).collect();
+                    return Ok::<_, Error>(serde_json::json!({ "swept": summaries }));
+                }
+                Ok(handler.handle(&event.payload).await?.summary())
             }
-            Ok(handler.handle(&event.payload).await?.summary())
+            .await;
+            // The invocation's metrics, before Lambda freezes the environment at the next /next.
+            emf.flush();
+            reply
         }
     }))
     .await

@@ -18,6 +18,7 @@ use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::finding::TrackingRules;
 use tarem_shared::handlers::CheckTracker;
 use tarem_shared::reconcile::{FindingsSweep, is_scheduled};
+use tarem_shared::telemetry::Emf;
 
 struct Config {
     parking_queue_url: String,
@@ -62,6 +63,7 @@ async fn main() -> Result<(), Error> {
     let mappings = Arc::new(DynamoMappings::new(dynamodb, config.mapping_table));
     let advisor = Arc::new(SupportTrustedAdvisor::for_config(&sdk));
     let all_checks = config.reconcile_all_checks;
+    let emf = Emf::install()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         let sweep = FindingsSweep {
@@ -79,11 +81,17 @@ async fn main() -> Result<(), Error> {
                 .to_owned(),
         };
         async move {
-            if is_scheduled(&event.payload) {
-                let report = sweep.sweep(false).await?;
-                return Ok::<_, Error>(serde_json::to_value(report)?);
+            let reply = async {
+                if is_scheduled(&event.payload) {
+                    let report = sweep.sweep(false).await?;
+                    return Ok::<_, Error>(serde_json::to_value(report)?);
+                }
+                Ok(handler.handle(&event.payload).await?.summary())
             }
-            Ok(handler.handle(&event.payload).await?.summary())
+            .await;
+            // The invocation's metrics, before Lambda freezes the environment at the next /next.
+            emf.flush();
+            reply
         }
     }))
     .await

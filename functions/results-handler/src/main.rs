@@ -24,6 +24,7 @@ use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::handlers::{MappingCache, ResultsHandler};
 use tarem_shared::lifecycle::LifecycleConfig;
+use tarem_shared::telemetry::Emf;
 
 struct Config {
     parking_queue_url: String,
@@ -86,11 +87,15 @@ async fn main() -> Result<(), Error> {
             config.parking_queue_url,
         )),
     });
+    let emf = Emf::install()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move {
             let deadline = tarem_shared::chrono_from_millis(event.context.deadline);
-            Ok::<_, Error>(handler.invoke(&event.payload, deadline).await?)
+            let reply = handler.invoke(&event.payload, deadline).await;
+            // The invocation's metrics, before Lambda freezes the environment at the next /next.
+            emf.flush();
+            Ok::<_, Error>(reply?)
         }
     }))
     .await

@@ -75,11 +75,18 @@ impl CheckTracker {
                 self.parking
                     .park(Target::CheckTracker, event, &rejection.to_string())
                     .await?;
+                crate::telemetry::count(crate::telemetry::FINDINGS_REJECTED);
+                crate::telemetry::count_by(
+                    crate::telemetry::RECORDS_PARKED,
+                    "Function",
+                    Target::CheckTracker.as_str(),
+                );
                 return Ok(Tracked::Rejected(rejection));
             }
         };
         let span = tracing::info_span!(
             "finding",
+            findingKey = %finding.hash_key,
             check = %finding.check_name,
             resource = %finding.resource,
             region = %finding.region
@@ -101,6 +108,7 @@ impl CheckTracker {
         let tracked = match outcome {
             WriteOutcome::Written => {
                 tracing::info!(status = %finding.resource_status, metric = "findings.tracked", "tracked");
+                crate::telemetry::count(crate::telemetry::FINDINGS_TRACKED);
                 Tracked::Written(Box::new(finding))
             }
             WriteOutcome::Refreshed => {
@@ -123,6 +131,7 @@ impl CheckTracker {
                     metric = "findings.stale",
                     "older than the tracked finding; dropped"
                 );
+                crate::telemetry::count(crate::telemetry::FINDINGS_STALE);
                 Tracked::Stale(Box::new(finding))
             }
         };

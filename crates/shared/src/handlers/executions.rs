@@ -102,15 +102,22 @@ impl ExecutionHandler {
                         &row.status,
                         self.clock.now(),
                     );
-                    if let Err(park) = self
+                    let parked = self
                         .parking
                         .park(
                             Target::AutomationExecutionHandler,
                             &event,
                             &error.to_string(),
                         )
-                        .await
-                    {
+                        .await;
+                    if parked.is_ok() {
+                        crate::telemetry::count_by(
+                            crate::telemetry::RECORDS_PARKED,
+                            "Function",
+                            Target::AutomationExecutionHandler.as_str(),
+                        );
+                    }
+                    if let Err(park) = parked {
                         tracing::error!(%park, "could not park it either; the next sweep tries again");
                     }
                 }
@@ -163,10 +170,23 @@ impl ExecutionHandler {
                         &rejection.to_string(),
                     )
                     .await?;
+                crate::telemetry::count_by(
+                    crate::telemetry::RECORDS_PARKED,
+                    "Function",
+                    Target::AutomationExecutionHandler.as_str(),
+                );
                 return Ok(ExecutionOutcome::Rejected(rejection));
             }
         };
-        let span = tracing::info_span!("execution", id = %event.execution_id, status = %event.status, region = %event.region);
+        let span = tracing::info_span!(
+            "execution",
+            id = %event.execution_id,
+            status = %event.status,
+            region = %event.region,
+            findingKey = tracing::field::Empty,
+            episode = tracing::field::Empty,
+            attempt = tracing::field::Empty
+        );
         self.record(event).instrument(span).await
     }
 
@@ -220,6 +240,7 @@ impl ExecutionHandler {
                 }
             }
         };
+        tracing::Span::current().record("findingKey", row.finding_key.as_str());
         let failed = is_final(&event.status) && !is_success(&event.status);
         let reason = if failed {
             // Best effort: the reason enriches the OpsItem; its absence must not block the outcome.
@@ -267,6 +288,9 @@ impl ExecutionHandler {
             "automations.progress"
         };
         let episode = decision.episode.as_ref();
+        if let Some(episode) = episode {
+            crate::telemetry::mark_episode(episode);
+        }
         tracing::info!(state = episode.map(|e| e.stage.name()), why = %decision.why, metric, "automation status recorded");
         Ok(ExecutionOutcome::Recorded {
             execution_id: event.execution_id,

@@ -82,6 +82,7 @@ pub(crate) async fn record_outcome(
         };
         next.version = current.as_ref().map_or(0, |c| c.version) + 1;
         if executions.put_episode(&next).await? {
+            crate::telemetry::episode_written(current.as_ref(), &next);
             decision.episode = Some(next);
             return Ok(decision);
         }

@@ -261,11 +261,18 @@ impl ResultsHandler {
             if let RecordOutcome::Parked(reason) = &record_report.outcome {
                 // Parked for a replay after the fix; a record that cannot be parked is retried.
                 let payload = serde_json::json!({ "Records": [record] });
-                if let Err(error) = self
+                let parked = self
                     .parking
                     .park(Target::ResultsHandler, &payload, reason)
-                    .await
-                {
+                    .await;
+                if parked.is_ok() {
+                    crate::telemetry::count_by(
+                        crate::telemetry::RECORDS_PARKED,
+                        "Function",
+                        Target::ResultsHandler.as_str(),
+                    );
+                }
+                if let Err(error) = parked {
                     tracing::error!(%error, "could not park the record; it will be retried");
                     record_report.outcome =
                         RecordOutcome::Retry(format!("{reason}; parking failed: {error}"));
@@ -384,13 +391,16 @@ impl ResultsHandler {
 }
 
 /// The span every log line of a finding's work carries: one Logs Insights query follows a
-/// finding through all three functions by `findingKey`.
+/// finding through all three functions by `findingKey`. The episode and its attempt are
+/// recorded on it once the lifecycle has read them ([`crate::telemetry::mark_episode`]).
 pub(super) fn finding_span(finding: &Finding) -> tracing::Span {
     tracing::info_span!(
         "finding",
         findingKey = %finding.hash_key,
         check = %finding.check_name,
         resource = %finding.resource,
-        region = %finding.region
+        region = %finding.region,
+        episode = tracing::field::Empty,
+        attempt = tracing::field::Empty
     )
 }

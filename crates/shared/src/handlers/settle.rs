@@ -70,11 +70,15 @@ impl ResultsHandler {
                     .await?
                 {
                     tracing::warn!(metric = "automations.breaker", "circuit breaker tripped");
+                    crate::telemetry::count(crate::telemetry::BREAKER_TRIPPED);
                     gathered.breaker_open = true;
                     decision = self
                         .decide(current.as_ref(), happening, row, &mut gathered)
                         .await?;
                 }
+            }
+            if let Some(episode) = decision.episode.as_ref().or(current.as_ref()) {
+                crate::telemetry::mark_episode(episode);
             }
             if self
                 .carry_out(current.as_ref(), decision, row, steps, pass)
@@ -204,6 +208,7 @@ impl ResultsHandler {
             if !self.executions.put_episode(&next).await? {
                 return Ok(false);
             }
+            crate::telemetry::episode_written(current, &next);
         }
         steps.push(stage_step(&next, &decision.why));
         if let Some(start) = decision.start {

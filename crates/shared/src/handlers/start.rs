@@ -223,6 +223,7 @@ impl ResultsHandler {
         let now = self.clock.now();
         if started {
             tracing::info!(execution = %execution_id, document = %request.document, metric = "automations.started", "automation started");
+            crate::telemetry::count(crate::telemetry::AUTOMATIONS_STARTED);
             steps.push(Step::AutomationStarted {
                 execution_id: execution_id.clone(),
                 document: request.document.clone(),

@@ -70,6 +70,17 @@ impl ResultsHandler {
             }
             return Ok(report);
         }
+        // Read once per sweep, so a kill switch left off is counted every 15 minutes (its alarm
+        // says for how long); a failed read is only a missed count: a start reads it again.
+        match self.kill_switch.starts_allowed().await {
+            Ok(allowed) => {
+                pass.starts_allowed = Some(allowed);
+                if !allowed {
+                    crate::telemetry::count(crate::telemetry::KILL_SWITCH_OFF);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not read the kill switch for the sweep"),
+        }
         let mut cursor = self.executions.sweep_cursor().await?;
         loop {
             let page = self
@@ -145,15 +156,22 @@ impl ResultsHandler {
                 report
                     .failed
                     .push(format!("{}: {reason}", episode.finding_key));
-                if let Err(error) = self
+                let parked = self
                     .parking
                     .park(
                         Target::ResultsHandler,
                         &one_finding_payload(&episode.finding_key),
                         &reason,
                     )
-                    .await
-                {
+                    .await;
+                if parked.is_ok() {
+                    crate::telemetry::count_by(
+                        crate::telemetry::RECORDS_PARKED,
+                        "Function",
+                        Target::ResultsHandler.as_str(),
+                    );
+                }
+                if let Err(error) = parked {
                     tracing::error!(%error, "could not park the episode either; the next sweep tries again");
                 }
             }
