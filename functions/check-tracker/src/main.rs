@@ -41,7 +41,9 @@ impl Config {
     }
 }
 
-#[tokio::main]
+// One thread: a function handles one invocation at a time, and a multi-threaded runtime spends
+// most of its CPU handing I/O wake-ups between threads (docs: README, Performance).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // Display, not Debug: the startup error names the variable at fault.

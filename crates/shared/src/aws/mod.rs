@@ -11,9 +11,19 @@ pub mod tagging;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// The shared SDK configuration: credentials, region and `AWS_ENDPOINT_URL` from the environment.
+/// The functions' SDK configuration, loaded once per process: credentials, region and
+/// `AWS_ENDPOINT_URL` from the environment.
+///
+/// Stalled-stream protection is off: every response here is a few kilobytes read at once, and
+/// the protection's per-request throughput timers cost CPU on every call for nothing the
+/// function's own deadline does not already bound.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+        )
+        .load()
+        .await
 }
 
 /// Clients per region, each built once on first use and kept for the life of the process.
