@@ -1,5 +1,8 @@
 //! The safety controls (issue: "Safe automation"), each proven on the in-memory backend with a
 //! controllable clock.
+//!
+//! Long on purpose: the catalogue of controls, one delivery order each (and their edges: the
+//! cool-down's last millisecond, the breaker window's end), read together.
 
 use chrono::Duration;
 use serde_json::{Value, json};
@@ -7,9 +10,12 @@ use std::collections::BTreeMap;
 use tarem_e2e::*;
 use tarem_shared::clock::Clock;
 use tarem_shared::error::{ErrorKind, PortError};
+use tarem_shared::finding::{Finding, Status, format_time, parse_time};
 use tarem_shared::handlers::{RecordOutcome, Step};
 use tarem_shared::lifecycle::LifecycleConfig;
+use tarem_shared::lifecycle::{Facts, Happening, Lifecycle, Need};
 use tarem_shared::local::LocalLoop;
+use tarem_shared::mapping::Mapping;
 use tarem_shared::memory::InMemoryAutomation;
 use tarem_shared::ports::DATA_REMEDIATION;
 use tarem_shared::safety::{OptIn, SafetyConfig, UnmappedOpsItems};
@@ -66,7 +72,17 @@ async fn refreshes_while_a_runbook_runs_start_nothing_and_the_next_attempt_waits
     assert_eq!(local.automation.executions().len(), 1, "cool-down");
     let episode = &local.executions.episodes()[0];
     assert_eq!(episode.stage.name(), "held");
-    clock.set(at(3600) + Duration::minutes(31));
+    // The first start was at 10:00:00 (whole seconds); at exactly 10:30:00 the 30 minutes
+    // between two starts have passed: the edge itself starts.
+    let cool_down_end = parse_time("2026-11-02T10:30:00Z").unwrap();
+    clock.set(cool_down_end - Duration::milliseconds(1));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "a millisecond early"
+    );
+    clock.set(cool_down_end);
     local.sweep_episodes().await.unwrap();
     assert_eq!(
         local.automation.executions().len(),
@@ -387,7 +403,13 @@ async fn unmapped_findings_get_ops_items_as_the_stack_says_within_the_monthly_bu
         &ta_event(EC2_CHECK, &instance_arn("i-red"), "Red", at(0)),
     )
     .await;
-    assert_eq!(local.ops_center.items().len(), 1);
+    let items = local.ops_center.items();
+    assert_eq!(items.len(), 1);
+    assert!(
+        items[0].title.contains("i-red"),
+        "the Red one: {}",
+        items[0].title
+    );
 
     let (local, _) = configured(SafetyConfig {
         unmapped_ops_items: UnmappedOpsItems::None,
@@ -487,4 +509,65 @@ async fn a_start_that_cannot_finish_before_the_deadline_is_retried_never_dropped
         claimed.execution_id.as_deref(),
         Some(executions[0].execution_id.as_str())
     );
+}
+
+/// A held start says when it can go: the circuit breaker's hold ends when its window turns.
+#[tokio::test]
+async fn a_breaker_hold_names_the_end_of_its_window() {
+    let (local, clock) = configured(SafetyConfig {
+        breaker_limit: 1,
+        ..test_safety()
+    });
+    clock.set(parse_time("2026-11-02T10:20:00Z").unwrap());
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    let report = deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-2"), "Red", at(0))).await;
+    assert_eq!(held_controls(&report), ["circuit-breaker"]);
+    let held = local
+        .executions
+        .episodes()
+        .into_iter()
+        .find(|e| e.stage.name() == "held")
+        .expect("the second finding is held");
+    match held.stage {
+        tarem_shared::episode::Stage::Held { until, .. } => assert_eq!(
+            until,
+            Some(format_time(parse_time("2026-11-02T11:00:00Z").unwrap())),
+            "the hour-long window that began at 10:00 ends at 11:00"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Resource tags cost a Tagging API call per finding: the lifecycle asks for them only when a
+/// control reads them (opt-in or opt-out, a mapping's mode tag).
+#[test]
+fn tags_are_read_only_when_a_control_needs_them() {
+    let mapping = Ok(Mapping::from_any_json(&sg_mapping()).unwrap());
+    let finding = Finding::new("123456789012", SG_CHECK, &sg_arn("sg-1"), "eu-west-1").at(
+        Status::Red,
+        at(0),
+        at(0),
+    );
+    let facts = Facts {
+        mapping: Some(Some(&mapping)),
+        tags: None,
+        starts_allowed: Some(true),
+        ops_items_this_month: Some(0),
+        breaker_open: false,
+    };
+    let decide = |config: &LifecycleConfig| {
+        Lifecycle {
+            config,
+            now: at(60),
+        }
+        .decide(None, Happening::Tracked(&finding), &facts)
+        .map(|decision| decision.start.is_some())
+    };
+    assert_eq!(decide(&test_stack()), Ok(true), "no control reads tags");
+    let mut opt_in = test_stack();
+    opt_in.safety.opt_in = OptIn::Tagged {
+        key: "automaticRemediation".into(),
+        value: "True".into(),
+    };
+    assert_eq!(decide(&opt_in), Err(Need::Tags));
 }

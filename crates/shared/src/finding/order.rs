@@ -62,10 +62,6 @@ impl Order {
     pub fn item_millis(&self) -> i64 {
         self.item_millis
     }
-
-    pub fn event_millis(&self) -> i64 {
-        self.event_millis
-    }
 }
 
 /// A stored row's place in the order, from its attributes: its order key; a row without one

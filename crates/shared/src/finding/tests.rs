@@ -438,6 +438,11 @@ fn encoded_orders_sort_as_the_orders_do() {
         "1.2.3",
         "000000000000001.000000000000001",
         "00000000000000x.000000000000001.1",
+        // Each width rule alone: a key of another width would not sort as its order does.
+        "000000000000001.000000000000001.1.1",
+        "1.000000000000001.1",
+        "000000000000001.1.1",
+        "000000000000001.000000000000001.12",
     ] {
         assert_eq!(Order::decode(bad), None, "{bad:?}");
     }
