@@ -72,15 +72,14 @@ impl CheckTracker {
                 );
                 // Parked, not dropped: after a parser fix, `tarem dlq replay` sends it back. If
                 // parking fails, the function error makes EventBridge retry the event.
-                self.parking
-                    .park(Target::CheckTracker, event, &rejection.to_string())
-                    .await?;
+                super::park(
+                    &*self.parking,
+                    Target::CheckTracker,
+                    event,
+                    &rejection.to_string(),
+                )
+                .await?;
                 crate::telemetry::count(crate::telemetry::FINDINGS_REJECTED);
-                crate::telemetry::count_by(
-                    crate::telemetry::RECORDS_PARKED,
-                    "Function",
-                    Target::CheckTracker.as_str(),
-                );
                 return Ok(Tracked::Rejected(rejection));
             }
         };

@@ -102,21 +102,13 @@ impl ExecutionHandler {
                         &row.status,
                         self.clock.now(),
                     );
-                    let parked = self
-                        .parking
-                        .park(
-                            Target::AutomationExecutionHandler,
-                            &event,
-                            &error.to_string(),
-                        )
-                        .await;
-                    if parked.is_ok() {
-                        crate::telemetry::count_by(
-                            crate::telemetry::RECORDS_PARKED,
-                            "Function",
-                            Target::AutomationExecutionHandler.as_str(),
-                        );
-                    }
+                    let parked = super::park(
+                        &*self.parking,
+                        Target::AutomationExecutionHandler,
+                        &event,
+                        &error.to_string(),
+                    )
+                    .await;
                     if let Err(park) = parked {
                         tracing::error!(%park, "could not park it either; the next sweep tries again");
                     }
@@ -163,18 +155,13 @@ impl ExecutionHandler {
             Ok(event) => event,
             Err(rejection) => {
                 tracing::warn!(reason = %rejection, metric = "executions.rejected", "rejected automation event; parked");
-                self.parking
-                    .park(
-                        Target::AutomationExecutionHandler,
-                        event,
-                        &rejection.to_string(),
-                    )
-                    .await?;
-                crate::telemetry::count_by(
-                    crate::telemetry::RECORDS_PARKED,
-                    "Function",
-                    Target::AutomationExecutionHandler.as_str(),
-                );
+                super::park(
+                    &*self.parking,
+                    Target::AutomationExecutionHandler,
+                    event,
+                    &rejection.to_string(),
+                )
+                .await?;
                 return Ok(ExecutionOutcome::Rejected(rejection));
             }
         };

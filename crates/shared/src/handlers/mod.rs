@@ -17,7 +17,7 @@ pub use sweep::SweepReport;
 use crate::clock::Clock;
 use crate::error::{ErrorKind, PortError};
 use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, LifecycleConfig, Outcome};
-use crate::ports::{ExecutionStore, OpsCenter, OpsItemStatus};
+use crate::ports::{ExecutionStore, OpsCenter, OpsItemStatus, ParkingLot, Target};
 
 /// Tries of a read-decide-write cycle when another writer changed the episode in between.
 const TRIES: usize = 3;
@@ -103,4 +103,21 @@ pub(crate) fn ignore_missing(result: Result<(), PortError>) -> Result<(), PortEr
         }
         other => other,
     }
+}
+
+/// Parks `payload` on `target`'s failure queue and counts it (`RecordsParked` by function), so
+/// every handler counts what it parks the same way, and only what it did park.
+pub(crate) async fn park(
+    parking: &dyn ParkingLot,
+    target: Target,
+    payload: &serde_json::Value,
+    reason: &str,
+) -> Result<(), PortError> {
+    parking.park(target, payload, reason).await?;
+    crate::telemetry::count_by(
+        crate::telemetry::RECORDS_PARKED,
+        "Function",
+        target.as_str(),
+    );
+    Ok(())
 }

@@ -261,17 +261,8 @@ impl ResultsHandler {
             if let RecordOutcome::Parked(reason) = &record_report.outcome {
                 // Parked for a replay after the fix; a record that cannot be parked is retried.
                 let payload = serde_json::json!({ "Records": [record] });
-                let parked = self
-                    .parking
-                    .park(Target::ResultsHandler, &payload, reason)
-                    .await;
-                if parked.is_ok() {
-                    crate::telemetry::count_by(
-                        crate::telemetry::RECORDS_PARKED,
-                        "Function",
-                        Target::ResultsHandler.as_str(),
-                    );
-                }
+                let parked =
+                    super::park(&*self.parking, Target::ResultsHandler, &payload, reason).await;
                 if let Err(error) = parked {
                     tracing::error!(%error, "could not park the record; it will be retried");
                     record_report.outcome =

@@ -156,21 +156,13 @@ impl ResultsHandler {
                 report
                     .failed
                     .push(format!("{}: {reason}", episode.finding_key));
-                let parked = self
-                    .parking
-                    .park(
-                        Target::ResultsHandler,
-                        &one_finding_payload(&episode.finding_key),
-                        &reason,
-                    )
-                    .await;
-                if parked.is_ok() {
-                    crate::telemetry::count_by(
-                        crate::telemetry::RECORDS_PARKED,
-                        "Function",
-                        Target::ResultsHandler.as_str(),
-                    );
-                }
+                let parked = super::park(
+                    &*self.parking,
+                    Target::ResultsHandler,
+                    &one_finding_payload(&episode.finding_key),
+                    &reason,
+                )
+                .await;
                 if let Err(error) = parked {
                     tracing::error!(%error, "could not park the episode either; the next sweep tries again");
                 }
