@@ -12,8 +12,15 @@ use tarem_shared::safety::{breaker_counter, ops_item_counter};
 mod support;
 use support::*;
 
-fn episode(key: &str, check: &str, stage: Stage, flagged_hours_ago: i64) -> Episode {
-    let now = chrono::Utc::now();
+/// One clock for the whole test: an episode that read its own `Utc::now()` would be a few
+/// milliseconds younger than its fix time and make "6 hours to fix" 5.9997.
+fn episode(
+    key: &str,
+    check: &str,
+    stage: Stage,
+    flagged_hours_ago: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Episode {
     Episode {
         finding_key: key.into(),
         version: 1,
@@ -39,7 +46,7 @@ async fn status_reads_the_loop_from_the_tables() {
     let executions = DynamoExecutions::new(client.clone(), &table);
     let counters = DynamoCounters::new(client.clone(), &table);
     let now = chrono::Utc::now();
-    let mut running = episode("sg-1", "SG check", Stage::Remediating, 3);
+    let mut running = episode("sg-1", "SG check", Stage::Remediating, 3, now);
     running.attempts.push(Attempt {
         number: 1,
         client_token: "t1".into(),
@@ -60,6 +67,7 @@ async fn status_reads_the_loop_from_the_tables() {
             reason: "cap".into(),
         },
         30,
+        now,
     );
     let fixed = episode(
         "sg-3",
@@ -68,19 +76,29 @@ async fn status_reads_the_loop_from_the_tables() {
             at: format_time(now - chrono::Duration::hours(1)),
         },
         7,
+        now,
     );
     for e in [&running, &escalated, &fixed] {
         assert!(executions.put_episode(e).await.unwrap());
     }
     let expires = (now + chrono::Duration::days(1)).timestamp();
-    let breaker = breaker_counter("SG check", now, chrono::Duration::minutes(60));
-    for _ in 0..3 {
-        counters.increment(&breaker, expires).await.unwrap();
+    // The CLI reads the counters at its own clock, a moment later: fill the bucket it may have
+    // crossed into (next hour, next month) as well, so the test does not depend on the minute.
+    let moments = [now, now + chrono::Duration::seconds(30)];
+    let breakers: std::collections::BTreeSet<_> = moments
+        .iter()
+        .map(|at| breaker_counter("SG check", *at, chrono::Duration::minutes(60)))
+        .collect();
+    let budgets: std::collections::BTreeSet<_> =
+        moments.iter().map(|at| ops_item_counter(*at)).collect();
+    for breaker in breakers {
+        for _ in 0..3 {
+            counters.increment(&breaker, expires).await.unwrap();
+        }
     }
-    counters
-        .increment(&ops_item_counter(now), expires)
-        .await
-        .unwrap();
+    for budget in budgets {
+        counters.increment(&budget, expires).await.unwrap();
+    }
 
     let unreachable = {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
