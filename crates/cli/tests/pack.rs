@@ -209,16 +209,20 @@ async fn importing_a_pack_installs_it_in_approval_mode() {
     );
 }
 
-/// The README's pack table lists every entry with its runbook.
+/// The README's pack table lists every entry as the pack says it: check, runbook, what it
+/// changes and the mode it ships in.
 #[test]
 fn the_readme_lists_every_pack_entry() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     for entry in every_entry() {
+        let changes = entry["x-changes"].as_str().unwrap();
         let row = format!(
-            "| {} | {} | `{}` |",
+            "| {} | {} | `{}` | {} | {} |",
             entry["x-pack"].as_str().unwrap(),
             entry["checkName"].as_str().unwrap(),
-            entry["ssmAutomationDocument"].as_str().unwrap()
+            entry["ssmAutomationDocument"].as_str().unwrap(),
+            changes.split_whitespace().collect::<Vec<_>>().join(" "),
+            entry["mode"].as_str().unwrap()
         );
         assert!(readme.contains(&row), "README lacks {row}");
     }
