@@ -7,11 +7,15 @@ use serde_json::{Value, json};
 use tarem_e2e::*;
 use tarem_shared::automation_event::status_event;
 use tarem_shared::clock::Clock;
+use tarem_shared::episode::Episode;
+use tarem_shared::error::PortError;
 use tarem_shared::finding::Status;
+use tarem_shared::handlers::ExecutionHandler;
 use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
 use tarem_shared::memory::InMemoryAutomation;
 use tarem_shared::ports::OpsItemStatus;
 use tarem_shared::ports::{DATA_AUTOMATION, DATA_REMEDIATION};
+use tarem_shared::ports::{EpisodePage, ExecutionRecord, ExecutionStore, StatusWrite};
 
 fn data(local: &tarem_shared::local::LocalLoop, id: &str, key: &str) -> Value {
     let item = local.ops_center.get(id).expect("OpsItem exists");
@@ -569,4 +573,115 @@ async fn the_sample_lambda_events_are_what_each_handler_expects() {
         matches!(outcome, ExecutionOutcome::NotOurs { .. }),
         "{outcome:?}"
     );
+}
+
+/// The execution table as the results handler meets it when SSM's Success is handled in the
+/// moment between the execution row's write and the attempt's link: the outcome moves the
+/// episode to verifying first.
+struct OutcomeArrivesBeforeTheLink {
+    inner: std::sync::Arc<dyn ExecutionStore>,
+    outcomes: ExecutionHandler,
+    automation: std::sync::Arc<InMemoryAutomation>,
+}
+
+#[async_trait::async_trait]
+impl ExecutionStore for OutcomeArrivesBeforeTheLink {
+    async fn record_started(&self, record: &ExecutionRecord) -> Result<String, PortError> {
+        let status = self.inner.record_started(record).await?;
+        let id = &record.automation_execution_id;
+        self.automation.complete(id, "Success", None);
+        let event = status_event(
+            "123456789012",
+            &record.region,
+            id,
+            SG_DOCUMENT,
+            "Success",
+            self.outcomes.clock.now(),
+        );
+        self.outcomes
+            .handle(&event)
+            .await
+            .expect("the outcome is recorded");
+        Ok(status)
+    }
+    async fn get(&self, id: &str) -> Result<Option<ExecutionRecord>, PortError> {
+        self.inner.get(id).await
+    }
+    async fn record_status(&self, record: &ExecutionRecord) -> Result<StatusWrite, PortError> {
+        self.inner.record_status(record).await
+    }
+    async fn get_episode(&self, key: &str) -> Result<Option<Episode>, PortError> {
+        self.inner.get_episode(key).await
+    }
+    async fn put_episode(&self, episode: &Episode) -> Result<bool, PortError> {
+        self.inner.put_episode(episode).await
+    }
+    async fn open_episodes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<EpisodePage, PortError> {
+        self.inner.open_episodes(after, limit).await
+    }
+    async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError> {
+        self.inner.episodes(after, limit).await
+    }
+    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
+        self.inner.sweep_cursor().await
+    }
+    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
+        self.inner.set_sweep_cursor(cursor).await
+    }
+    async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError> {
+        self.inner.unfinished(updated_before).await
+    }
+}
+
+/// The results handler links the execution to its attempt from the episode it just wrote,
+/// without reading it again; an outcome written in between must survive that link: the episode
+/// stays verifying with the execution linked, and nothing starts twice.
+#[tokio::test]
+async fn an_outcome_that_lands_before_the_link_is_kept() {
+    let (mut local, clock) = local_loop();
+    let outcomes = ExecutionHandler {
+        executions: local.executions.clone(),
+        automation: local.automation.clone(),
+        ops_center: local.ops_center.clone(),
+        clock: local.clock.clone(),
+        config: test_stack(),
+        parking: local.parked.clone(),
+    };
+    local.results.executions = std::sync::Arc::new(OutcomeArrivesBeforeTheLink {
+        inner: local.executions.clone(),
+        outcomes,
+        automation: local.automation.clone(),
+    });
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    let report = local.deliver_stream().await;
+    assert!(report.batch_item_failures().is_empty(), "{report:?}");
+
+    let execution = local.automation.executions()[0].clone();
+    let episodes = local.executions.episodes();
+    assert_eq!(episodes.len(), 1);
+    let episode = &episodes[0];
+    assert_eq!(episode.stage.name(), "verifying", "{episode:?}");
+    assert_eq!(episode.attempts.len(), 1);
+    assert_eq!(
+        episode.attempts[0].execution_id.as_deref(),
+        Some(execution.execution_id.as_str())
+    );
+    assert_eq!(episode.attempts[0].status.as_deref(), Some("Success"));
+
+    // The next refresh inside the verify grace starts nothing.
+    clock.advance(chrono::Duration::minutes(30));
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(30)))
+        .await
+        .unwrap();
+    local.deliver_stream().await;
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(local.ops_center.items().len(), 1);
 }

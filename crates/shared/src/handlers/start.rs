@@ -262,19 +262,27 @@ impl ResultsHandler {
                     .await,
             )?;
         }
-        self.link(&row.hash_key, &request.client_token, &execution_id)
+        self.link(episode, &request.client_token, &execution_id)
             .await
     }
 
-    /// Records the execution's id on its attempt.
+    /// Records the execution's id on its attempt. The episode as this record wrote it is the
+    /// first guess (no read); the write is conditional on its version, so if anything moved the
+    /// episode since, it is read again and the link retried on what is there.
     async fn link(
         &self,
-        finding_key: &str,
+        written: &Episode,
         token: &str,
         execution_id: &str,
     ) -> Result<(), Failure> {
-        for _ in 0..TRIES {
-            let Some(mut episode) = self.executions.get_episode(finding_key).await? else {
+        let mut known = Some(written.clone());
+        // The guess, then TRIES reads.
+        for _ in 0..=TRIES {
+            let read = match known.take() {
+                Some(episode) => Some(episode),
+                None => self.executions.get_episode(&written.finding_key).await?,
+            };
+            let Some(mut episode) = read else {
                 return Ok(());
             };
             let Some(attempt) = episode.attempt_mut(token) else {
