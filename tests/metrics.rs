@@ -1,6 +1,6 @@
 //! The metrics the functions emit, as CloudWatch reads them: Embedded Metric Format documents,
 //! captured from the recorder the functions install and parsed back, for the scenarios an
-//! operator watches (a start, a hold, a failure, a fix).
+//! operator watches (a start, a hold, a failure, a fix), delivered once and delivered twice.
 //!
 //! One test: the recorder is process-wide, so this binary holds nothing else.
 
@@ -37,9 +37,10 @@ fn totals(documents: &[Value]) -> BTreeMap<(String, Option<String>), f64> {
     totals
 }
 
-#[tokio::test]
-async fn the_loop_is_counted_in_valid_emf() {
-    let emf = Emf::install().expect("the first recorder of this process");
+/// The operator's scenarios (a start confirmed fixed, a start that fails, a hold, an unusable
+/// event) through the loop; with `duplicated`, every delivery happens twice, as EventBridge and
+/// the stream are allowed to. Returns the EMF documents the recorder wrote.
+async fn scenario(emf: &Emf, duplicated: bool) -> Vec<Value> {
     let (local, _) = local_loop();
     local
         .mappings
@@ -50,6 +51,8 @@ async fn the_loop_is_counted_in_valid_emf() {
         }))
         .unwrap();
     let mut pipeline = Pipeline::new(&local);
+    pipeline.duplicate_batches = duplicated;
+    pipeline.duplicate_events = duplicated;
     // A start that succeeds and is confirmed fixed.
     pipeline
         .deliver_event(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
@@ -67,21 +70,72 @@ async fn the_loop_is_counted_in_valid_emf() {
     pipeline
         .deliver_event(&ta_event(EC2_CHECK, &instance_arn("i-0abc"), "Red", at(0)))
         .await;
-    // An event that cannot become a finding.
+    // An event that cannot become a finding (delivered once: twice would be parked twice).
+    pipeline.duplicate_events = false;
     pipeline
         .deliver_event(&json!({"source": "aws.trustedadvisor", "detail-type": "Trusted Advisor Check Item Refresh Notification"}))
         .await;
 
     let mut out = vec![];
     emf.flush_to(&mut out).unwrap();
-    let documents: Vec<Value> = String::from_utf8(out)
+    String::from_utf8(out)
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str(line).expect("each line is one JSON document"))
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn the_loop_is_counted_in_valid_emf_once_however_often_it_is_delivered() {
+    let emf = Emf::install().expect("the first recorder of this process");
+    for duplicated in [false, true] {
+        let documents = scenario(&emf, duplicated).await;
+        check_documents(&documents);
+        let totals = totals(&documents);
+        let total = |name: &str, extra: Option<&str>| {
+            totals
+                .get(&(name.to_owned(), extra.map(str::to_owned)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let said = format!("duplicated: {duplicated}; {totals:?}");
+        assert_eq!(total("FindingsTracked", None), 4.0, "{said}");
+        // Each second delivery of a Trusted Advisor event is older-or-equal: stale, not tracked.
+        let stale = if duplicated { 4.0 } else { 0.0 };
+        assert_eq!(total("FindingsStale", None), stale, "{said}");
+        assert_eq!(total("FindingsRejected", None), 1.0, "{said}");
+        assert_eq!(
+            total("RecordsParked", Some("Function=check-tracker")),
+            1.0,
+            "{said}"
+        );
+        assert_eq!(total("EpisodesOpened", None), 3.0, "{said}");
+        assert_eq!(total("AutomationsStarted", None), 2.0, "{said}");
+        assert_eq!(
+            total("TimeToStart", None),
+            2.0,
+            "one sample per first start; {said}"
+        );
+        assert_eq!(total("ExecutionsSucceeded", None), 1.0, "{said}");
+        assert_eq!(total("ExecutionsFailed", None), 1.0, "{said}");
+        assert_eq!(total("StartsHeld", Some("Control=approval")), 1.0, "{said}");
+        assert_eq!(total("EpisodesFixed", None), 1.0, "{said}");
+        assert_eq!(total("TimeToFix", None), 1.0, "{said}");
+        // The failed start waits for its cool-down before the next attempt.
+        assert_eq!(
+            total("StartsHeld", Some("Control=cool-down")),
+            1.0,
+            "{said}"
+        );
+    }
+}
+
+/// Every document is valid EMF: the namespace, a timestamp, its dimensions present, and only
+/// documented metrics with their documented units.
+fn check_documents(documents: &[Value]) {
     assert!(!documents.is_empty());
     let known: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
-    for document in &documents {
+    for document in documents {
         let directive = &document["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "tarem");
         assert!(document["_aws"]["Timestamp"].as_u64().is_some());
@@ -98,32 +152,4 @@ async fn the_loop_is_counted_in_valid_emf() {
             assert_eq!(metric["Unit"], unit, "{name}");
         }
     }
-    let totals = totals(&documents);
-    let total = |name: &str, extra: Option<&str>| {
-        totals
-            .get(&(name.to_owned(), extra.map(str::to_owned)))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    assert_eq!(total("FindingsTracked", None), 4.0, "{totals:?}");
-    assert_eq!(total("FindingsRejected", None), 1.0);
-    assert_eq!(total("RecordsParked", Some("Function=check-tracker")), 1.0);
-    assert_eq!(total("EpisodesOpened", None), 3.0);
-    assert_eq!(total("AutomationsStarted", None), 2.0);
-    assert_eq!(
-        total("TimeToStart", None),
-        2.0,
-        "one sample per first start"
-    );
-    assert_eq!(total("ExecutionsSucceeded", None), 1.0);
-    assert_eq!(total("ExecutionsFailed", None), 1.0);
-    assert_eq!(total("StartsHeld", Some("Control=approval")), 1.0);
-    assert_eq!(total("EpisodesFixed", None), 1.0);
-    assert_eq!(total("TimeToFix", None), 1.0);
-    // The failed start waits for its cool-down before the next attempt.
-    assert_eq!(
-        total("StartsHeld", Some("Control=cool-down")),
-        1.0,
-        "{totals:?}"
-    );
 }

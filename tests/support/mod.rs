@@ -193,6 +193,8 @@ pub struct Pipeline<'a> {
     pub parked: Vec<Parked>,
     /// Deliver every stream batch twice (at-least-once delivery).
     pub duplicate_batches: bool,
+    /// Deliver every Trusted Advisor and status event twice (EventBridge is at-least-once too).
+    pub duplicate_events: bool,
 }
 
 const ASYNC_RETRIES: usize = 2;
@@ -204,12 +206,23 @@ impl<'a> Pipeline<'a> {
             local,
             parked: vec![],
             duplicate_batches: false,
+            duplicate_events: false,
         }
     }
 
     /// A Trusted Advisor event through check-tracker, then the stream it wrote through the
     /// results handler.
     pub async fn deliver_event(&mut self, event: &Value) {
+        for _ in 0..self.deliveries() {
+            self.deliver_event_once(event).await;
+        }
+    }
+
+    fn deliveries(&self) -> usize {
+        if self.duplicate_events { 2 } else { 1 }
+    }
+
+    async fn deliver_event_once(&mut self, event: &Value) {
         let mut last_error = None;
         for _ in 0..=ASYNC_RETRIES {
             match self.local.track(event).await {
@@ -273,6 +286,12 @@ impl<'a> Pipeline<'a> {
 
     /// An SSM status event through the automation-execution handler.
     pub async fn deliver_status(&mut self, event: &Value) {
+        for _ in 0..self.deliveries() {
+            self.deliver_status_once(event).await;
+        }
+    }
+
+    async fn deliver_status_once(&mut self, event: &Value) {
         let mut last_error = None;
         for _ in 0..=ASYNC_RETRIES {
             match self.local.execution_handler.handle(event).await {

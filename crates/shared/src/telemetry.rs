@@ -50,7 +50,7 @@ pub const METRICS: &[Metric] = &[
     Metric {
         name: FINDINGS_STALE,
         unit: "Count",
-        meaning: "Events older than the tracker's state of their finding (delivered late or twice).",
+        meaning: "Events not newer than the tracker's state of their finding (delivered late or twice): dropped.",
     },
     Metric {
         name: FINDINGS_REJECTED,

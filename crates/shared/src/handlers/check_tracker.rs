@@ -122,6 +122,8 @@ impl CheckTracker {
                     metric = "findings.duplicate",
                     "same finding again; nothing changed"
                 );
+                // Counted with the stale ones: the metric says "delivered late or twice".
+                crate::telemetry::count(crate::telemetry::FINDINGS_STALE);
                 Tracked::Duplicate(Box::new(finding))
             }
             WriteOutcome::Stale => {
