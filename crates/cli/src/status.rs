@@ -84,6 +84,11 @@ pub fn summarize(episodes: &[Episode], now: DateTime<Utc>) -> Status {
     let mut status = Status::default();
     let mut fix_hours = vec![];
     for episode in episodes {
+        // DynamoDB deletes an expired item within days, not at once: an episode past its TTL
+        // reads as gone, whether or not the scan still returned it.
+        if episode.expires_at > 0 && episode.expires_at <= now.timestamp() {
+            continue;
+        }
         *status
             .episodes
             .entry(episode.stage.name().to_owned())
@@ -293,5 +298,62 @@ mod tests {
         assert!(
             text(&status).contains("time to fix    p50 3.0 h, p90 10.0 h (3 fixes in 30 days)")
         );
+    }
+
+    /// Times ahead of the reader's clock (another machine's skew) are not "in the last 24
+    /// hours", and an episode past its TTL counts the same whether DynamoDB deleted it yet or not.
+    #[test]
+    fn future_times_and_expired_rows_are_not_counted() {
+        let now = parse_time("2026-11-30T12:00:00Z").unwrap();
+        let ahead = now + Duration::minutes(5);
+        let mut early = episode(
+            "a",
+            Stage::Fixed {
+                at: tarem_shared::finding::format_time(ahead),
+            },
+            "2026-11-30T10:00:00.000Z",
+        );
+        early.attempts.push(Attempt {
+            number: 1,
+            client_token: "t".into(),
+            started_at: ahead.timestamp(),
+            document: "D".into(),
+            region: "eu-west-1".into(),
+            max_attempts: 3,
+            cool_down_minutes: 30,
+            execution_id: None,
+            status: Some("Success".into()),
+            ended_at: Some(ahead.timestamp()),
+            failure: None,
+        });
+        let fixed_an_hour_ago = |expires_at: i64| {
+            let mut e = episode(
+                "b",
+                Stage::Fixed {
+                    at: tarem_shared::finding::format_time(now - Duration::hours(1)),
+                },
+                "2026-11-30T09:00:00.000Z",
+            );
+            e.expires_at = expires_at;
+            e
+        };
+        let expired = fixed_an_hour_ago(now.timestamp());
+        let kept = fixed_an_hour_ago(now.timestamp() + 1);
+
+        let with_expired_row = summarize(&[early.clone(), expired, kept.clone()], now);
+        let after_deletion = summarize(&[early, kept], now);
+        assert_eq!(with_expired_row, after_deletion);
+        assert_eq!(with_expired_row.episodes["fixed"], 2);
+        assert_eq!(
+            with_expired_row.last_24_hours,
+            Window {
+                starts: 0,
+                succeeded: 0,
+                failed: 0,
+                escalated: 0,
+                fixed: 1
+            }
+        );
+        assert_eq!(with_expired_row.time_to_fix.fixes, 1);
     }
 }
