@@ -4,11 +4,12 @@
 //! Long on purpose: the catalogue of controls, one delivery order each (and their edges: the
 //! cool-down's last millisecond, the breaker window's end), read together.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tarem_e2e::*;
 use tarem_shared::clock::Clock;
+use tarem_shared::episode::Stage;
 use tarem_shared::error::{ErrorKind, PortError};
 use tarem_shared::finding::{Finding, Status, format_time, parse_time};
 use tarem_shared::handlers::{RecordOutcome, Step};
@@ -570,4 +571,137 @@ fn tags_are_read_only_when_a_control_needs_them() {
         value: "True".into(),
     };
     assert_eq!(decide(&opt_in), Err(Need::Tags));
+}
+
+/// A claimed start that has not reached SSM yet (it failed retryably, or the function stopped)
+/// is resumed only while every control still agrees. `claim_then_stop` leaves one such claim:
+/// the first StartAutomationExecution is refused (or answered into the void) and the deadline
+/// leaves no time to retry.
+async fn claim_then_stop(local: &tarem_shared::local::LocalLoop, now: DateTime<Utc>) -> Value {
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    let batch = local.pending_stream_batch();
+    let report = local
+        .results
+        .handle_batch(&batch, Some(now + Duration::seconds(5)))
+        .await;
+    assert_eq!(report.batch_item_failures().len(), 1, "{report:?}");
+    let episode = &local.executions.episodes()[0];
+    assert_eq!(episode.stage.name(), "remediating");
+    assert_eq!(episode.attempts.len(), 1);
+    assert!(episode.attempts[0].execution_id.is_none());
+    batch
+}
+
+#[tokio::test]
+async fn a_claimed_start_does_not_run_after_the_kill_switch_is_turned_off() {
+    let (local, clock) = local_loop();
+    local.automation.fail_next_starts([at_limit()]);
+    let batch = claim_then_stop(&local, clock.now()).await;
+    let token = local.executions.episodes()[0].attempts[0]
+        .client_token
+        .clone();
+
+    local.kill_switch.set_off(true);
+    // Lambda redelivers the record, and later the sweep looks at the episode.
+    let again = local.results.handle_batch(&batch, None).await;
+    assert!(again.batch_item_failures().is_empty(), "{again:?}");
+    clock.advance(Duration::minutes(6));
+    local.sweep_episodes().await.unwrap();
+    assert!(
+        local.automation.executions().is_empty(),
+        "nothing starts while the switch is off"
+    );
+    let episode = &local.executions.episodes()[0];
+    assert!(
+        matches!(&episode.stage, Stage::Held { control, .. } if control == "kill-switch"),
+        "{episode:?}"
+    );
+    assert!(
+        episode.attempts.is_empty(),
+        "the withdrawn attempt never ran: it counts toward no cap and no cool-down"
+    );
+    assert_eq!(local.ops_center.items().len(), 1);
+
+    local.kill_switch.set_off(false);
+    clock.advance(Duration::minutes(15));
+    local.sweep_episodes().await.unwrap();
+    let executions = local.automation.executions();
+    assert_eq!(executions.len(), 1, "switched on again: it starts once");
+    assert_eq!(
+        executions[0].client_token, token,
+        "as attempt 1 again, with the token SSM may already know"
+    );
+}
+
+#[tokio::test]
+async fn a_start_whose_answer_was_lost_is_found_not_repeated_or_withdrawn() {
+    let (local, clock) = local_loop();
+    local.automation.lose_next_start_answers(
+        1,
+        PortError::new(
+            "StartAutomationExecution",
+            ErrorKind::Timeout,
+            "read timed out",
+        ),
+    );
+    let batch = claim_then_stop(&local, clock.now()).await;
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "SSM accepted the call"
+    );
+
+    local.kill_switch.set_off(true);
+    let again = local.results.handle_batch(&batch, None).await;
+    assert!(again.batch_item_failures().is_empty(), "{again:?}");
+    let executions = local.automation.executions();
+    assert_eq!(executions.len(), 1, "found by its token, not started again");
+    let episode = &local.executions.episodes()[0];
+    assert_eq!(episode.stage.name(), "remediating", "{episode:?}");
+    assert_eq!(
+        episode.attempts[0].execution_id.as_deref(),
+        Some(executions[0].execution_id.as_str()),
+        "the running execution is tracked, not withdrawn"
+    );
+}
+
+#[tokio::test]
+async fn a_claimed_start_follows_the_mapping_when_it_changes_before_ssm_saw_it() {
+    let (local, clock) = local_loop();
+    local.automation.fail_next_starts([at_limit()]);
+    let batch = claim_then_stop(&local, clock.now()).await;
+
+    // The operator switches the check to approval: the claim is withdrawn, the OpsItem waits.
+    let mut item = json!({"checkName": SG_CHECK, "ssmAutomationDocument": SG_DOCUMENT,
+        "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [AUTOMATION_ROLE]},
+        "regexPattern": "(sg-\\w+)", "mode": "approval"});
+    local.mappings.put(&item).unwrap();
+    clock.advance(Duration::minutes(6));
+    local.sweep_episodes().await.unwrap();
+    let again = local.results.handle_batch(&batch, None).await;
+    assert!(again.batch_item_failures().is_empty(), "{again:?}");
+    assert!(local.automation.executions().is_empty());
+    let episode = &local.executions.episodes()[0];
+    assert!(
+        matches!(&episode.stage, Stage::Held { control, .. } if control == "approval"),
+        "{episode:?}"
+    );
+
+    // Automated again, with another runbook: the next sweep starts that one, once.
+    item["mode"] = json!("automated");
+    item["ssmAutomationDocument"] =
+        json!("AWSConfigRemediation-RemoveUnrestrictedSourceIngressRules");
+    local.mappings.put(&item).unwrap();
+    clock.advance(Duration::minutes(15));
+    local.sweep_episodes().await.unwrap();
+    local.results.handle_batch(&batch, None).await;
+    let executions = local.automation.executions();
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    assert_eq!(
+        executions[0].document,
+        "AWSConfigRemediation-RemoveUnrestrictedSourceIngressRules"
+    );
 }

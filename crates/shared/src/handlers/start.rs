@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::episode::Episode;
 use crate::error::{ErrorKind, PortError};
 use crate::finding::{Finding, format_time};
-use crate::lifecycle::{Outcome, REFUSED, Start};
+use crate::lifecycle::{Outcome, REFUSED, Start, Withdrawal};
 use crate::opsitem::started_update;
 use crate::ports::{Automation, ExecutionRecord, StartAutomation, TAG_OPS_ITEM};
 use chrono::{DateTime, Duration, Utc};
@@ -53,6 +53,8 @@ pub enum StartFailure {
     Later(String),
     /// SSM refused it for good (access denied, unknown document, bad parameters).
     Refused(PortError),
+    /// A resumed attempt the controls no longer allow, and SSM has no execution for its token.
+    Withdrawn,
 }
 
 impl From<PortError> for StartFailure {
@@ -75,11 +77,12 @@ pub struct Starter<'a> {
 
 impl Starter<'_> {
     /// Starts (or, with `resume`, first looks for) the execution of `request`'s ClientToken.
-    /// Returns its id and whether this call started it.
+    /// Returns its id and whether this call started it. Without `may_start`, only looks.
     pub async fn start(
         &self,
         request: &StartAutomation,
         resume: bool,
+        may_start: bool,
     ) -> Result<(String, bool), StartFailure> {
         // A resumed attempt may have started before a crash: ask SSM first.
         if resume
@@ -89,6 +92,9 @@ impl Starter<'_> {
                 .await?
         {
             return Ok((id, false));
+        }
+        if !may_start {
+            return Err(StartFailure::Withdrawn);
         }
         let mut backoff = Duration::seconds(1);
         let mut last_error = None;
@@ -183,8 +189,15 @@ impl ResultsHandler {
             interval: self.config.safety.start_interval,
             deadline: pass.deadline,
         };
-        let (execution_id, started) = match starter.start(&request, start.resume).await {
+        let may_start = start.withdraw.is_none();
+        let (execution_id, started) = match starter.start(&request, start.resume, may_start).await {
             Ok(found) => found,
+            Err(StartFailure::Withdrawn) => {
+                let withdrawal = start
+                    .withdraw
+                    .expect("only a withdrawable start is withdrawn");
+                return self.withdraw(episode, *withdrawal, steps).await;
+            }
             Err(StartFailure::Later(reason)) => return Err(Failure::Retry(reason)),
             Err(StartFailure::Refused(error)) => {
                 let reason = format!(
@@ -264,6 +277,34 @@ impl ResultsHandler {
         }
         self.link(episode, &request.client_token, &execution_id)
             .await
+    }
+
+    /// Writes the episode without the attempt that never reached SSM, at the stage the controls
+    /// give it now, and says so on the OpsItem.
+    async fn withdraw(
+        &self,
+        claimed: &Episode,
+        withdrawal: Withdrawal,
+        steps: &mut Vec<Step>,
+    ) -> Result<(), Failure> {
+        let mut next = withdrawal.episode;
+        next.version = claimed.version + 1;
+        if !self.executions.put_episode(&next).await? {
+            return Err(Failure::Retry(
+                "the episode changed while its attempt was being withdrawn".into(),
+            ));
+        }
+        tracing::info!(why = %withdrawal.why, metric = "automations.withdrawn", "claimed start withdrawn");
+        crate::telemetry::episode_written(Some(claimed), &next);
+        if let (Some(update), Some(id)) = (&withdrawal.update_ops_item, &next.ops_item_id) {
+            ignore_missing(self.ops_center.update(id, update).await)?;
+            steps.push(Step::OpsItemUpdated {
+                id: id.clone(),
+                status: update.status.map(|s| s.as_str().to_owned()),
+            });
+        }
+        steps.push(stage_step(&next, &withdrawal.why));
+        Ok(())
     }
 
     /// Records the execution's id on its attempt. The episode as this record wrote it is the

@@ -132,6 +132,19 @@ pub struct Start {
     pub request: StartAutomation,
     /// A start already claimed (the same attempt again): no new breaker count.
     pub resume: bool,
+    /// A resumed attempt the controls no longer allow (the kill switch is off; the mapping is no
+    /// longer automated, or names another runbook or region): SSM is only asked whether the
+    /// first call got through. If it did not, this is written instead of a start.
+    pub withdraw: Option<Box<Withdrawal>>,
+}
+
+/// A claimed attempt taken back before it reached SSM: the episode without it (it never ran, so
+/// it counts toward no cap and no cool-down), at the stage the controls give it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub episode: Episode,
+    pub update_ops_item: Option<OpsItemUpdate>,
+    pub why: String,
 }
 
 /// What to do. The handler carries it out in this order: close the previous episode's OpsItem,

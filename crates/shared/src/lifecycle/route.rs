@@ -168,6 +168,7 @@ impl Lifecycle<'_> {
                     return Ok(Some(Start {
                         request,
                         resume: false,
+                        withdraw: None,
                     }));
                 }
             }

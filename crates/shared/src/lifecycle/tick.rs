@@ -1,9 +1,10 @@
 //! The sweep's look at an open episode: holds that ended, windows that passed, starts to resume.
 
 use super::{
-    Decision, Facts, Lifecycle, Need, OpsItemWant, Outcome, RESUME_AFTER, Start, attempts_note,
+    Decision, Facts, Lifecycle, Need, OpsItemWant, Outcome, RESUME_AFTER, Start, Withdrawal,
+    attempts_note,
 };
-use crate::decide::automation_tags;
+use crate::decide::{Remediation, automation_tags};
 use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
 use crate::opsitem::{Note, ops_item_for, stage_update};
@@ -142,7 +143,10 @@ impl Lifecycle<'_> {
     }
 
     /// The claimed attempt again, with its ClientToken (SSM returns the same execution if the
-    /// first call got through).
+    /// first call got through). Only while every control still agrees on that very start: the
+    /// kill switch on, the mapping automated with the same runbook and region. Otherwise SSM is
+    /// only asked whether the first call got through, and if it did not the attempt is withdrawn
+    /// and the episode moves to what the controls say now (held, or flagged with the reason).
     pub(super) fn resume(
         &self,
         next: Episode,
@@ -153,9 +157,48 @@ impl Lifecycle<'_> {
             return Ok(Decision::nothing(Some(&next), "nothing to resume"));
         };
         let route = self.route(row, facts)?;
-        let Some(base) = route.remediation.start() else {
-            return Ok(Decision::nothing(Some(&next), "nothing to resume"));
+        let same_start = match &route.remediation {
+            Remediation::Start(start) => {
+                start.document == attempt.document && start.region == attempt.region
+            }
+            _ => false,
         };
+        let still_allowed = same_start && facts.starts_allowed.ok_or(Need::KillSwitch)?;
+        let withdraw = if still_allowed {
+            None
+        } else {
+            let mut back = next.clone();
+            back.attempts
+                .retain(|a| a.client_token != attempt.client_token);
+            // What the episode would be had the attempt never been claimed, then the controls'
+            // answer now (a start is not taken from here: the next sweep or record decides it).
+            back.stage = Stage::Flagged {
+                reason: String::new(),
+            };
+            self.try_start(&mut back, &route, facts)?;
+            if matches!(back.stage, Stage::Remediating) {
+                back.attempts
+                    .retain(|a| a.client_token != attempt.client_token);
+                back.stage = Stage::Flagged {
+                    reason: route.remediation.describe(),
+                };
+            }
+            back.updated_at = self.now_text();
+            let note = self.note(&back, &route, None);
+            let why = format!(
+                "attempt {} withdrawn before it reached SSM: {}",
+                attempt.number, note.detail
+            );
+            Some(Box::new(Withdrawal {
+                update_ops_item: back
+                    .ops_item_id
+                    .as_ref()
+                    .map(|_| stage_update(&back, &note, None)),
+                episode: back,
+                why,
+            }))
+        };
+        let base = route.remediation.start();
         let request = StartAutomation {
             client_token: attempt.client_token.clone(),
             tags: automation_tags(
@@ -165,17 +208,26 @@ impl Lifecycle<'_> {
             ),
             document: attempt.document.clone(),
             region: attempt.region.clone(),
-            ..base.clone()
+            document_version: base.and_then(|b| b.document_version.clone()),
+            parameters: base.map(|b| b.parameters.clone()).unwrap_or_default(),
         };
         Ok(Decision {
-            why: format!(
-                "resuming attempt {} (ClientToken {})",
-                attempt.number, attempt.client_token
-            ),
+            why: if withdraw.is_some() {
+                format!(
+                    "attempt {} (ClientToken {}) is no longer allowed: asking SSM whether it started",
+                    attempt.number, attempt.client_token
+                )
+            } else {
+                format!(
+                    "resuming attempt {} (ClientToken {})",
+                    attempt.number, attempt.client_token
+                )
+            },
             episode: Some(next),
             start: Some(Start {
                 request,
                 resume: true,
+                withdraw,
             }),
             ..Decision::nothing(None, "")
         })

@@ -82,6 +82,12 @@ impl InMemoryAutomation {
         }
     }
 
+    /// The next `count` starts run but their answers are lost (a timeout after SSM accepted the
+    /// call): the caller sees this error.
+    pub fn lose_next_start_answers(&self, count: usize, error: PortError) {
+        self.faults.fail("automation.start.response", count, error);
+    }
+
     /// Stamps each start with this clock's time.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -156,6 +162,9 @@ impl Automation for InMemoryAutomation {
             failure_message: None,
             started_at: self.clock.as_ref().map(|clock| clock.now()),
         });
+        drop(state);
+        // The call that fails after it succeeded: the execution runs, the answer is lost.
+        self.faults.check("automation.start.response")?;
         Ok(execution_id)
     }
 
