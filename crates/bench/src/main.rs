@@ -14,13 +14,10 @@
 
 mod http;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use http::{Counts, Message, counting_proxy, json_stub};
 use lambda_harness::{Function, Reply, RuntimeApi};
+use moto_harness::{EXECUTION_KEYS, MAPPING_KEYS, TRACKER_KEYS, create_table};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -66,35 +63,21 @@ fn main() {
             ),
         }
     }
-    let moto = std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT: scripts/bench starts moto");
+    let moto = moto_harness::endpoint();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let sdk = runtime.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&moto)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "bench",
-            ))
-            .load(),
-    );
+    let sdk = runtime.block_on(moto_harness::sdk_loader().load());
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let suffix = std::process::id();
     let tracker_table = format!("bench-tracker-{suffix}");
     let mapping_table = format!("bench-mappings-{suffix}");
     let execution_table = format!("bench-executions-{suffix}");
     let stream_arn = runtime.block_on(async {
-        let arn = create_table(&dynamodb, &tracker_table, &["hashKey", "resource"], true).await;
-        create_table(&dynamodb, &mapping_table, &["checkName"], false).await;
-        create_table(
-            &dynamodb,
-            &execution_table,
-            &["automationExecutionId"],
-            false,
-        )
-        .await;
+        let arn = create_table(&dynamodb, &tracker_table, TRACKER_KEYS, true).await;
+        create_table(&dynamodb, &mapping_table, MAPPING_KEYS, false).await;
+        create_table(&dynamodb, &execution_table, EXECUTION_KEYS, false).await;
         let mapping = repository_json("events/mappings.json")[0].clone();
         DynamoMappings::new(dynamodb.clone(), &mapping_table)
             .put(&plain_json(&mapping))
@@ -212,54 +195,6 @@ fn repository_json(path: &str) -> Value {
         .join("../..")
         .join(path);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-async fn create_table(
-    client: &aws_sdk_dynamodb::Client,
-    name: &str,
-    keys: &[&str],
-    stream: bool,
-) -> Option<String> {
-    let mut request = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (index, key) in keys.iter().enumerate() {
-        let kind = if index == 0 {
-            KeyType::Hash
-        } else {
-            KeyType::Range
-        };
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(*key)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(*key)
-                    .key_type(kind)
-                    .build()
-                    .unwrap(),
-            );
-    }
-    if stream {
-        request = request.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        );
-    }
-    let created = request.send().await.expect("moto creates the table");
-    created
-        .table_description()
-        .and_then(|t| t.latest_stream_arn())
-        .map(str::to_owned)
 }
 
 /// Every record of the stream's shards, oldest first, in the Lambda event shape.

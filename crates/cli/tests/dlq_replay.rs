@@ -1,10 +1,6 @@
 //! `tarem dlq replay`'s AWS side: SQS and DynamoDB Streams against moto (started by
 //! scripts/test, named by MOTO_ENDPOINT), Lambda with the SDK's request/response mocking.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use serde_json::{Value, json};
 use tarem::replay_aws::{DynamoStreamReader, LambdaRedrive};
@@ -17,36 +13,17 @@ use tarem_shared::ports::{
 };
 use tarem_shared::stream::decode_record;
 
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: these tests need moto; run scripts/test, which starts it",
-    )
-}
-
 async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
+    moto_harness::sdk_loader()
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await
 }
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    )
-}
-
 async fn queue_url(sdk: &aws_config::SdkConfig) -> String {
     aws_sdk_sqs::Client::new(sdk)
         .create_queue()
-        .queue_name(unique("tarem-parked"))
+        .queue_name(moto_harness::unique_name("tarem-parked"))
         .send()
         .await
         .expect("moto creates the queue")
@@ -114,45 +91,11 @@ fn finding(status: &str, time: &str) -> tarem_shared::finding::Finding {
 async fn a_parked_stream_range_is_read_again_from_dynamodb_streams() {
     let sdk = sdk().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = unique("tarem-tracker");
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let created = dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("hashKey"))
-        .attribute_definitions(attribute("resource"))
-        .key_schema(key("hashKey", KeyType::Hash))
-        .key_schema(key("resource", KeyType::Range))
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let stream_arn = created
-        .table_description()
-        .unwrap()
-        .latest_stream_arn()
-        .unwrap()
-        .to_owned();
+    let table = moto_harness::unique_name("tarem-tracker");
+    let stream_arn =
+        moto_harness::create_table(&dynamodb, &table, moto_harness::TRACKER_KEYS, true)
+            .await
+            .expect("the tracker table has a stream");
     let tracker = DynamoTracker::new(dynamodb, &table);
     let red = finding("Red", "2026-11-02T09:00:00.000Z");
     tracker.put_if_newer(&red).await.unwrap();
@@ -324,7 +267,7 @@ async fn the_dry_run_command_lists_what_it_would_replay() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tarem"))
         .args(["dlq", "replay", &url, "--dry-run", "--region", "us-east-1"])
         // --endpoint-url is DynamoDB's; SQS is redirected the SDK's own way.
-        .env("AWS_ENDPOINT_URL_SQS", endpoint())
+        .env("AWS_ENDPOINT_URL_SQS", moto_harness::endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()

@@ -308,18 +308,11 @@ async fn an_empty_table_says_so() {
 async fn a_dry_run_leaves_every_message_visible() {
     use tarem_shared::aws::sqs::SqsQueue;
     use tarem_shared::ports::{ParkingLot, Target};
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let sdk = moto_harness::sdk_loader().load().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = sqs
         .create_queue()
-        .queue_name(format!("dry-run-{}", std::process::id()))
+        .queue_name(moto_harness::unique_name("dry-run"))
         .send()
         .await
         .unwrap()

@@ -6,10 +6,7 @@
 //! and the tests share its table set-up; split, they would repeat it.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
+use moto_harness::{EXECUTION_KEYS, MAPPING_KEYS, TRACKER_KEYS};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tarem_shared::aws::dynamodb::{
@@ -23,19 +20,8 @@ use tarem_shared::ports::{
     WriteOutcome,
 };
 
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: these tests need a DynamoDB-speaking server; run scripts/test, which starts moto",
-    )
-}
-
 async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
+    moto_harness::sdk_loader()
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await
@@ -45,60 +31,12 @@ async fn client() -> Client {
     Client::new(&sdk().await)
 }
 
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        chrono::Utc::now().timestamp_micros()
-    )
-}
-
-async fn create_table(client: &Client, keys: &[(&str, KeyType)], stream: bool) -> String {
-    let name = unique("tarem");
-    let mut request = client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (attribute, kind) in keys {
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(*attribute)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(*attribute)
-                    .key_type(kind.clone())
-                    .build()
-                    .unwrap(),
-            );
-    }
-    if stream {
-        request = request.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        );
-    }
-    request.send().await.expect("moto creates the table");
-    name
+async fn create_table(client: &Client, keys: &[&str], stream: bool) -> String {
+    moto_harness::fresh_table(client, "tarem", keys, stream).await
 }
 
 async fn tracker_table(client: &Client, stream: bool) -> String {
-    create_table(
-        client,
-        &[("hashKey", KeyType::Hash), ("resource", KeyType::Range)],
-        stream,
-    )
-    .await
+    create_table(client, TRACKER_KEYS, stream).await
 }
 
 fn finding(status: &str, last_updated: &str) -> Finding {
@@ -221,7 +159,7 @@ async fn rows_written_by_other_tools_are_replaced_only_by_newer_findings() {
 #[tokio::test]
 async fn both_mapping_shapes_read_the_same() {
     let client = client().await;
-    let table = create_table(&client, &[("checkName", KeyType::Hash)], false).await;
+    let table = create_table(&client, MAPPING_KEYS, false).await;
     let walkthrough: Value = json!({
         "checkName": {"S": "check A"},
         "ssmAutomationDocument": {"S": "AWS-DisablePublicAccessForSecurityGroup"},
@@ -288,7 +226,7 @@ fn episode(key: &str) -> Episode {
 #[tokio::test]
 async fn episodes_are_written_once_per_version_and_expire_only_once_closed() {
     let client = client().await;
-    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let table = create_table(&client, EXECUTION_KEYS, false).await;
     let store = DynamoExecutions::new(client.clone(), &table);
     assert_eq!(store.get_episode("finding").await, Ok(None));
     let mut claimed = Episode {
@@ -367,7 +305,7 @@ async fn episodes_are_written_once_per_version_and_expire_only_once_closed() {
 #[tokio::test]
 async fn open_episodes_page_through_the_table_and_the_cursor_is_kept() {
     let client = client().await;
-    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let table = create_table(&client, EXECUTION_KEYS, false).await;
     let store = DynamoExecutions::new(client.clone(), &table);
     for i in 0..7 {
         let mut item = Episode {
@@ -412,7 +350,7 @@ async fn open_episodes_page_through_the_table_and_the_cursor_is_kept() {
 #[tokio::test]
 async fn counters_stop_at_their_limit() {
     let client = client().await;
-    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let table = create_table(&client, EXECUTION_KEYS, false).await;
     let counters = DynamoCounters::new(client.clone(), &table);
     assert_eq!(counters.value("breaker#x#1").await, Ok(0));
     for _ in 0..3 {
@@ -444,7 +382,7 @@ async fn counters_stop_at_their_limit() {
 #[tokio::test]
 async fn a_final_status_is_kept_whichever_write_comes_first() {
     let client = client().await;
-    let table = create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let table = create_table(&client, EXECUTION_KEYS, false).await;
     let store = DynamoExecutions::new(client.clone(), &table);
     // The status event beat the results handler: it writes the row from the execution's tags.
     let from_tags = ExecutionRecord {
@@ -508,7 +446,7 @@ async fn the_sweeps_scans_find_flagged_rows_mapped_checks_and_unfinished_executi
             .is_empty()
     );
 
-    let mapping_table = create_table(&client, &[("checkName", KeyType::Hash)], false).await;
+    let mapping_table = create_table(&client, MAPPING_KEYS, false).await;
     for name in ["check A", "check B"] {
         client
             .put_item()
@@ -528,8 +466,7 @@ async fn the_sweeps_scans_find_flagged_rows_mapped_checks_and_unfinished_executi
     names.sort();
     assert_eq!(names, ["check A", "check B"]);
 
-    let execution_table =
-        create_table(&client, &[("automationExecutionId", KeyType::Hash)], false).await;
+    let execution_table = create_table(&client, EXECUTION_KEYS, false).await;
     let store = DynamoExecutions::new(client.clone(), &execution_table);
     store
         .record_started(&execution("running", "Pending", None))

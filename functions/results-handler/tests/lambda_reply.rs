@@ -4,11 +4,9 @@
 //! whether a failed record is retried; the handler's own report cannot show that.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_harness::{Function, Reply, RuntimeApi};
+use moto_harness::{EXECUTION_KEYS, MAPPING_KEYS, TRACKER_KEYS};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tarem_shared::aws::dynamodb::{DynamoMappings, DynamoTracker};
@@ -21,57 +19,8 @@ const MAPPED_CHECK: &str =
     "Security groups should not allow unrestricted access to ports with high risk";
 const UNMAPPED_CHECK: &str = "IAM Access Key Rotation";
 
-fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: this test needs moto; run scripts/test, which starts it")
-}
-
-async fn dynamodb() -> Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
-    Client::new(&sdk)
-}
-
 async fn table(client: &Client, purpose: &str, keys: &[&str]) -> String {
-    let name = format!(
-        "lambda-reply-{purpose}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
-    let mut request = client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (index, key) in keys.iter().enumerate() {
-        let kind = if index == 0 {
-            KeyType::Hash
-        } else {
-            KeyType::Range
-        };
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(*key)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(*key)
-                    .key_type(kind)
-                    .build()
-                    .unwrap(),
-            );
-    }
-    request.send().await.expect("moto creates the table");
-    name
+    moto_harness::fresh_table(client, &format!("lambda-reply-{purpose}"), keys, false).await
 }
 
 fn at(hour: u32) -> DateTime<Utc> {
@@ -97,10 +46,10 @@ fn unreachable_endpoint() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reply_names_the_failed_record_and_the_later_one_of_its_finding_and_nothing_else() {
-    let client = dynamodb().await;
-    let tracker_table = table(&client, "tracker", &["hashKey", "resource"]).await;
-    let mapping_table = table(&client, "mappings", &["checkName"]).await;
-    let execution_table = table(&client, "executions", &["automationExecutionId"]).await;
+    let client = moto_harness::dynamodb().await;
+    let tracker_table = table(&client, "tracker", TRACKER_KEYS).await;
+    let mapping_table = table(&client, "mappings", MAPPING_KEYS).await;
+    let execution_table = table(&client, "executions", EXECUTION_KEYS).await;
 
     // Finding A is mapped and its role allowed: its new episode starts the runbook, which needs
     // the kill switch (SSM, unreachable), so its record fails retryably; its later record waits
@@ -119,7 +68,7 @@ async fn the_reply_names_the_failed_record_and_the_later_one_of_its_finding_and_
     tracker.put_if_newer(&a_red).await.unwrap();
     tracker.put_if_newer(&b_red).await.unwrap();
 
-    let endpoint = moto();
+    let endpoint = moto_harness::endpoint();
     let elsewhere = unreachable_endpoint();
     let api = RuntimeApi::start().unwrap();
     let _function = Function::spawn(
@@ -165,16 +114,16 @@ async fn the_reply_names_the_failed_record_and_the_later_one_of_its_finding_and_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_that_succeeds_replies_with_an_empty_failure_list() {
-    let client = dynamodb().await;
-    let tracker_table = table(&client, "tracker", &["hashKey", "resource"]).await;
-    let mapping_table = table(&client, "mappings", &["checkName"]).await;
-    let execution_table = table(&client, "executions", &["automationExecutionId"]).await;
+    let client = moto_harness::dynamodb().await;
+    let tracker_table = table(&client, "tracker", TRACKER_KEYS).await;
+    let mapping_table = table(&client, "mappings", MAPPING_KEYS).await;
+    let execution_table = table(&client, "executions", EXECUTION_KEYS).await;
     let b_red = finding(UNMAPPED_CHECK, "sg-0123456789abcdef0", Status::Red, 9);
     DynamoTracker::new(client.clone(), &tracker_table)
         .put_if_newer(&b_red)
         .await
         .unwrap();
-    let endpoint = moto();
+    let endpoint = moto_harness::endpoint();
     let elsewhere = unreachable_endpoint();
     let api = RuntimeApi::start().unwrap();
     let _function = Function::spawn(

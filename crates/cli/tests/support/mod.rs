@@ -2,26 +2,12 @@
 //! table, and the `tarem` binary run as an operator runs it.
 #![allow(dead_code)]
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use std::process::{Command, Output};
 
-pub fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run scripts/test, which starts moto")
-}
+pub use moto_harness::endpoint;
 
 pub async fn client() -> aws_sdk_dynamodb::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&sdk)
+    moto_harness::dynamodb().await
 }
 
 pub async fn mapping_table(client: &aws_sdk_dynamodb::Client) -> String {
@@ -30,37 +16,7 @@ pub async fn mapping_table(client: &aws_sdk_dynamodb::Client) -> String {
 
 /// A fresh table in moto whose hash key is `key`.
 pub async fn table_keyed_by(client: &aws_sdk_dynamodb::Client, key: &str) -> String {
-    let name = {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        format!(
-            "mappings-{}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            chrono::Utc::now().timestamp_micros()
-        )
-    };
-    client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    name
+    moto_harness::fresh_table(client, "mappings", &[key], false).await
 }
 
 pub fn tarem(table: &str, args: &[&str]) -> Output {
