@@ -470,3 +470,63 @@ async fn a_retried_record_makes_one_ops_item_whichever_way_dedup_answers() {
         );
     }
 }
+
+/// A record is stale when the tracker holds a later state; but when the later write only said
+/// the same state again (a sweep's refresh, whose own record is skipped as "nothing new"), the
+/// older record is the only one that can act. The Red must still open its episode and start
+/// once, and a Green behind such a refresh must still close it.
+#[tokio::test]
+async fn a_change_whose_record_waits_behind_a_refresh_of_the_same_state_is_acted_on() {
+    let (local, clock) = local_loop();
+    let group = sg_arn("sg-1");
+    let refresh = |local: &LocalLoop, status: &str, item_time, said| {
+        let flagged_now = if status == "Red" {
+            vec![flagged(&group, &format_time(item_time))]
+        } else {
+            vec![]
+        };
+        local.advisor.set_check(
+            sg_check(),
+            CheckResult {
+                timestamp: format_time(said),
+                flagged: flagged_now,
+            },
+        );
+    };
+    // The Red is tracked; before the results handler gets to its record (a throttled or
+    // retried batch), the reconcile sweep reports the same Red again, later.
+    let red = ta_event_at(SG_CHECK, &group, "ap-southeast-2", "Red", at(0), at(60));
+    local.track(&red).await.unwrap();
+    clock.advance(Duration::hours(1));
+    refresh(&local, "Red", at(0), at(3000));
+    local.findings_sweep(false).sweep(false).await.unwrap();
+    let mut pipeline = Pipeline::new(&local);
+    pipeline.pump_stream().await;
+    assert!(pipeline.parked.is_empty(), "{:?}", pipeline.parked);
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "the Red starts once"
+    );
+    assert_eq!(open_items(&local).len(), 1, "and has its OpsItem");
+    finish_all(&local, "Success").await;
+
+    // The Green, then the sweep saying Green again, before the Green's record is processed.
+    let green = ta_event_at(
+        SG_CHECK,
+        &group,
+        "ap-southeast-2",
+        "Green",
+        at(4000),
+        at(4060),
+    );
+    local.track(&green).await.unwrap();
+    clock.advance(Duration::hours(1));
+    refresh(&local, "Green", at(4000), at(6000));
+    local.findings_sweep(false).sweep(false).await.unwrap();
+    pipeline.pump_stream().await;
+    assert!(pipeline.parked.is_empty(), "{:?}", pipeline.parked);
+    assert!(open_items(&local).is_empty(), "the fix is confirmed");
+    assert_eq!(local.executions.episodes()[0].stage.name(), "fixed");
+    assert_eq!(local.automation.executions().len(), 1);
+}

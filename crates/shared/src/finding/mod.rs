@@ -207,6 +207,12 @@ impl Finding {
             .unwrap_or(self.last_updated_time_epoch.saturating_mul(1000))
     }
 
+    /// The same observation of the resource: its status at the same item time. A later write of
+    /// the same observation (a sweep's refresh, a re-emitted event) only says it again.
+    pub fn same_observation(&self, other: &Finding) -> bool {
+        self.resource_status == other.resource_status && self.time_millis() == other.time_millis()
+    }
+
     /// This row's place in the order ([`stored_order`]).
     pub fn order(&self) -> Order {
         stored_order(

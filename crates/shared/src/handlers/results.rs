@@ -353,6 +353,10 @@ impl ResultsHandler {
     /// The tracker's current row for a record, or why the record must act on nothing: it says
     /// the same state again, or the tracker holds a later state than it (a retried record, or
     /// one replayed from the failure queue hours later).
+    ///
+    /// A later write that only said this record's observation again does not make it stale:
+    /// that write's own record is skipped as "the same state", so this one is the only record
+    /// left to act, and it acts on the current row.
     async fn current_row(
         &self,
         change: &TrackerChange,
@@ -361,21 +365,22 @@ impl ResultsHandler {
             return Ok(Err("the tracker row was removed".into()));
         };
         if let Some(old) = &change.old
-            && old.resource_status == new.resource_status
-            && old.time_millis() == new.time_millis()
+            && old.same_observation(new)
         {
             return Ok(Err("the same state, said again later; nothing to do".into()));
         }
         let current = self.tracker.get(&new.hash_key, &new.resource).await?;
         Ok(match current {
             None => Err("the tracker no longer holds this finding; nothing to do".into()),
-            Some(current) if current.order() > new.order() => Err(format!(
-                "stale: the tracker holds a later state ({} as of {}) than this record ({} as of {})",
-                current.resource_status,
-                current.last_updated_time,
-                new.resource_status,
-                new.last_updated_time
-            )),
+            Some(current) if current.order() > new.order() && !current.same_observation(new) => {
+                Err(format!(
+                    "stale: the tracker holds a later state ({} as of {}) than this record ({} as of {})",
+                    current.resource_status,
+                    current.last_updated_time,
+                    new.resource_status,
+                    new.last_updated_time
+                ))
+            }
             Some(current) => Ok(current),
         })
     }
