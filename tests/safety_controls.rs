@@ -705,3 +705,101 @@ async fn a_claimed_start_follows_the_mapping_when_it_changes_before_ssm_saw_it()
         "AWSConfigRemediation-RemoveUnrestrictedSourceIngressRules"
     );
 }
+
+/// SSM as the results handler meets it when an operator turns the kill switch off right after
+/// the first start of a sweep: every later call sees the switch off.
+struct SwitchOffAfterFirstStart {
+    inner: std::sync::Arc<InMemoryAutomation>,
+    kill_switch: std::sync::Arc<tarem_shared::memory::InMemoryKillSwitch>,
+}
+
+#[async_trait::async_trait]
+impl tarem_shared::ports::Automation for SwitchOffAfterFirstStart {
+    async fn start(
+        &self,
+        request: &tarem_shared::ports::StartAutomation,
+    ) -> Result<String, PortError> {
+        let id = self.inner.start(request).await?;
+        self.kill_switch.set_off(true);
+        Ok(id)
+    }
+    async fn find_by_client_token(
+        &self,
+        region: &str,
+        token: &str,
+    ) -> Result<Option<String>, PortError> {
+        self.inner.find_by_client_token(region, token).await
+    }
+    async fn tags(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, PortError> {
+        self.inner.tags(region, id).await
+    }
+    async fn describe(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<tarem_shared::ports::ExecutionInfo>, PortError> {
+        self.inner.describe(region, id).await
+    }
+}
+
+/// The kill switch stops the very next start, also in the middle of one paced sweep (or one
+/// stream batch), not only from the next invocation on.
+#[tokio::test]
+async fn the_kill_switch_stops_the_next_start_within_one_sweep() {
+    let (mut local, clock) = local_loop();
+    let mut item = json!({"checkName": SG_CHECK, "ssmAutomationDocument": SG_DOCUMENT,
+        "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [AUTOMATION_ROLE]},
+        "regexPattern": "(sg-\\w+)", "mode": "approval"});
+    local.mappings.put(&item).unwrap();
+    for group in ["sg-1", "sg-2", "sg-3"] {
+        deliver(&local, &ta_event(SG_CHECK, &sg_arn(group), "Red", at(0))).await;
+    }
+    local.results.automation = std::sync::Arc::new(SwitchOffAfterFirstStart {
+        inner: local.automation.clone(),
+        kill_switch: local.kill_switch.clone(),
+    });
+    item["mode"] = json!("automated");
+    local.mappings.put(&item).unwrap();
+    clock.advance(Duration::minutes(15));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "the switch went off after the first start"
+    );
+    let held: Vec<String> = local
+        .executions
+        .episodes()
+        .into_iter()
+        .filter_map(|e| match e.stage {
+            Stage::Held { control, .. } => Some(control),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held, ["kill-switch", "kill-switch"]);
+
+    // Delivered as one stream batch, the same holds.
+    let (mut local, _) = local_loop();
+    local.results.automation = std::sync::Arc::new(SwitchOffAfterFirstStart {
+        inner: local.automation.clone(),
+        kill_switch: local.kill_switch.clone(),
+    });
+    for group in ["sg-1", "sg-2", "sg-3"] {
+        local
+            .track(&ta_event(SG_CHECK, &sg_arn(group), "Red", at(0)))
+            .await
+            .unwrap();
+    }
+    let report = local.deliver_stream().await;
+    assert!(report.batch_item_failures().is_empty(), "{report:?}");
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(
+        held_controls(&report),
+        ["kill-switch", "kill-switch"],
+        "{report:?}"
+    );
+}

@@ -205,18 +205,16 @@ impl From<PortError> for Failure {
     }
 }
 
-/// What one invocation (a batch, or a sweep) reads once: the deadline, and the kill switch.
+/// What one invocation (a batch, or a sweep) knows once: its deadline. The kill switch is not
+/// kept here: it is read for every decision that would start, so a switch turned off stops
+/// the very next start, even in the middle of a paced sweep or batch.
 pub(super) struct Pass {
     pub deadline: Option<DateTime<Utc>>,
-    pub(super) starts_allowed: Option<bool>,
 }
 
 impl Pass {
     pub fn new(deadline: Option<DateTime<Utc>>) -> Self {
-        Self {
-            deadline,
-            starts_allowed: None,
-        }
+        Self { deadline }
     }
 }
 

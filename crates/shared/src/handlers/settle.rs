@@ -51,14 +51,10 @@ impl ResultsHandler {
             } else {
                 Happening::Tracked(row)
             };
-            let mut gathered = Gathered {
-                starts_allowed: pass.starts_allowed,
-                ..Gathered::default()
-            };
+            let mut gathered = Gathered::default();
             let mut decision = self
                 .decide(current.as_ref(), happening, row, &mut gathered)
                 .await?;
-            pass.starts_allowed = pass.starts_allowed.or(gathered.starts_allowed);
             if decision.start.as_ref().is_some_and(|start| !start.resume) {
                 let safety = &self.config.safety;
                 let breaker =

@@ -71,14 +71,10 @@ impl ResultsHandler {
             return Ok(report);
         }
         // Read once per sweep, so a kill switch left off is counted every 15 minutes (its alarm
-        // says for how long); a failed read is only a missed count: a start reads it again.
+        // says for how long); a failed read is only a missed count. Each start reads it again.
         match self.kill_switch.starts_allowed().await {
-            Ok(allowed) => {
-                pass.starts_allowed = Some(allowed);
-                if !allowed {
-                    crate::telemetry::count(crate::telemetry::KILL_SWITCH_OFF);
-                }
-            }
+            Ok(false) => crate::telemetry::count(crate::telemetry::KILL_SWITCH_OFF),
+            Ok(true) => {}
             Err(error) => tracing::warn!(%error, "could not read the kill switch for the sweep"),
         }
         let mut cursor = self.executions.sweep_cursor().await?;
