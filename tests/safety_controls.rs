@@ -106,6 +106,16 @@ async fn the_in_flight_guard_times_out() {
         "remediating",
         "still in flight before the timeout"
     );
+    // SSM will not say (access denied in that region): only the timeout can end the attempt.
+    local.faults.fail(
+        "automation.describe",
+        1,
+        PortError::new(
+            "DescribeAutomationExecutions",
+            ErrorKind::AccessDenied,
+            "not authorized",
+        ),
+    );
     clock.advance(Duration::hours(1) + Duration::minutes(1));
     local.sweep_episodes().await.unwrap();
     let episode = &local.executions.episodes()[0];
@@ -127,6 +137,53 @@ async fn the_in_flight_guard_times_out() {
         2,
         "the next attempt starts once the timed-out one is counted"
     );
+}
+
+/// Past the in-flight timeout the sweep asks SSM first: a runbook still running (long waits)
+/// is waited for, never run a second time beside itself; one whose end was missed (no event,
+/// no poll yet) gets SSM's outcome, not "timed out".
+#[tokio::test]
+async fn past_the_in_flight_timeout_ssm_is_asked_before_anything_starts_again() {
+    let (local, clock) = local_loop();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    let execution = local.automation.executions()[0].clone();
+    clock.advance(Duration::hours(6) + Duration::minutes(1));
+    local.sweep_episodes().await.unwrap();
+    clock.advance(Duration::hours(1));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "still running in SSM: no second run beside it"
+    );
+    let episode = &local.executions.episodes()[0];
+    assert_eq!(episode.stage.name(), "remediating", "{episode:?}");
+    assert!(episode.attempts[0].status.is_none());
+
+    // A passing SSM failure is not an answer either: the next sweep asks again.
+    local.faults.fail(
+        "automation.describe",
+        1,
+        PortError::new(
+            "DescribeAutomationExecutions",
+            ErrorKind::Throttled,
+            "slow down",
+        ),
+    );
+    clock.advance(Duration::minutes(15));
+    let _ = local.sweep_episodes().await;
+    assert_eq!(local.executions.episodes()[0].stage.name(), "remediating");
+
+    // It ended in Success, and neither its event nor the poll has told us: SSM's answer counts.
+    local
+        .automation
+        .complete(&execution.execution_id, "Success", None);
+    clock.advance(Duration::minutes(15));
+    local.sweep_episodes().await.unwrap();
+    let episode = &local.executions.episodes()[0];
+    assert_eq!(episode.attempts[0].status.as_deref(), Some("Success"));
+    assert_eq!(episode.stage.name(), "verifying", "{episode:?}");
+    assert_eq!(local.automation.executions().len(), 1);
 }
 
 #[tokio::test]
@@ -555,6 +612,7 @@ fn tags_are_read_only_when_a_control_needs_them() {
         starts_allowed: Some(true),
         ops_items_this_month: Some(0),
         breaker_open: false,
+        execution: None,
     };
     let decide = |config: &LifecycleConfig| {
         Lifecycle {

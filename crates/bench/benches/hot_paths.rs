@@ -44,6 +44,7 @@ fn hot_paths(c: &mut Criterion) {
         starts_allowed: Some(true),
         ops_items_this_month: Some(0),
         breaker_open: false,
+        execution: None,
     };
     let decision = lifecycle
         .decide(None, Happening::Tracked(&finding), &facts)

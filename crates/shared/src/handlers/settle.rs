@@ -9,6 +9,7 @@ use super::results::{CachedMapping, Failure, Pass, ResultsHandler, Step};
 use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
 use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, Need};
+use crate::ports::ExecutionInfo;
 use crate::safety::{breaker_counter, ops_item_counter};
 use std::collections::{BTreeMap, HashSet};
 
@@ -20,6 +21,7 @@ struct Gathered {
     starts_allowed: Option<bool>,
     ops_items_this_month: Option<u64>,
     breaker_open: bool,
+    execution: Option<Option<ExecutionInfo>>,
 }
 
 impl Gathered {
@@ -30,6 +32,7 @@ impl Gathered {
             starts_allowed: self.starts_allowed,
             ops_items_this_month: self.ops_items_this_month,
             breaker_open: self.breaker_open,
+            execution: self.execution.as_ref().map(Option::as_ref),
         }
     }
 }
@@ -124,6 +127,9 @@ impl ResultsHandler {
                 Need::KillSwitch => {
                     gathered.starts_allowed = Some(self.kill_switch.starts_allowed().await?);
                 }
+                Need::ExecutionStatus => {
+                    gathered.execution = Some(self.last_execution(current).await?);
+                }
                 Need::OpsItemBudget => {
                     gathered.ops_items_this_month = Some(
                         self.counters
@@ -131,6 +137,29 @@ impl ResultsHandler {
                             .await?,
                     );
                 }
+            }
+        }
+    }
+
+    /// What SSM says of the episode's last execution. A permanent refusal (access denied in
+    /// that region) reads as unknown, so the in-flight timeout still ends the attempt; a
+    /// passing failure is retried by the next sweep.
+    async fn last_execution(
+        &self,
+        current: Option<&Episode>,
+    ) -> Result<Option<ExecutionInfo>, Failure> {
+        let Some(attempt) = current.and_then(Episode::last_attempt) else {
+            return Ok(None);
+        };
+        let Some(id) = &attempt.execution_id else {
+            return Ok(None);
+        };
+        match self.automation.describe(&attempt.region, id).await {
+            Ok(info) => Ok(info),
+            Err(error) if error.is_retryable() => Err(error.into()),
+            Err(error) => {
+                tracing::warn!(%error, execution = %id, "SSM will not describe the execution; its status is unknown");
+                Ok(None)
             }
         }
     }

@@ -27,7 +27,7 @@ use crate::episode::Episode;
 use crate::finding::{Finding, format_time};
 use crate::mapping::{Mapping, MappingError};
 use crate::opsitem::Note;
-use crate::ports::{NewOpsItem, OpsItemStatus, OpsItemUpdate, StartAutomation};
+use crate::ports::{ExecutionInfo, NewOpsItem, OpsItemStatus, OpsItemUpdate, StartAutomation};
 use crate::safety::SafetyConfig;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -111,6 +111,8 @@ pub enum Need {
     Tags,
     KillSwitch,
     OpsItemBudget,
+    /// What SSM says of the last attempt's execution (asked only at the in-flight timeout).
+    ExecutionStatus,
 }
 
 /// The facts gathered for a decision; `None` is "not gathered yet".
@@ -123,6 +125,9 @@ pub struct Facts<'a> {
     pub ops_items_this_month: Option<u64>,
     /// The circuit breaker refused the start (learnt by trying to count it).
     pub breaker_open: bool,
+    /// SSM's answer for the last attempt's execution; `Some(None)`: SSM does not know it (or
+    /// will not say: access denied), so only the in-flight timeout can end it.
+    pub execution: Option<Option<&'a ExecutionInfo>>,
 }
 
 /// A start to carry out.

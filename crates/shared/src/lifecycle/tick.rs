@@ -4,6 +4,7 @@ use super::{
     Decision, Facts, Lifecycle, Need, OpsItemWant, Outcome, RESUME_AFTER, Start, Withdrawal,
     attempts_note,
 };
+use crate::automation_event::is_final;
 use crate::decide::{Remediation, automation_tags};
 use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
@@ -54,6 +55,37 @@ impl Lifecycle<'_> {
                         && self.now.timestamp() - attempt.started_at
                             >= self.config.safety.in_flight_timeout.num_seconds() =>
                 {
+                    let known = match &attempt.execution_id {
+                        Some(_) => facts.execution.ok_or(Need::ExecutionStatus)?,
+                        None => None,
+                    };
+                    match known {
+                        // Still running (a runbook with long waits): counting it failed would let
+                        // the next attempt run beside it on the same resource.
+                        Some(info) if !is_final(&info.status) => {
+                            return Ok(Decision::nothing(
+                                Some(episode),
+                                format!(
+                                    "still {} in SSM past the in-flight timeout; waiting for it",
+                                    info.status
+                                ),
+                            ));
+                        }
+                        // Its end was missed (no event, no poll yet): SSM's answer is the outcome.
+                        Some(info) => {
+                            let outcome = Outcome {
+                                execution_id: attempt.execution_id.clone().unwrap_or_default(),
+                                client_token: Some(attempt.client_token.clone()),
+                                status: info.status.clone(),
+                                region: attempt.region.clone(),
+                                document: Some(attempt.document.clone()),
+                                failure: info.failure_message.clone(),
+                                at: self.now,
+                            };
+                            return Ok(self.outcome(Some(episode), &outcome));
+                        }
+                        None => {}
+                    }
                     let outcome = Outcome {
                         execution_id: attempt.execution_id.clone().unwrap_or_default(),
                         client_token: Some(attempt.client_token.clone()),
