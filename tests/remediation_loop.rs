@@ -423,6 +423,12 @@ async fn status_events_for_other_executions_and_late_statuses_change_nothing() {
     );
     assert_eq!(local.executions.episodes()[0].stage.name(), "verifying");
     assert_eq!(local.executions.rows()[0].status, "Success");
+    let ops_item = local.ops_center.items()[0].id.clone();
+    assert_eq!(
+        data(&local, &ops_item, DATA_AUTOMATION)["status"],
+        "Success",
+        "the OpsItem keeps the final status"
+    );
 
     let rejected = local
         .execution_handler
@@ -684,4 +690,56 @@ async fn an_outcome_that_lands_before_the_link_is_kept() {
     local.deliver_stream().await;
     assert_eq!(local.automation.executions().len(), 1);
     assert_eq!(local.ops_center.items().len(), 1);
+}
+
+/// An earlier attempt's outcome, delivered late (a retried event, a poll), is recorded on its
+/// attempt and never replaces what the OpsItem says of the attempt running now; nor does an
+/// execution the episode did not start.
+#[tokio::test]
+async fn a_late_outcome_of_an_earlier_attempt_does_not_overwrite_the_running_one() {
+    let (local, clock) = local_loop();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    finish_all(&local, "Failed").await;
+    let first = local.automation.executions()[0].clone();
+    clock.advance(chrono::Duration::minutes(31));
+    local.sweep_episodes().await.unwrap();
+    let executions = local.automation.executions();
+    assert_eq!(executions.len(), 2, "attempt 2 after the cool-down");
+    let second = executions[1].clone();
+    let ops_item = local.ops_center.items()[0].id.clone();
+    let running = status_event(
+        "123456789012",
+        &second.region,
+        &second.execution_id,
+        SG_DOCUMENT,
+        "InProgress",
+        clock.now(),
+    );
+    local.execution_handler.handle(&running).await.unwrap();
+    assert_eq!(
+        data(&local, &ops_item, DATA_AUTOMATION)["executionId"],
+        second.execution_id.as_str()
+    );
+
+    // Attempt 1's Failed again (EventBridge delivers at least once), and a TimedOut for it.
+    for status in ["Failed", "TimedOut"] {
+        let late = status_event(
+            "123456789012",
+            &first.region,
+            &first.execution_id,
+            SG_DOCUMENT,
+            status,
+            clock.now(),
+        );
+        local.execution_handler.handle(&late).await.unwrap();
+        let said = data(&local, &ops_item, DATA_AUTOMATION);
+        assert_eq!(
+            said["executionId"],
+            second.execution_id.as_str(),
+            "{status}: {said}"
+        );
+        assert_eq!(said["status"], "InProgress", "{status}: {said}");
+    }
+    assert_eq!(local.executions.episodes()[0].stage.name(), "remediating");
+    assert_eq!(local.automation.executions().len(), 2);
 }

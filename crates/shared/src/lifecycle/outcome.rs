@@ -19,6 +19,8 @@ impl Lifecycle<'_> {
             &outcome.status,
             outcome.failure.as_deref(),
         );
+        // The OpsItem's automation data says what the episode's last attempt is doing: only that
+        // attempt's outcomes write it, never an earlier attempt's late one or a stranger's.
         let record_only = |episode: Option<&Episode>, why: &str| Decision {
             update_ops_item: episode
                 .and_then(|e| e.ops_item_id.as_ref())
@@ -30,7 +32,7 @@ impl Lifecycle<'_> {
             ..Decision::nothing(episode, why)
         };
         let Some(episode) = current else {
-            return record_only(None, "no episode to record the outcome on");
+            return Decision::nothing(None, "no episode to record the outcome on");
         };
         let index = episode.attempts.iter().position(|a| {
             outcome
@@ -40,19 +42,24 @@ impl Lifecycle<'_> {
                 || a.execution_id.as_deref() == Some(outcome.execution_id.as_str())
         });
         let Some(index) = index else {
-            return record_only(Some(episode), "an execution this episode did not start");
+            return Decision::nothing(Some(episode), "an execution this episode did not start");
         };
-        if !is_final(&outcome.status) && outcome.status != REFUSED {
-            return record_only(Some(episode), "still running");
-        }
         let attempt = &episode.attempts[index];
         let is_last = index + 1 == episode.attempts.len();
+        if !is_final(&outcome.status) && outcome.status != REFUSED {
+            return if is_last && !attempt.is_over() {
+                record_only(Some(episode), "still running")
+            } else {
+                Decision::nothing(Some(episode), "a running status after the attempt's end")
+            };
+        }
         if attempt.status.as_deref() == Some(outcome.status.as_str()) {
+            if !is_last {
+                return Decision::nothing(Some(episode), "an earlier attempt's outcome, again");
+            }
             // Already applied (a duplicate or retried event): the same OpsItem update again.
             let mut decision = record_only(Some(episode), "outcome already recorded");
-            if let Some(update) = decision.update_ops_item.as_mut()
-                && is_last
-            {
+            if let Some(update) = decision.update_ops_item.as_mut() {
                 let note = self.stage_note(episode);
                 let stage = stage_update(episode, &note, None);
                 update.status = stage.status;
@@ -73,9 +80,15 @@ impl Lifecycle<'_> {
         }
         if !is_last || next.stage != Stage::Remediating {
             // A late outcome (the episode moved on, or was fixed): recorded, never reopening.
+            let why = "recorded; the episode has moved on";
+            let said = if is_last {
+                record_only(Some(episode), why)
+            } else {
+                Decision::nothing(Some(episode), why)
+            };
             return Decision {
                 episode: Some(next),
-                ..record_only(Some(episode), "recorded; the episode has moved on")
+                ..said
             };
         }
         let attempt = next.attempts[index].clone();
