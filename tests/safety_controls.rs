@@ -663,9 +663,11 @@ async fn a_claimed_start_does_not_run_after_the_kill_switch_is_turned_off() {
         .clone();
 
     local.kill_switch.set_off(true);
-    // Lambda redelivers the record, and later the sweep looks at the episode.
+    // Lambda redelivers the record at once: the claim is young (its invocation may still be
+    // pacing it), so it is left alone; the sweep withdraws it later.
     let again = local.results.handle_batch(&batch, None).await;
     assert!(again.batch_item_failures().is_empty(), "{again:?}");
+    assert_eq!(local.executions.episodes()[0].attempts.len(), 1);
     clock.advance(Duration::minutes(6));
     local.sweep_episodes().await.unwrap();
     assert!(
@@ -715,6 +717,13 @@ async fn a_start_whose_answer_was_lost_is_found_not_repeated_or_withdrawn() {
     local.kill_switch.set_off(true);
     let again = local.results.handle_batch(&batch, None).await;
     assert!(again.batch_item_failures().is_empty(), "{again:?}");
+    assert_eq!(
+        local.executions.episodes()[0].attempts.len(),
+        1,
+        "a young claim may still be in another invocation's hands: left alone"
+    );
+    clock.advance(Duration::minutes(6));
+    local.sweep_episodes().await.unwrap();
     let executions = local.automation.executions();
     assert_eq!(executions.len(), 1, "found by its token, not started again");
     let episode = &local.executions.episodes()[0];
@@ -860,4 +869,64 @@ async fn the_kill_switch_stops_the_next_start_within_one_sweep() {
         ["kill-switch", "kill-switch"],
         "{report:?}"
     );
+}
+
+/// A withdrawal decided by the sweep that also opens the episode's owed OpsItem keeps that
+/// OpsItem on the episode, and the OpsItem says the episode is held, not remediating.
+#[tokio::test]
+async fn a_withdrawal_keeps_the_ops_item_opened_with_it() {
+    let (local, clock) = local_loop();
+    local.faults.fail(
+        "ops_center.create",
+        1,
+        PortError::new("CreateOpsItem", ErrorKind::Throttled, "slow down"),
+    );
+    local.automation.fail_next_starts([at_limit()]);
+    claim_then_stop(&local, clock.now()).await;
+    assert!(local.ops_center.items().is_empty(), "the OpsItem is owed");
+    assert!(local.executions.episodes()[0].ops_item_owed);
+
+    local.kill_switch.set_off(true);
+    clock.advance(Duration::minutes(6));
+    local.sweep_episodes().await.unwrap();
+    let episode = &local.executions.episodes()[0];
+    assert!(
+        matches!(&episode.stage, Stage::Held { control, .. } if control == "kill-switch"),
+        "{episode:?}"
+    );
+    let items = local.ops_center.items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(episode.ops_item_id.as_deref(), Some(items[0].id.as_str()));
+    assert!(!episode.ops_item_owed);
+    assert_eq!(
+        remediation(&local, &items[0].id)["state"],
+        "held",
+        "{}",
+        remediation(&local, &items[0].id)
+    );
+    assert!(local.automation.executions().is_empty());
+}
+
+/// A runbook SSM keeps reporting running (a pause or approval step nobody answers) is waited
+/// for up to four in-flight timeouts, then escalated to a person: never run twice, never
+/// remediating for good.
+#[tokio::test]
+async fn a_runbook_running_for_four_timeouts_is_escalated_not_run_again() {
+    let (local, clock) = local_loop();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0))).await;
+    clock.advance(Duration::hours(23));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(local.executions.episodes()[0].stage.name(), "remediating");
+    clock.advance(Duration::hours(1) + Duration::minutes(1));
+    local.sweep_episodes().await.unwrap();
+    let episode = &local.executions.episodes()[0];
+    assert!(
+        matches!(&episode.stage, Stage::Escalated { reason } if reason.contains("still Pending in SSM 24 hours")),
+        "{episode:?}"
+    );
+    let ops_item = &local.ops_center.items()[0];
+    assert_eq!(remediation(&local, &ops_item.id)["state"], "escalated");
+    clock.advance(Duration::hours(2));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(local.automation.executions().len(), 1);
 }

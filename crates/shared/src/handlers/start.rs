@@ -288,7 +288,20 @@ impl ResultsHandler {
         steps: &mut Vec<Step>,
     ) -> Result<(), Failure> {
         let mut next = withdrawal.episode;
+        // The OpsItem this decision may have just opened (an owed one) is the episode's too.
+        next.ops_item_id = claimed.ops_item_id.clone();
+        next.ops_item_owed = claimed.ops_item_owed;
         next.version = claimed.version + 1;
+        // The OpsItem first: written after the episode, a failed update would never be retried
+        // (the episode no longer shows anything to do).
+        if let Some(id) = &next.ops_item_id {
+            let update = &withdrawal.update_ops_item;
+            ignore_missing(self.ops_center.update(id, update).await)?;
+            steps.push(Step::OpsItemUpdated {
+                id: id.clone(),
+                status: update.status.map(|s| s.as_str().to_owned()),
+            });
+        }
         if !self.executions.put_episode(&next).await? {
             return Err(Failure::Retry(
                 "the episode changed while its attempt was being withdrawn".into(),
@@ -296,13 +309,6 @@ impl ResultsHandler {
         }
         tracing::info!(why = %withdrawal.why, metric = "automations.withdrawn", "claimed start withdrawn");
         crate::telemetry::episode_written(Some(claimed), &next);
-        if let (Some(update), Some(id)) = (&withdrawal.update_ops_item, &next.ops_item_id) {
-            ignore_missing(self.ops_center.update(id, update).await)?;
-            steps.push(Step::OpsItemUpdated {
-                id: id.clone(),
-                status: update.status.map(|s| s.as_str().to_owned()),
-            });
-        }
         steps.push(stage_step(&next, &withdrawal.why));
         Ok(())
     }

@@ -148,7 +148,8 @@ pub struct Start {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Withdrawal {
     pub episode: Episode,
-    pub update_ops_item: Option<OpsItemUpdate>,
+    /// For the episode's OpsItem, if it has one by the time the withdrawal is written.
+    pub update_ops_item: OpsItemUpdate,
     pub why: String,
 }
 

@@ -6,7 +6,12 @@ use super::{
 };
 use crate::automation_event::is_final;
 use crate::decide::{Remediation, automation_tags};
-use crate::episode::{Episode, Stage};
+use crate::episode::{Attempt, Episode, Stage};
+use chrono::Duration;
+
+/// How many in-flight timeouts a runbook SSM still reports running is waited for before the
+/// episode is escalated to a person.
+const IN_FLIGHT_CEILING: i32 = 4;
 use crate::finding::Finding;
 use crate::opsitem::{Note, ops_item_for, stage_update};
 use crate::ports::{OpsItemStatus, StartAutomation};
@@ -55,50 +60,7 @@ impl Lifecycle<'_> {
                         && self.now.timestamp() - attempt.started_at
                             >= self.config.safety.in_flight_timeout.num_seconds() =>
                 {
-                    let known = match &attempt.execution_id {
-                        Some(_) => facts.execution.ok_or(Need::ExecutionStatus)?,
-                        None => None,
-                    };
-                    match known {
-                        // Still running (a runbook with long waits): counting it failed would let
-                        // the next attempt run beside it on the same resource.
-                        Some(info) if !is_final(&info.status) => {
-                            return Ok(Decision::nothing(
-                                Some(episode),
-                                format!(
-                                    "still {} in SSM past the in-flight timeout; waiting for it",
-                                    info.status
-                                ),
-                            ));
-                        }
-                        // Its end was missed (no event, no poll yet): SSM's answer is the outcome.
-                        Some(info) => {
-                            let outcome = Outcome {
-                                execution_id: attempt.execution_id.clone().unwrap_or_default(),
-                                client_token: Some(attempt.client_token.clone()),
-                                status: info.status.clone(),
-                                region: attempt.region.clone(),
-                                document: Some(attempt.document.clone()),
-                                failure: info.failure_message.clone(),
-                                at: self.now,
-                            };
-                            return Ok(self.outcome(Some(episode), &outcome));
-                        }
-                        None => {}
-                    }
-                    let outcome = Outcome {
-                        execution_id: attempt.execution_id.clone().unwrap_or_default(),
-                        client_token: Some(attempt.client_token.clone()),
-                        status: "TimedOut".into(),
-                        region: attempt.region.clone(),
-                        document: Some(attempt.document.clone()),
-                        failure: Some(format!(
-                            "no final status {} hours after the start (in-flight timeout); counted as failed",
-                            self.config.safety.in_flight_timeout.num_hours()
-                        )),
-                        at: self.now,
-                    };
-                    self.outcome(Some(episode), &outcome)
+                    self.past_in_flight_timeout(episode, attempt, facts)?
                 }
                 _ => Decision::nothing(Some(episode), "remediating"),
             },
@@ -129,6 +91,75 @@ impl Lifecycle<'_> {
         };
         self.owed_ops_item(&mut decision, row, facts)?;
         Ok(decision)
+    }
+
+    /// An attempt with no final status past the in-flight timeout: SSM is asked first. Still
+    /// running (a runbook with long waits) is waited for, since counting it failed would let the
+    /// next attempt run beside it on the same resource, up to four timeouts, then escalated (a
+    /// person looks; nothing starts); ended unnoticed (no event, no poll yet) takes SSM's
+    /// status as the outcome; unknown to SSM is counted failed.
+    fn past_in_flight_timeout(
+        &self,
+        episode: &Episode,
+        attempt: &Attempt,
+        facts: &Facts<'_>,
+    ) -> Result<Decision, Need> {
+        let timeout = self.config.safety.in_flight_timeout;
+        let known = match &attempt.execution_id {
+            Some(_) => facts.execution.ok_or(Need::ExecutionStatus)?,
+            None => None,
+        };
+        let (status, failure) = match known {
+            Some(info) if !is_final(&info.status) => {
+                let running = Duration::seconds(self.now.timestamp() - attempt.started_at);
+                if running < timeout * IN_FLIGHT_CEILING {
+                    return Ok(Decision::nothing(
+                        Some(episode),
+                        format!(
+                            "still {} in SSM past the in-flight timeout; waiting for it",
+                            info.status
+                        ),
+                    ));
+                }
+                let mut next = episode.clone();
+                next.stage = Stage::Escalated {
+                    reason: format!(
+                        "the runbook is still {} in SSM {} hours after its start; a person must look (nothing else starts in this episode)",
+                        info.status,
+                        running.num_hours()
+                    ),
+                };
+                next.updated_at = self.now_text();
+                let note = self.stage_note(&next);
+                return Ok(Decision {
+                    update_ops_item: next
+                        .ops_item_id
+                        .as_ref()
+                        .map(|_| stage_update(&next, &note, None)),
+                    why: note.detail,
+                    episode: Some(next),
+                    ..Decision::nothing(None, "")
+                });
+            }
+            Some(info) => (info.status.clone(), info.failure_message.clone()),
+            None => (
+                "TimedOut".to_owned(),
+                Some(format!(
+                    "no final status {} hours after the start (in-flight timeout); counted as failed",
+                    timeout.num_hours()
+                )),
+            ),
+        };
+        let outcome = Outcome {
+            execution_id: attempt.execution_id.clone().unwrap_or_default(),
+            client_token: Some(attempt.client_token.clone()),
+            status,
+            region: attempt.region.clone(),
+            document: Some(attempt.document.clone()),
+            failure,
+            at: self.now,
+        };
+        Ok(self.outcome(Some(episode), &outcome))
     }
 
     pub(super) fn passed(&self, until: &str) -> bool {
@@ -196,6 +227,15 @@ impl Lifecycle<'_> {
             _ => false,
         };
         let still_allowed = same_start && facts.starts_allowed.ok_or(Need::KillSwitch)?;
+        // A young claim may still be in its owner's hands (paced, or backing off): only a claim
+        // older than any invocation can be withdrawn; until then it is left alone.
+        if !still_allowed && self.now.timestamp() - attempt.started_at < RESUME_AFTER.num_seconds()
+        {
+            return Ok(Decision::nothing(
+                Some(&next),
+                "a claimed start the controls no longer allow; withdrawn once no invocation can still hold it",
+            ));
+        }
         let withdraw = if still_allowed {
             None
         } else {
@@ -222,10 +262,7 @@ impl Lifecycle<'_> {
                 attempt.number, note.detail
             );
             Some(Box::new(Withdrawal {
-                update_ops_item: back
-                    .ops_item_id
-                    .as_ref()
-                    .map(|_| stage_update(&back, &note, None)),
+                update_ops_item: stage_update(&back, &note, None),
                 episode: back,
                 why,
             }))
