@@ -171,6 +171,19 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The episode moved to a new stage: written, and said on its OpsItem if it has one.
+    pub(super) fn staged(next: Episode, note: Note) -> Self {
+        Decision {
+            update_ops_item: next
+                .ops_item_id
+                .as_ref()
+                .map(|_| crate::opsitem::stage_update(&next, &note, None)),
+            why: note.detail,
+            episode: Some(next),
+            ..Decision::nothing(None, "")
+        }
+    }
+
     pub(super) fn nothing(episode: Option<&Episode>, why: impl Into<String>) -> Self {
         Decision {
             episode: episode.cloned(),

@@ -35,14 +35,8 @@ impl Lifecycle<'_> {
                 } else {
                     let note = self.note(&next, &route, start.as_ref());
                     Decision {
-                        update_ops_item: next
-                            .ops_item_id
-                            .as_ref()
-                            .map(|_| stage_update(&next, &note, None)),
-                        why: note.detail,
-                        episode: Some(next),
                         start,
-                        ..Decision::nothing(None, "")
+                        ..Decision::staged(next, note)
                     }
                 }
             }
@@ -77,15 +71,7 @@ impl Lifecycle<'_> {
                     start: None,
                     attempts: attempts_note(&next),
                 };
-                Decision {
-                    update_ops_item: next
-                        .ops_item_id
-                        .as_ref()
-                        .map(|_| stage_update(&next, &note, None)),
-                    why: note.detail,
-                    episode: Some(next),
-                    ..Decision::nothing(None, "")
-                }
+                Decision::staged(next, note)
             }
             _ => Decision::nothing(Some(episode), "nothing is waiting"),
         };
@@ -131,15 +117,7 @@ impl Lifecycle<'_> {
                 };
                 next.updated_at = self.now_text();
                 let note = self.stage_note(&next);
-                return Ok(Decision {
-                    update_ops_item: next
-                        .ops_item_id
-                        .as_ref()
-                        .map(|_| stage_update(&next, &note, None)),
-                    why: note.detail,
-                    episode: Some(next),
-                    ..Decision::nothing(None, "")
-                });
+                return Ok(Decision::staged(next, note));
             }
             Some(info) => (info.status.clone(), info.failure_message.clone()),
             None => (
