@@ -9,8 +9,9 @@
 //! starts), CPU per event after init (utime + stime from `/proc`), peak RSS, calls per event to
 //! each service and the binary's size. Numbers, not pass/fail.
 //!
-//! Usage: `tarem-bench [--events N] [--functions DIR]` with `MOTO_ENDPOINT` set (scripts/bench
-//! starts moto and builds the release binaries).
+//! Usage: `tarem-bench [--events N] [--functions DIR] [--log-level LEVEL]` with `MOTO_ENDPOINT`
+//! set (scripts/bench starts moto and builds the release binaries). The functions log at INFO, as
+//! deployed; `--log-level ERROR` shows what the log lines cost.
 
 mod http;
 
@@ -48,6 +49,7 @@ struct Measured {
 fn main() {
     let mut events = 2000usize;
     let mut functions = "target/release".to_owned();
+    let mut log_level = "INFO".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -58,8 +60,9 @@ fn main() {
                     .expect("--events N")
             }
             "--functions" => functions = args.next().expect("--functions DIR"),
+            "--log-level" => log_level = args.next().expect("--log-level LEVEL"),
             other => panic!(
-                "unknown argument {other}; usage: tarem-bench [--events N] [--functions DIR]"
+                "unknown argument {other}; usage: tarem-bench [--events N] [--functions DIR] [--log-level LEVEL]"
             ),
         }
     }
@@ -95,7 +98,7 @@ fn main() {
         ("AWS_ENDPOINT_URL", stub.clone()),
         ("AWS_ENDPOINT_URL_DYNAMODB", proxy.clone()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        ("AWS_LAMBDA_LOG_LEVEL", "INFO".into()),
+        ("AWS_LAMBDA_LOG_LEVEL", log_level.clone()),
         ("METRICS_NAMESPACE", "tarem".into()),
         ("METRICS_STACK", "bench".into()),
         ("PARKING_QUEUE_URL", format!("{stub}/{ACCOUNT}/parked")),
@@ -187,7 +190,7 @@ fn main() {
         |_| 1,
         &counters,
     ));
-    report(&results, events);
+    report(&results, events, &log_level);
 }
 
 fn repository_json(path: &str) -> Value {
@@ -412,9 +415,9 @@ fn measure(
     }
 }
 
-fn report(results: &[Measured], events: usize) {
+fn report(results: &[Measured], events: usize, log_level: &str) {
     println!(
-        "tarem-bench: {events} findings through the loop (release binaries, moto, SSM stub)\n"
+        "tarem-bench: {events} findings through the loop (release binaries, moto, SSM stub; functions log at {log_level})\n"
     );
     for m in results {
         println!("{} ({} {}s)", m.function, m.units, m.unit);
