@@ -381,6 +381,7 @@ fn measure(
     let pid = process.pid();
     let before = snapshot(counters);
     let cpu_before = cpu_micros(pid);
+    let connections_before = api.connections();
     let mut units = 0;
     let mut failures = 0;
     for invocation in invocations {
@@ -395,13 +396,16 @@ fn measure(
     }
     let cpu = cpu_micros(pid) - cpu_before;
     let peak_rss_kb = peak_rss_kb(pid);
+    // New connections to the Runtime API after init: each is a connect and a close of CPU.
+    let runtime_connections = api.connections() - connections_before;
     process.stop();
     let after = snapshot(counters);
-    let calls = after
+    let mut calls: BTreeMap<String, u64> = after
         .into_iter()
         .map(|(op, n)| (op.clone(), n - before.get(&op).copied().unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
         .collect();
+    calls.insert("Runtime API (connections)".into(), runtime_connections);
     Measured {
         function,
         unit,

@@ -34,6 +34,8 @@ struct State {
     /// When the function first asked for work (its init is over).
     first_next: Option<Instant>,
     next_calls: u64,
+    /// Connections the function opened: one for its whole life when it keeps the connection.
+    connections: u64,
     sequence: u64,
 }
 
@@ -59,6 +61,9 @@ impl RuntimeApi {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let shared = shared.clone();
+                if let Ok(mut state) = shared.0.lock() {
+                    state.connections += 1;
+                }
                 std::thread::spawn(move || {
                     // A dropped connection ends its thread; the function opens another.
                     let _ = serve(stream, &shared, deadline_ms);
@@ -101,6 +106,11 @@ impl RuntimeApi {
                 .map_err(|e| e.to_string())?
                 .0;
         }
+    }
+
+    /// Connections opened to this Runtime API so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.0.lock().map_or(0, |state| state.connections)
     }
 
     /// When the function first asked for an event: the end of its init.
@@ -165,6 +175,7 @@ fn serve(
         let body: Value = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
         let (lock, signal) = &**shared;
+        let reply: String;
         if method == "GET" && path.ends_with("/runtime/invocation/next") {
             let (id, event) = {
                 let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -184,11 +195,10 @@ fn serve(
                 .as_millis() as u64
                 + deadline_ms;
             let payload = event.to_string();
-            write!(
-                writer,
+            reply = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:tarem-test\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000;Sampled=0\r\nContent-Length: {}\r\n\r\n{payload}",
                 payload.len()
-            )?;
+            );
         } else {
             {
                 let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -204,12 +214,18 @@ fn serve(
                 }
                 signal.notify_all();
             }
-            write!(
-                writer,
-                "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{{\"status\":\"OK\"}}"
-            )?;
+            // Lambda's answer, body included, its length counted: a length one byte too long
+            // (as this once said) leaves the function waiting for the missing byte, so it drops
+            // the connection and opens a new one for every invocation.
+            let accepted = r#"{"status":"OK"}"#;
+            reply = format!(
+                "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{accepted}",
+                accepted.len()
+            );
         }
-        writer.flush()?;
+        // One write per reply, as Lambda's own (buffered) server sends a small one: written piece
+        // by piece, the function read each reply in fragments, a read and a wake-up per piece.
+        writer.write_all(reply.as_bytes())?;
     }
 }
 

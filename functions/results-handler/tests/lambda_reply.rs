@@ -154,3 +154,41 @@ async fn a_batch_that_succeeds_replies_with_an_empty_failure_list() {
         .unwrap();
     assert_eq!(reply, Reply::Response(json!({ "batchItemFailures": [] })));
 }
+
+/// A connection per invocation is a connect and a close of CPU and latency on every batch: the
+/// function keeps the one it opened (this caught the local Runtime API announcing its 202 one
+/// byte longer than it was, which made every invocation reconnect).
+#[test]
+fn the_function_keeps_one_runtime_api_connection_across_invocations() {
+    let elsewhere = unreachable_endpoint();
+    let api = RuntimeApi::start().unwrap();
+    let _function = Function::spawn(
+        env!("CARGO_BIN_EXE_results-handler"),
+        &api,
+        &[
+            // An empty batch touches no table and no service.
+            ("TRACKER_TABLE", "unused-tracker"),
+            ("MAPPING_TABLE", "unused-mappings"),
+            ("EXECUTION_TABLE", "unused-executions"),
+            (
+                "ALLOWED_AUTOMATION_DOCUMENTS",
+                "AWS-DisablePublicAccessForSecurityGroup",
+            ),
+            ("KILL_SWITCH_PARAMETER", "/tarem/kill-switch"),
+            ("PARKING_QUEUE_URL", "http://127.0.0.1:9/queue/parked"),
+            ("AWS_ENDPOINT_URL", elsewhere.as_str()),
+        ],
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let reply = api
+            .invoke(&json!({ "Records": [] }), Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(reply, Reply::Response(json!({ "batchItemFailures": [] })));
+    }
+    assert_eq!(
+        api.connections(),
+        1,
+        "three invocations over the connection the function opened at init"
+    );
+}
