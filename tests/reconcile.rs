@@ -154,30 +154,135 @@ async fn a_fixed_resource_turns_green_and_its_ops_item_resolves() {
     );
 }
 
+/// A classic check is reconciled: the Support API gives its columns in the check's metadata
+/// order (`DescribeTrustedAdvisorChecks`; columns of R365s2Qddf as AWS's dump of it in
+/// aws/Trusted-Advisor-Tools lists them), and the item gets the key its event gave it, though
+/// the event also carried an ARN (`resource_id`, as AWS's S3BucketVersioning sample event does).
 #[tokio::test]
-async fn checks_without_an_arn_are_skipped_and_no_support_plan_is_reported_not_looped() {
+async fn a_classic_check_is_reconciled_under_the_key_its_events_use() {
+    let (local, _) = local_loop();
+    let versioning = CheckInfo {
+        id: "R365s2Qddf".into(),
+        name: "Amazon S3 Bucket Versioning".into(),
+        columns: vec![
+            "Region".into(),
+            "Bucket Name".into(),
+            "Versioning".into(),
+            "MFA Delete Enabled".into(),
+            "Status".into(),
+        ],
+    };
+    local
+        .mappings
+        .put(&walkthrough_mapping(
+            &versioning.name,
+            "AWS-ConfigureS3BucketVersioning",
+            r#"{"BucketName": ["${detail.Bucket Name}"]}"#,
+            "(.*)",
+            false,
+        ))
+        .unwrap();
+    let item = |bucket: &str| FlaggedResource {
+        status: "warning".into(),
+        region: Some("us-east-1".into()),
+        suppressed: false,
+        metadata: vec![
+            Some("us-east-1".into()),
+            Some(bucket.into()),
+            Some("Not enabled".into()),
+            Some("No".into()),
+            Some("Yellow".into()),
+        ],
+    };
+    let mut event = ta_event(&versioning.name, "arn:aws:s3:::tpbucket", "Yellow", at(0));
+    event["detail"]["check-item-detail"] = serde_json::json!({"Region": "us-east-1",
+        "Bucket Name": "tpbucket", "Versioning": "Not enabled", "MFA Delete Enabled": "No",
+        "Status": "Yellow"});
+    deliver(&local, &event).await;
+    assert_eq!(local.ops_center.items().len(), 1);
+
+    local.advisor.set_check(
+        versioning.clone(),
+        result(at(600), vec![item("tpbucket"), item("missed-bucket")]),
+    );
+    let report = sweep_and_deliver(&local).await;
+    assert!(report.skipped_checks.is_empty(), "{report:?}");
+    // Classic items carry no item time: the result's time is their observation's, so both are
+    // written, and the event's bucket is the same finding (one row, one OpsItem).
+    assert_eq!(report.written.len(), 2, "{report:?}");
+    let mut resources: Vec<String> = local
+        .tracker
+        .rows()
+        .into_iter()
+        .map(|r| r.resource)
+        .collect();
+    resources.sort();
+    assert_eq!(
+        resources,
+        [
+            "Region=us-east-1; Bucket Name=missed-bucket",
+            "Region=us-east-1; Bucket Name=tpbucket"
+        ]
+    );
+    assert_eq!(
+        local.ops_center.items().len(),
+        2,
+        "one new OpsItem, the missed bucket's"
+    );
+    assert_eq!(local.executions.episodes().len(), 2);
+
+    // Versioning enabled on tpbucket: the next result no longer flags it.
+    local
+        .advisor
+        .set_check(versioning, result(at(7200), vec![item("missed-bucket")]));
+    let report = sweep_and_deliver(&local).await;
+    assert_eq!(report.cleared.len(), 1, "{report:?}");
+    let resolved: Vec<_> = local
+        .ops_center
+        .items()
+        .into_iter()
+        .filter(|item| item.status == OpsItemStatus::Resolved)
+        .collect();
+    assert_eq!(resolved.len(), 1);
+    assert!(
+        resolved[0].title.contains("tpbucket"),
+        "{}",
+        resolved[0].title
+    );
+}
+
+#[tokio::test]
+async fn checks_whose_columns_name_nothing_are_skipped_and_no_support_plan_is_reported_not_looped()
+{
     let (local, _) = local_loop();
     local
         .mappings
         .put(&walkthrough_mapping(
-            "Amazon S3 Bucket Versioning",
+            "Amazon EC2 Availability Zone Balance",
             "AWS-X",
             "{}",
             "(.*)",
             false,
         ))
         .unwrap();
+    // wuy7G1zxql: Region, Instances in Zone a…f, Status, Reason: nothing names an item, and its
+    // events may name one by a resource_id the API does not give.
     local.advisor.set_check(
         CheckInfo {
-            id: "R365s2Qddf".into(),
-            name: "Amazon S3 Bucket Versioning".into(),
-            columns: vec!["Region".into(), "Bucket Name".into(), "Versioning".into()],
+            id: "wuy7G1zxql".into(),
+            name: "Amazon EC2 Availability Zone Balance".into(),
+            columns: vec![
+                "Region".into(),
+                "Instances in Zone a".into(),
+                "Status".into(),
+                "Reason".into(),
+            ],
         },
         result(at(0), vec![]),
     );
     let report = local.findings_sweep(false).sweep(false).await.unwrap();
     assert!(
-        report.skipped_checks[0].contains("no resource ARN"),
+        report.skipped_checks[0].contains("no column of its results names the resource"),
         "{report:?}"
     );
 

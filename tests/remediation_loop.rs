@@ -227,8 +227,11 @@ async fn a_regex_miss_starts_nothing_and_the_ops_item_says_why() {
     assert!(item.description.contains("does not match"));
 }
 
+/// An id with JSON syntax (quotes, spaces) is not a resource id: it never reaches a runbook,
+/// and the OpsItem says why. (Values are substituted structurally all the same: the mapping
+/// module's template tests.)
 #[tokio::test]
-async fn an_id_with_json_syntax_stays_inside_its_parameter() {
+async fn an_id_with_json_syntax_never_reaches_a_runbook() {
     let (local, _) = local_loop();
     local
         .mappings
@@ -242,12 +245,29 @@ async fn an_id_with_json_syntax_stays_inside_its_parameter() {
         .unwrap();
     let hostile = r#"sg-1", "AutomationAssumeRole": ["arn:aws:iam::999999999999:role/Evil"], "x": ["$region]"#;
     deliver(&local, &ta_event(SG_CHECK, &sg_arn(hostile), "Red", at(0))).await;
-    let execution = &local.automation.executions()[0];
-    assert_eq!(execution.parameters.len(), 2);
-    assert_eq!(execution.parameters["GroupId"], vec![hostile.to_owned()]);
-    assert_eq!(
-        execution.parameters["AutomationAssumeRole"],
-        vec![AUTOMATION_ROLE.to_owned()]
+    assert!(local.automation.executions().is_empty());
+    let item = &local.ops_center.items()[0];
+    assert!(
+        item.description.contains("which is not a resource id"),
+        "{}",
+        item.description
+    );
+}
+
+/// `\w` matches any Unicode letter: an id that is not printable ASCII never reaches SSM.
+#[tokio::test]
+async fn a_non_ascii_id_matched_by_a_word_class_never_reaches_a_runbook() {
+    let (local, _) = local_loop();
+    deliver(
+        &local,
+        &ta_event(SG_CHECK, &sg_arn("sg-\u{e9}1"), "Red", at(0)),
+    )
+    .await;
+    assert!(local.automation.executions().is_empty());
+    assert!(
+        local.ops_center.items()[0]
+            .description
+            .contains("extracts \"sg-é1\"")
     );
 }
 
@@ -650,7 +670,9 @@ impl ExecutionStore for OutcomeArrivesBeforeTheLink {
 async fn an_outcome_that_lands_before_the_link_is_kept() {
     let (mut local, clock) = local_loop();
     let outcomes = ExecutionHandler {
+        tracker: local.tracker.clone(),
         executions: local.executions.clone(),
+        locks: local.locks.clone(),
         automation: local.automation.clone(),
         ops_center: local.ops_center.clone(),
         clock: local.clock.clone(),

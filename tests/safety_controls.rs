@@ -402,7 +402,7 @@ async fn resource_tags_opt_in_opt_out_and_override_the_mode() {
 
 #[tokio::test]
 async fn roles_and_documents_outside_the_allowlists_are_refused_with_a_reason() {
-    let (local, _) = configured(SafetyConfig {
+    let (local, clock) = configured(SafetyConfig {
         allowed_roles: vec![AUTOMATION_ROLE.into()],
         allowed_documents: vec![SG_DOCUMENT.into()],
         ..SafetyConfig::default()
@@ -416,6 +416,8 @@ async fn roles_and_documents_outside_the_allowlists_are_refused_with_a_reason() 
         .mappings
         .put(&json!({"checkName": EC2_CHECK, "ssmAutomationDocument": "AWS-TerminateEC2Instance", "automationStatus": true}))
         .unwrap();
+    // The new mapping is read once the mapping cache's minute has passed.
+    clock.advance(chrono::Duration::seconds(61));
     deliver(
         &local,
         &ta_event(EC2_CHECK, &instance_arn("i-1"), "Red", at(0)),
@@ -613,6 +615,7 @@ fn tags_are_read_only_when_a_control_needs_them() {
         ops_items_this_month: Some(0),
         breaker_open: false,
         execution: None,
+        resource_busy: None,
     };
     let decide = |config: &LifecycleConfig| {
         Lifecycle {

@@ -45,6 +45,7 @@ fn hot_paths(c: &mut Criterion) {
         ops_items_this_month: Some(0),
         breaker_open: false,
         execution: None,
+        resource_busy: None,
     };
     let decision = lifecycle
         .decide(None, Happening::Tracked(&finding), &facts)

@@ -105,6 +105,7 @@ fn main() {
         ("TRACKER_TABLE", tracker_table.clone()),
         ("MAPPING_TABLE", mapping_table.clone()),
         ("EXECUTION_TABLE", execution_table.clone()),
+        ("GOVERNED_ACCOUNTS", ACCOUNT.into()),
     ];
     let counters = [("DynamoDB", &dynamodb_calls), ("stub", &stub_calls)];
     let mut results = vec![];

@@ -151,6 +151,7 @@ pub fn plan(source: &str, event: &Value, mappings: &[Value], stack: &LifecycleCo
         ops_items_this_month: Some(0),
         breaker_open: false,
         execution: None,
+        resource_busy: None,
     };
     let lifecycle = Lifecycle { config, now };
     let decision = match lifecycle.decide(None, Happening::Tracked(&finding), &facts) {

@@ -247,6 +247,7 @@ mod tests {
             status: Some("Failed".into()),
             ended_at: Some((now - Duration::hours(1)).timestamp()),
             failure: None,
+            lock: None,
         });
         let old = episode(
             "c",
@@ -325,6 +326,7 @@ mod tests {
             status: Some("Success".into()),
             ended_at: Some(ahead.timestamp()),
             failure: None,
+            lock: None,
         });
         let fixed_an_hour_ago = |expires_at: i64| {
             let mut e = episode(

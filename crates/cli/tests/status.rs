@@ -59,6 +59,7 @@ async fn status_reads_the_loop_from_the_tables() {
         status: None,
         ended_at: None,
         failure: None,
+        lock: None,
     });
     let escalated = episode(
         "sg-2",

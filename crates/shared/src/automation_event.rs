@@ -1,7 +1,10 @@
 //! SSM's "EC2 Automation Execution Status-change Notification" event.
 //!
 //! The event comes from the region the automation ran in; `StartTime`/`EndTime` are
-//! human-formatted and unused here. Parsed by hand, tolerantly: `aws_lambda_events`' own type
+//! human-formatted without a zone and unused here: the envelope's `time` says when the status
+//! changed. Like Trusted Advisor's, that time is bounded: one more than the tolerance ahead of
+//! the receiving clock, or unreadable, rejects the event (a far-future end would keep the
+//! episode verifying for ever). Parsed by hand, tolerantly: `aws_lambda_events`' own type
 //! requires every field.
 
 use serde_json::{Value, json};
@@ -55,9 +58,24 @@ pub enum EventRejection {
     },
     #[error("`{0}` is missing or not a non-empty string")]
     MissingField(&'static str),
+    #[error("`time` is not an RFC 3339 time: {0:?}")]
+    BadTime(String),
+    #[error(
+        "`time` is {value}, more than {tolerance_minutes} minutes after the receiving clock ({now}): a time in the future would keep the episode waiting for ever"
+    )]
+    FutureTime {
+        value: String,
+        now: String,
+        tolerance_minutes: i64,
+    },
 }
 
-pub fn parse(event: &Value) -> Result<AutomationStatusEvent, EventRejection> {
+/// Reads the event; `now` and `tolerance` bound its time.
+pub fn parse(
+    event: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+    tolerance: chrono::Duration,
+) -> Result<AutomationStatusEvent, EventRejection> {
     let envelope = event.as_object().ok_or(EventRejection::NotAnObject)?;
     let text = |object: &serde_json::Map<String, Value>, key: &str| {
         object
@@ -83,12 +101,27 @@ pub fn parse(event: &Value) -> Result<AutomationStatusEvent, EventRejection> {
         text(detail, "ExecutionId").ok_or(EventRejection::MissingField("detail.ExecutionId"))?;
     let status = text(detail, "Status").ok_or(EventRejection::MissingField("detail.Status"))?;
     let region = text(envelope, "region").ok_or(EventRejection::MissingField("region"))?;
+    let time = match text(envelope, "time") {
+        None => None,
+        Some(value) => {
+            let time = crate::finding::parse_time(&value)
+                .ok_or_else(|| EventRejection::BadTime(value.clone()))?;
+            if time > now + tolerance {
+                return Err(EventRejection::FutureTime {
+                    value,
+                    now: crate::finding::format_time(now),
+                    tolerance_minutes: tolerance.num_minutes(),
+                });
+            }
+            Some(time)
+        }
+    };
     Ok(AutomationStatusEvent {
         execution_id,
         status,
         definition: text(detail, "Definition"),
         region,
-        time: text(envelope, "time").and_then(|t| crate::finding::parse_time(&t)),
+        time,
     })
 }
 

@@ -11,7 +11,7 @@ use crate::finding::TrackingRules;
 use crate::lifecycle::{LifecycleConfig, ResolveOn};
 use crate::safety::{OptIn, SafetyConfig, UnmappedOpsItems};
 use chrono::Duration;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -250,6 +250,27 @@ impl Settings {
         }
     }
 
+    /// The accounts the stack acts for (`GOVERNED_ACCOUNTS`, comma-separated account ids; the
+    /// template sets the stack's own account). Required: without it the stack would act for any
+    /// account whose event reached it.
+    pub fn governed_accounts(&self) -> Result<BTreeSet<String>, ConfigError> {
+        let accounts = self.list("GOVERNED_ACCOUNTS");
+        if accounts.is_empty() {
+            return Err(ConfigError::Missing("GOVERNED_ACCOUNTS"));
+        }
+        if let Some(bad) = accounts
+            .iter()
+            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "GOVERNED_ACCOUNTS",
+                value: bad.clone(),
+                expected: "a list of 12-digit AWS account ids",
+            });
+        }
+        Ok(accounts.into_iter().collect())
+    }
+
     /// The stack's safety settings.
     pub fn safety(&self) -> Result<SafetyConfig, ConfigError> {
         let defaults = SafetyConfig::default();
@@ -304,6 +325,7 @@ impl Settings {
             start_interval: Duration::milliseconds(
                 self.non_negative_or("START_INTERVAL_MS", 1000)?,
             ),
+            governed_accounts: Some(self.governed_accounts()?),
         })
     }
 
@@ -325,6 +347,7 @@ impl Settings {
             },
             ops_item_source: self.string_or("OPS_ITEM_SOURCE", "TrustedAdvisor"),
             retention: Duration::days(self.positive_or("EXECUTION_RETENTION_DAYS", 90)?),
+            future_tolerance: Duration::minutes(self.positive_or("FUTURE_TOLERANCE_MINUTES", 15)?),
         })
     }
 
@@ -334,6 +357,7 @@ impl Settings {
         Ok(TrackingRules {
             home_region: self.string_or("AWS_REGION", "us-east-1"),
             future_tolerance: Duration::minutes(self.positive_or("FUTURE_TOLERANCE_MINUTES", 15)?),
+            governed_accounts: Some(self.governed_accounts()?),
         })
     }
 
@@ -415,7 +439,10 @@ mod tests {
     }
 
     fn everything(pairs: &[(&str, &str)]) -> Result<Everything, ConfigError> {
-        let mut all = vec![("ALLOWED_AUTOMATION_DOCUMENTS", "AWS-X")];
+        let mut all = vec![
+            ("ALLOWED_AUTOMATION_DOCUMENTS", "AWS-X"),
+            ("GOVERNED_ACCOUNTS", "111122223333"),
+        ];
         all.extend_from_slice(pairs);
         let settings = Settings::from_pairs(all.iter().map(|(n, v)| (*n, *v)))?;
         Ok(Everything {

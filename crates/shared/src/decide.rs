@@ -126,6 +126,14 @@ fn check_role(
     RoleCheck::Allowed
 }
 
+/// Whether `$resourceId` may reach a runbook: AWS resource ids are printable ASCII without
+/// whitespace. A Unicode letter matched by `\w`, a space or a control character never does.
+pub fn is_resource_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= crate::finding::MAX_RESOURCE_BYTES
+        && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Decides the runbook side of a flagged finding from its mapping and effective mode (see
 /// [`crate::safety::effective_mode`]). The ClientToken is left empty: the lifecycle sets it.
 pub fn plan_remediation(
@@ -154,6 +162,12 @@ pub fn plan_remediation(
                 .to_owned(),
         };
     }
+    if let Some(reason) = crate::safety::ungoverned(finding, safety.governed_accounts.as_ref()) {
+        return Remediation::Blocked {
+            document: Some(document),
+            reason,
+        };
+    }
     let allowed = &safety.allowed_documents;
     if !allowed.is_empty() && !allowed.contains(&document) {
         return Remediation::Blocked {
@@ -167,6 +181,16 @@ pub fn plan_remediation(
     let resource_id = match &mapping.regex {
         None => None,
         Some(regex) => match regex.extract(&finding.resource) {
+            Some(id) if !is_resource_id(id) => {
+                return Remediation::Blocked {
+                    document: Some(document),
+                    reason: format!(
+                        "the mapping's regexPattern {:?} extracts {id:?} from the resource, which is not a resource id (printable ASCII without spaces, at most {} bytes)",
+                        regex.as_str(),
+                        crate::finding::MAX_RESOURCE_BYTES
+                    ),
+                };
+            }
             Some(id) => Some(id),
             None => {
                 return Remediation::Blocked {
@@ -221,6 +245,23 @@ pub fn plan_remediation(
                 .unwrap_or_else(|| "automatic remediation is off for this check (mode approval, or automationStatus false)".into()),
         },
     }
+}
+
+/// The resource a start acts on, for the one-runbook-per-resource lock: the finding's account
+/// and region and the id its runbook is given (what the mapping's regex extracts, else the
+/// resource). Two checks that name one security group (a classic check by its columns, a Security
+/// Hub one by its ARN) extract the same `sg-…` and so share the lock.
+pub fn resource_lock_key(finding: &Finding, mapping: &Mapping) -> String {
+    let target = mapping
+        .regex
+        .as_ref()
+        .and_then(|regex| regex.extract(&finding.resource))
+        .unwrap_or(&finding.resource);
+    format!(
+        "{}|{}|{target}",
+        finding.account_id.as_deref().unwrap_or_default(),
+        finding.region
+    )
 }
 
 /// The tags that tie an automation to its finding (and its OpsItem, once it exists).

@@ -103,6 +103,9 @@ pub struct Attempt {
     pub ended_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The resource lock it holds while it runs ([`crate::ports::ResourceLocks`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
 }
 
 impl Attempt {

@@ -11,8 +11,8 @@ use crate::handlers::{
 use crate::lifecycle::LifecycleConfig;
 use crate::memory::{
     Faults, InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch,
-    InMemoryMappings, InMemoryOpsCenter, InMemoryQueue, InMemoryResourceTags, InMemoryTracker,
-    InMemoryTrustedAdvisor, WithFaults,
+    InMemoryLocks, InMemoryMappings, InMemoryOpsCenter, InMemoryQueue, InMemoryResourceTags,
+    InMemoryTracker, InMemoryTrustedAdvisor, WithFaults,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ pub struct LocalLoop {
     pub ops_center: Arc<InMemoryOpsCenter>,
     pub resource_tags: Arc<InMemoryResourceTags>,
     pub counters: Arc<InMemoryCounters>,
+    pub locks: Arc<InMemoryLocks>,
     pub kill_switch: Arc<InMemoryKillSwitch>,
     /// Where the handlers park what they cannot use (one queue for the three, locally).
     pub parked: Arc<InMemoryQueue>,
@@ -74,6 +75,7 @@ impl LocalLoop {
         let ops_center = Arc::new(InMemoryOpsCenter::default().with_faults(faults.clone()));
         let resource_tags = Arc::new(InMemoryResourceTags::default().with_faults(faults.clone()));
         let counters = Arc::new(InMemoryCounters::default().with_faults(faults.clone()));
+        let locks = Arc::new(InMemoryLocks::default().with_faults(faults.clone()));
         let kill_switch = Arc::new(InMemoryKillSwitch::default().with_faults(faults.clone()));
         let parked = Arc::new(InMemoryQueue::default().with_faults(faults.clone()));
         let advisor = Arc::new(InMemoryTrustedAdvisor::default().with_faults(faults.clone()));
@@ -97,6 +99,7 @@ impl LocalLoop {
                 ops_center: ops_center.clone(),
                 tags: resource_tags.clone(),
                 counters: counters.clone(),
+                locks: locks.clone(),
                 kill_switch: kill_switch.clone(),
                 clock: clock.clone(),
                 config,
@@ -104,7 +107,9 @@ impl LocalLoop {
                 parking: parked.clone(),
             },
             execution_handler: ExecutionHandler {
+                tracker: tracker.clone(),
                 executions: executions.clone(),
+                locks: locks.clone(),
                 automation: automation.clone(),
                 ops_center: ops_center.clone(),
                 clock: clock.clone(),
@@ -119,6 +124,7 @@ impl LocalLoop {
             ops_center,
             resource_tags,
             counters,
+            locks,
             kill_switch,
             parked,
             advisor,

@@ -83,6 +83,9 @@ pub struct ExecutionRecord {
     pub client_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<BTreeMap<String, Vec<String>>>,
+    /// The resource lock its attempt holds, released when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_lock: Option<String>,
     /// The automation's status as last heard (SSM's vocabulary).
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +116,10 @@ impl ExecutionRecord {
                 .clone()
                 .or_else(|| other.client_token.clone()),
             parameters: self.parameters.clone().or_else(|| other.parameters.clone()),
+            resource_lock: self
+                .resource_lock
+                .clone()
+                .or_else(|| other.resource_lock.clone()),
             status: self.status.clone(),
             started_at: self.started_at.clone().or_else(|| other.started_at.clone()),
             updated_at: self.updated_at.clone(),
@@ -179,7 +186,53 @@ pub trait Counters: Send + Sync {
         expires_at: i64,
     ) -> Result<bool, PortError>;
     async fn increment(&self, name: &str, expires_at: i64) -> Result<(), PortError>;
+    /// Takes back one (a reserved start that did not happen); never below zero.
+    async fn decrement(&self, name: &str) -> Result<(), PortError>;
     async fn value(&self, name: &str) -> Result<u64, PortError>;
+}
+
+/// Who holds a resource's lock: the attempt whose runbook runs (or is about to) on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockHolder {
+    pub finding_key: String,
+    pub client_token: String,
+    pub check_name: String,
+    pub document: String,
+    /// Epoch seconds.
+    pub acquired_at: i64,
+    /// Epoch seconds: past it the lock is free whatever happened to its holder (a release that
+    /// never came).
+    pub lease_until: i64,
+    /// Epoch seconds, once the holder's attempt ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<i64>,
+}
+
+/// One runbook per resource at a time, across episodes and checks: a lock per resource (its
+/// account, region and the id the runbook is given), in the execution table.
+#[async_trait]
+pub trait ResourceLocks: Send + Sync {
+    /// Takes `key` for `holder` when it is free: never held, held by this very attempt, its
+    /// lease passed, or released (by the same finding, or at or before `cooled`: another
+    /// finding waits for the cool-down after a runbook on the resource). Otherwise returns the
+    /// holder in the way, and changes nothing.
+    async fn acquire(
+        &self,
+        key: &str,
+        holder: &LockHolder,
+        now: i64,
+        cooled: i64,
+        expires_at: i64,
+    ) -> Result<Option<LockHolder>, PortError>;
+    /// The attempt with `client_token` ended at `ended`: its lock is released then (another
+    /// finding's start on the resource waits for the cool-down after it). A lock another attempt
+    /// holds, or already released, is left alone.
+    async fn release(&self, key: &str, client_token: &str, ended: i64) -> Result<(), PortError>;
+    /// The attempt with `client_token` never ran (refused, withdrawn, or its claim lost a race):
+    /// its lock is removed, as if it had never been taken. A lock another attempt holds is left
+    /// alone.
+    async fn abandon(&self, key: &str, client_token: &str) -> Result<(), PortError>;
 }
 
 /// The stack's kill switch.
@@ -210,6 +263,8 @@ pub struct ExecutionInfo {
     pub status: String,
     pub document: String,
     pub failure_message: Option<String>,
+    /// When it ended, by SSM's clock (`ExecutionEndTime`); `None` while it runs.
+    pub end_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// SSM Automation.

@@ -5,9 +5,11 @@
 //! recorded with source `reconcile`. A row that was Red or Yellow and is no longer flagged turns
 //! Green at the result's time; a newer event always wins over an older result.
 //!
-//! Only checks whose results name the resource's ARN (a `Resource` column: Config and Security
-//! Hub sourced checks) are reconciled: for classic checks the API gives Trusted Advisor's own
-//! resource hash, not the ARN events carry, and tracking both would split one finding in two.
+//! A classic check's items are keyed by the columns that name their resource
+//! ([`crate::finding::classic`]), which the API gives as the event does, so classic checks are
+//! reconciled too. Only a check whose columns name nothing (no `Resource` column, not a known
+//! classic check, no ID, ARN or Name column) is skipped: its events may name the item by a
+//! `resource_id` the API does not give, and tracking both would split one finding in two.
 
 use crate::clock::Clock;
 use crate::error::{ErrorKind, PortError};
@@ -25,9 +27,15 @@ use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// Whether a check's results carry the resource's ARN.
+/// Whether a check's results name each item as its events do: a `Resource` column, or the
+/// columns of a classic identity.
 pub fn reconcilable(check: &CheckInfo) -> bool {
     check.columns.iter().any(|column| column == "Resource")
+        || crate::finding::classic::identity_columns(
+            &check.name,
+            check.columns.iter().map(String::as_str),
+        )
+        .is_some()
 }
 
 /// The check item event a flagged resource stands for.
@@ -43,9 +51,6 @@ pub fn synthetic_event(
             name.clone(),
             value.clone().map_or(Value::Null, Value::String),
         );
-    }
-    if let Some(region) = &resource.region {
-        columns.entry("Region").or_insert_with(|| json!(region));
     }
     json!({
         "version": "0",
@@ -106,9 +111,14 @@ fn identity_of(
         .iter()
         .filter_map(|(name, value)| value.as_str().map(|v| (name.clone(), v.to_owned())))
         .collect();
-    let resource = resource_identity(&columns, None)?;
-    let region = resource_region(&resource, &columns, &rules.home_region, rules);
-    Some(finding_key(account, &check.name, &resource, &region))
+    let identity = resource_identity(&check.name, account, &columns, None)?;
+    let region = resource_region(&identity, &columns, &rules.home_region, rules);
+    Some(finding_key(
+        account,
+        &check.name,
+        &identity.resource,
+        &region,
+    ))
 }
 
 /// What one sweep found and did.
@@ -194,7 +204,7 @@ impl FindingsSweep {
             }
             if !reconcilable(check) {
                 report.skipped_checks.push(format!(
-                    "{}: its results carry no resource ARN (classic check)",
+                    "{}: no column of its results names the resource (no Resource column, not a known classic check, no ID, ARN or Name column)",
                     check.name
                 ));
                 continue;

@@ -6,7 +6,7 @@
 use crate::finding::{Finding, Status};
 use crate::mapping::{Mapping, Mode};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which resources may be remediated automatically.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,9 @@ pub struct SafetyConfig {
     pub monthly_ops_item_budget: u64,
     /// Minimum time between two StartAutomationExecution calls (SSM allows about 1 per second).
     pub start_interval: Duration,
+    /// The accounts the stack acts for; `None`: any (a local run). A finding of any other
+    /// account never starts a runbook.
+    pub governed_accounts: Option<BTreeSet<String>>,
 }
 
 impl Default for SafetyConfig {
@@ -66,6 +69,7 @@ impl Default for SafetyConfig {
             unmapped_ops_items: UnmappedOpsItems::All,
             monthly_ops_item_budget: 9_000,
             start_interval: Duration::seconds(1),
+            governed_accounts: None,
         }
     }
 }
@@ -146,6 +150,19 @@ pub fn unmapped_ops_item(
             "this month's OpsItem budget ({budget}) is spent; only mapped findings get one"
         )),
         _ => Ok(()),
+    }
+}
+
+/// Why a finding's account may not be acted for, if it may not.
+pub fn ungoverned(finding: &Finding, governed: Option<&BTreeSet<String>>) -> Option<String> {
+    let governed = governed?;
+    match finding.account_id.as_deref() {
+        Some(account) if governed.contains(account) => None,
+        account => Some(format!(
+            "the finding's account {} is not governed by this stack (it acts only for {}); nothing starts",
+            account.unwrap_or("(none)"),
+            governed.iter().cloned().collect::<Vec<_>>().join(", ")
+        )),
     }
 }
 

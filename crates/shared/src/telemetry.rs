@@ -366,6 +366,7 @@ mod tests {
             status: status.map(str::to_owned),
             ended_at: None,
             failure: None,
+            lock: None,
         }
     }
 

@@ -211,6 +211,7 @@ fn execution(id: &str, status: &str, token: Option<&str>) -> ExecutionRecord {
             "GroupId".to_owned(),
             vec!["sg-1".to_owned()],
         )])),
+        resource_lock: None,
         status: status.into(),
         started_at: Some("2026-11-02T09:00:00.000Z".into()),
         updated_at: "2026-11-02T09:00:00.000Z".into(),
@@ -246,6 +247,7 @@ async fn episodes_are_written_once_per_version_and_expire_only_once_closed() {
         status: None,
         ended_at: None,
         failure: None,
+        lock: None,
     });
     assert_eq!(store.put_episode(&claimed).await, Ok(true));
     assert_eq!(

@@ -1,6 +1,7 @@
 //! automation-execution-handler: SSM automation status changes → the OpsItem of the finding.
 //!
-//! Environment: `EXECUTION_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked), and
+//! Environment: `TRACKER_TABLE` (a success is judged against the finding's current row),
+//! `EXECUTION_TABLE`, `PARKING_QUEUE_URL` (where unusable events are parked), and
 //! the stack's `TUNING` (`ExecutionRetentionDays`, `VerifyWindowHours`, `ResolveOn`,
 //! `ExecutionSweepAfterMinutes`: see `tarem_shared::config`). A call that
 //! fails returns a function error, so EventBridge's retries and the dead-letter queue keep the event.
@@ -10,7 +11,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
-use tarem_shared::aws::dynamodb::DynamoExecutions;
+use tarem_shared::aws::dynamodb::{DynamoExecutions, DynamoLocks, DynamoTracker};
 use tarem_shared::aws::sdk_config;
 use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
@@ -23,6 +24,7 @@ use tarem_shared::telemetry::Emf;
 struct Config {
     sweep_after: tarem_shared::Duration,
     parking_queue_url: String,
+    tracker_table: String,
     execution_table: String,
     lifecycle: LifecycleConfig,
 }
@@ -32,6 +34,7 @@ impl Config {
         let settings = Settings::from_env()?;
         Ok(Self {
             parking_queue_url: settings.required("PARKING_QUEUE_URL")?,
+            tracker_table: settings.required("TRACKER_TABLE")?,
             execution_table: settings.required("EXECUTION_TABLE")?,
             // Outcomes are judged by the limits each attempt recorded when it started, so this
             // function needs the verification settings, not the stack's safety controls.
@@ -49,11 +52,14 @@ async fn main() -> Result<(), Error> {
     // Display, not Debug: the startup error names the variable at fault.
     let config = Config::from_env().map_err(|error| Error::from(error.to_string()))?;
     let sdk = sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let handler = Arc::new(ExecutionHandler {
+        tracker: Arc::new(DynamoTracker::new(dynamodb.clone(), config.tracker_table)),
         executions: Arc::new(DynamoExecutions::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.execution_table,
+            dynamodb.clone(),
+            &config.execution_table,
         )),
+        locks: Arc::new(DynamoLocks::new(dynamodb, config.execution_table)),
         automation: Arc::new(SsmAutomation::new(&sdk)),
         ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
         clock: Arc::new(SystemClock),

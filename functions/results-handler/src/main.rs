@@ -14,7 +14,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 use tarem_shared::aws::dynamodb::{
-    DynamoCounters, DynamoExecutions, DynamoMappings, DynamoTracker,
+    DynamoCounters, DynamoExecutions, DynamoLocks, DynamoMappings, DynamoTracker,
 };
 use tarem_shared::aws::sdk_config;
 use tarem_shared::aws::sqs::SqsQueue;
@@ -73,7 +73,11 @@ async fn main() -> Result<(), Error> {
             dynamodb.clone(),
             &config.execution_table,
         )),
-        counters: Arc::new(DynamoCounters::new(dynamodb, config.execution_table)),
+        counters: Arc::new(DynamoCounters::new(
+            dynamodb.clone(),
+            &config.execution_table,
+        )),
+        locks: Arc::new(DynamoLocks::new(dynamodb, config.execution_table)),
         automation: Arc::new(SsmAutomation::new(&sdk)),
         ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
         tags: Arc::new(TaggingResourceTags::new(&sdk)),

@@ -78,6 +78,7 @@ async fn the_reply_names_the_failed_record_and_the_later_one_of_its_finding_and_
             ("TRACKER_TABLE", tracker_table.as_str()),
             ("MAPPING_TABLE", mapping_table.as_str()),
             ("EXECUTION_TABLE", execution_table.as_str()),
+            ("GOVERNED_ACCOUNTS", "123456789012"),
             (
                 "ALLOWED_AUTOMATION_DOCUMENTS",
                 "AWS-DisablePublicAccessForSecurityGroup",
@@ -133,6 +134,7 @@ async fn a_batch_that_succeeds_replies_with_an_empty_failure_list() {
             ("TRACKER_TABLE", tracker_table.as_str()),
             ("MAPPING_TABLE", mapping_table.as_str()),
             ("EXECUTION_TABLE", execution_table.as_str()),
+            ("GOVERNED_ACCOUNTS", "123456789012"),
             (
                 "ALLOWED_AUTOMATION_DOCUMENTS",
                 "AWS-DisablePublicAccessForSecurityGroup",
@@ -170,6 +172,7 @@ fn the_function_keeps_one_runtime_api_connection_across_invocations() {
             ("TRACKER_TABLE", "unused-tracker"),
             ("MAPPING_TABLE", "unused-mappings"),
             ("EXECUTION_TABLE", "unused-executions"),
+            ("GOVERNED_ACCOUNTS", "123456789012"),
             (
                 "ALLOWED_AUTOMATION_DOCUMENTS",
                 "AWS-DisablePublicAccessForSecurityGroup",

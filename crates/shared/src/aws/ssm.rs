@@ -356,6 +356,9 @@ impl Automation for SsmAutomation {
                     .unwrap_or_default(),
                 document: execution.document_name().unwrap_or_default().to_owned(),
                 failure_message: execution.failure_message().map(str::to_owned),
+                end_time: execution
+                    .execution_end_time()
+                    .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?)),
             })),
             Err(error) => match error.as_service_error() {
                 Some(GetAutomationExecutionError::AutomationExecutionNotFoundException(_)) => {

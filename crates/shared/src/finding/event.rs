@@ -1,13 +1,14 @@
 //! Trusted Advisor events normalised into findings (module docs of [`crate::finding`]).
 
+use super::classic::{ClassicIdentity, classic_identity, region_from_columns};
 use super::{
-    Finding, MAX_ITEM_BYTES, Status, TA_DETAIL_TYPE, TA_SOURCE, arn_region_and_account,
-    format_time, hex, is_region_code, parse_time,
+    ACCOUNT_RESOURCE_PREFIX, Finding, MAX_ITEM_BYTES, MAX_RESOURCE_BYTES, Status, TA_DETAIL_TYPE,
+    TA_SOURCE, arn_region_and_account, format_time, hex, is_arn, is_region_code, parse_time,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What normalisation needs beyond the event: the stack's region (global resources' API calls
 /// go there) and how far ahead of the receiving clock a time may be.
@@ -15,6 +16,10 @@ use std::collections::BTreeMap;
 pub struct TrackingRules {
     pub home_region: String,
     pub future_tolerance: Duration,
+    /// The accounts whose findings the stack acts for; `None`: any (a local run without an
+    /// accounts list). The functions always set it: the stack's own account, or the
+    /// organisation's governed accounts.
+    pub governed_accounts: Option<BTreeSet<String>>,
 }
 
 impl Default for TrackingRules {
@@ -22,6 +27,7 @@ impl Default for TrackingRules {
         Self {
             home_region: "us-east-1".into(),
             future_tolerance: Duration::minutes(15),
+            governed_accounts: None,
         }
     }
 }
@@ -78,6 +84,44 @@ pub enum Rejection {
         "the tracker row would be {bytes} bytes, over DynamoDB's {MAX_ITEM_BYTES}-byte item limit"
     )]
     TooLarge { bytes: usize },
+    #[error(
+        "the resource identity is {bytes} bytes, over the {MAX_RESOURCE_BYTES}-byte limit of the tracker's sort key: {preview:?}…"
+    )]
+    ResourceTooLong { bytes: usize, preview: String },
+    #[error(
+        "the resource identity holds a control character at byte {at}: {preview:?}; no AWS resource id does"
+    )]
+    ResourceCharacters { at: usize, preview: String },
+    #[error(
+        "`detail.check-name` is {bytes} bytes, over the {MAX_CHECK_NAME_BYTES}-byte limit; no Trusted Advisor check has such a name"
+    )]
+    CheckNameTooLong { bytes: usize },
+    #[error(
+        "account {account:?} is not governed by this stack (it acts only for the accounts it governs); refused"
+    )]
+    NotGoverned { account: String },
+}
+
+/// The longest check name accepted: Trusted Advisor's are under 200 bytes, and the name is part
+/// of index keys.
+pub const MAX_CHECK_NAME_BYTES: usize = 512;
+
+/// A resource identity must fit the tracker's sort key and hold no control character.
+fn check_resource(resource: &str) -> Result<(), Rejection> {
+    let preview = || resource.chars().take(80).collect::<String>();
+    if resource.len() > MAX_RESOURCE_BYTES {
+        return Err(Rejection::ResourceTooLong {
+            bytes: resource.len(),
+            preview: preview(),
+        });
+    }
+    if let Some((at, _)) = resource.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(Rejection::ResourceCharacters {
+            at,
+            preview: preview(),
+        });
+    }
+    Ok(())
 }
 
 /// A value an event gave, quoted, or `none` when it gave none.
@@ -160,40 +204,83 @@ fn event_time(
     Ok(Some(time))
 }
 
-/// The resource identity an item's columns give (module docs), with the `resource_id` fallback.
+/// How an item names its resource: the resource (the tracker's sort key) and, when it has
+/// one, its ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub resource: String,
+    pub arn: Option<String>,
+}
+
+/// The resource an item names (module docs of [`crate::finding`], "Identity"): the `Resource`
+/// column (Config / Security Hub sourced checks); for a classic check, the columns that name the
+/// resource ([`super::classic`]), else `resource_id`, else a hash of its columns. `resource_id`
+/// is kept as the ARN when it is one, whatever names the resource.
 pub fn resource_identity(
+    check: &str,
+    account: &str,
     columns: &BTreeMap<String, String>,
     resource_id: Option<&str>,
-) -> Option<String> {
-    columns
+) -> Option<Identity> {
+    let resource_id = resource_id.map(str::trim).filter(|r| !r.is_empty());
+    let arn_of_id = resource_id.filter(|id| is_arn(id)).map(str::to_owned);
+    if let Some(resource) = columns
         .get("Resource")
         .map(|r| r.trim())
         .filter(|r| !r.is_empty())
-        .or(resource_id.map(str::trim).filter(|r| !r.is_empty()))
-        .map(str::to_owned)
-        .or_else(|| synthetic_identity(columns))
+    {
+        let arn = if is_arn(resource) {
+            Some(resource.to_owned())
+        } else {
+            arn_of_id
+        };
+        return Some(Identity {
+            resource: resource.to_owned(),
+            arn,
+        });
+    }
+    let resource = match classic_identity(check, columns) {
+        ClassicIdentity::Columns(named) => named,
+        ClassicIdentity::Account => account_resource(account),
+        ClassicIdentity::Unknown => match resource_id {
+            Some(id) => id.to_owned(),
+            None => synthetic_identity(columns)?,
+        },
+    };
+    Some(Identity {
+        resource,
+        arn: arn_of_id,
+    })
 }
 
-/// Where the resource lives (module docs, "Region").
+/// The resource of an account-level check: the account, as Security Hub names it.
+pub fn account_resource(account: &str) -> String {
+    format!("{ACCOUNT_RESOURCE_PREFIX}{account}")
+}
+
+/// Where the resource lives (module docs, "Region"): the ARN's region; a global service's ARN,
+/// the stack's region; else the item's region column (`Region`, `Region API Parameter`, or the
+/// region of `Region/AZ`), else the envelope's.
 pub fn resource_region(
-    resource: &str,
+    identity: &Identity,
     columns: &BTreeMap<String, String>,
     envelope_region: &str,
     rules: &TrackingRules,
 ) -> String {
-    let column = columns
-        .get("Region")
-        .map(|r| r.trim())
-        .filter(|r| is_region_code(r));
-    if let Some((region, _)) = arn_region_and_account(resource) {
+    if let Some(arn) = &identity.arn
+        && let Some((region, _)) = arn_region_and_account(arn)
+    {
         if is_region_code(region) {
             return region.to_owned();
         }
-        if arn_service(resource).is_some_and(|service| GLOBAL_SERVICES.contains(&service)) {
+        if arn_service(arn).is_some_and(|service| GLOBAL_SERVICES.contains(&service)) {
             return rules.home_region.clone();
         }
     }
-    column.unwrap_or(envelope_region).to_owned()
+    if identity.resource.starts_with(ACCOUNT_RESOURCE_PREFIX) {
+        return rules.home_region.clone();
+    }
+    region_from_columns(columns).unwrap_or_else(|| envelope_region.to_owned())
 }
 
 /// Normalises a Trusted Advisor event into a finding (see the module docs for the rules).
@@ -223,6 +310,11 @@ pub fn finding_from_event(
         }
     };
     let check_name = non_empty_str(detail, "check-name").ok_or(Rejection::MissingCheckName)?;
+    if check_name.len() > MAX_CHECK_NAME_BYTES {
+        return Err(Rejection::CheckNameTooLong {
+            bytes: check_name.len(),
+        });
+    }
     let empty = Map::new();
     let item = match detail.get("check-item-detail") {
         None | Some(Value::Null) => &empty,
@@ -257,24 +349,49 @@ pub fn finding_from_event(
         now,
         rules,
     )?;
-    let time = item_time.or(said_at).ok_or(Rejection::MissingTime)?;
+    // An observation cannot be later than the event that carries it: an item time ahead of its
+    // event's time is the event's time, so it never outranks a later real observation.
+    let time = match (item_time, said_at) {
+        (Some(item), Some(said)) => item.min(said),
+        (item, said) => item.or(said).ok_or(Rejection::MissingTime)?,
+    };
     let said_at = said_at.unwrap_or(time);
 
-    let resource = resource_identity(&columns, non_empty_str(detail, "resource_id"))
-        .ok_or(Rejection::NoResourceIdentity)?;
+    let account_id = non_empty_str(envelope, "account").map(str::to_owned);
+    let account = account_id.as_deref().unwrap_or_default();
+    let identity = resource_identity(
+        check_name,
+        account,
+        &columns,
+        non_empty_str(detail, "resource_id"),
+    )
+    .ok_or(Rejection::NoResourceIdentity)?;
+    check_resource(&identity.resource)?;
+    let account_id = account_id.or_else(|| {
+        identity
+            .arn
+            .as_deref()
+            .and_then(arn_region_and_account)
+            .map(|(_, account)| account.to_owned())
+            .filter(|a| !a.is_empty())
+    });
+    if let Some(governed) = &rules.governed_accounts
+        && !account_id.as_ref().is_some_and(|a| governed.contains(a))
+    {
+        return Err(Rejection::NotGoverned {
+            account: account_id.unwrap_or_default(),
+        });
+    }
     let envelope_region = non_empty_str(envelope, "region").unwrap_or("us-east-1");
-    let region = resource_region(&resource, &columns, envelope_region, rules);
-    let account_id = non_empty_str(envelope, "account")
-        .or_else(|| arn_region_and_account(&resource).map(|(_, account)| account))
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned);
+    let region = resource_region(&identity, &columns, envelope_region, rules);
 
     let account = account_id.as_deref().unwrap_or_default();
     let finding = Finding {
         check_item_detail: columns,
         event_id: non_empty_str(envelope, "id").map(str::to_owned),
         tracked_at: Some(format_time(now)),
-        ..Finding::new(account, check_name, &resource, &region).at(status, time, said_at)
+        resource_arn: identity.arn.filter(|arn| *arn != identity.resource),
+        ..Finding::new(account, check_name, &identity.resource, &region).at(status, time, said_at)
     };
     let bytes = super::item_size(&finding);
     if bytes > MAX_ITEM_BYTES {

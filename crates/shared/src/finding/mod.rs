@@ -7,25 +7,35 @@
 //! The finding key is a hash of the account, the check and the resource:
 //! - the account is the event's `account` (the same table can hold many accounts' findings);
 //! - the resource is `check-item-detail.Resource` when it is a non-empty string (Config / Security
-//!   Hub sourced checks put the ARN there), else the top-level `resource_id` when non-empty
-//!   (classic checks), else `ta-item/<16 hex digits>`, a hash of the check-item columns that
-//!   identify the item (every non-null column except `Status`, `Last Updated Time` and columns
-//!   whose value holds no letter: counts, costs and dates change between refreshes);
-//! - when the resource is an ARN, the ARN alone names it: no column can split it in two. A
-//!   resource without an ARN (`ta-item/…`, or a plain id) keeps its region in the key, since the
-//!   same id can exist in two regions.
+//!   Hub sourced checks put the ARN there). A classic check's item is named by the columns that
+//!   name its resource and never by one that changes with its state ([`classic`]): written
+//!   `Region=eu-west-1; Volume ID=vol-1`, or `AWS::::Account:<id>` for an account-level check.
+//!   Only a classic check whose columns name nothing falls back to `resource_id`, then to
+//!   `ta-item/<16 hex digits>`, a hash of its columns (all but `Status`, `Last Updated Time` and
+//!   those whose value holds no letter). A `resource_id` that is an ARN is kept beside it
+//!   (`resourceArn`: tags, `$resourceArn`, the region);
+//! - when the resource is an ARN, the ARN alone names it: no column can split it in two. So do
+//!   column identities (their region column is part of them) and accounts. A bare id
+//!   (`resource_id`) or a hash keeps its region in the key, since the same id can exist in two
+//!   regions.
+//! - the resource must fit the tracker's sort key (1,024 bytes) and hold no control character;
+//!   an event whose account the stack does not govern is refused.
 //!
 //! ## Region (where its runbook runs)
 //! The region inside the ARN. For an ARN without one: global services (IAM, CloudFront,
 //! Route 53, Organizations…) use the stack's region for API calls; others (S3 buckets) take the
 //! `Region` column when it is a region code. Without an ARN: the `Region` column, else the
-//! envelope's region (us-east-1 for Trusted Advisor). A `Region` column that contradicts the ARN
+//! envelope's region (us-east-1 for Trusted Advisor). A classic item's region column may be
+//! `Region`, `Region API Parameter` or `Region/AZ` (`eu-central-1a` is `eu-central-1`); an
+//! account-level check runs in the stack's region. A `Region` column that contradicts the ARN
 //! is ignored (the ARN wins) and check-tracker logs both ([`Finding::region_column_conflict`]).
 //!
 //! ## Order: which state is latest
 //! A total order per finding ([`Order`]): the item's `Last Updated Time`, then the event's
 //! envelope `time` (when Trusted Advisor said it), then, for a full tie, Red over Yellow over
-//! Green. A different status is never a duplicate. A time more than the tolerance ahead of the
+//! Green. A different status is never a duplicate. An item time later than its own event's time
+//! is the event's time (an observation cannot postdate the event that carries it). A time more
+//! than the tolerance ahead of the
 //! receiving clock (15 minutes by default) rejects the event: it would freeze the finding. A
 //! present but unparseable time rejects it too: guessing would let an old state win.
 //!
@@ -35,11 +45,15 @@
 //! stays flagged and removes them when it turns Green, so a remediation episode is named by the
 //! tracker itself and survives any state row's TTL.
 
+pub mod classic;
 mod event;
 mod order;
 mod row;
 
-pub use event::{Rejection, TrackingRules, finding_from_event, resource_identity, resource_region};
+pub use event::{
+    Identity, MAX_CHECK_NAME_BYTES, Rejection, TrackingRules, account_resource, finding_from_event,
+    resource_identity, resource_region,
+};
 pub use order::{Order, Placement, placement, stored_order};
 pub use row::{item_size, to_item};
 
@@ -54,6 +68,10 @@ pub const TA_SOURCE: &str = "aws.trustedadvisor";
 pub const TA_DETAIL_TYPE: &str = "Trusted Advisor Check Item Refresh Notification";
 /// DynamoDB's item size limit.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's limit on a sort key's value: the tracker's `resource`.
+pub const MAX_RESOURCE_BYTES: usize = 1024;
+/// How an account-level check names its resource (Security Hub's notation).
+pub const ACCOUNT_RESOURCE_PREFIX: &str = "AWS::::Account:";
 
 /// Trusted Advisor's traffic light.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,6 +167,10 @@ pub struct Finding {
     pub region: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
+    /// The resource's ARN when the event gave one (`resource_id`) and the identity is not that
+    /// ARN itself (a classic check's columns name the item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_arn: Option<String>,
     /// The check-item columns as Trusted Advisor sent them (nulls dropped), for templates and
     /// OpsItems.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -179,6 +201,7 @@ impl Finding {
             episode: None,
             region: region.to_owned(),
             account_id: (!account.is_empty()).then(|| account.to_owned()),
+            resource_arn: None,
             check_item_detail: BTreeMap::new(),
             source: FindingSource::Event,
             event_id: None,
@@ -223,9 +246,13 @@ impl Finding {
         .unwrap_or_else(|| Order::legacy(0))
     }
 
-    /// The resource's ARN, when its identity is one.
+    /// The resource's ARN: its identity when that is one, else the ARN its event gave.
     pub fn resource_arn(&self) -> Option<&str> {
-        is_arn(&self.resource).then_some(self.resource.as_str())
+        if is_arn(&self.resource) {
+            Some(self.resource.as_str())
+        } else {
+            self.resource_arn.as_deref()
+        }
     }
 
     /// The row a tracker write leaves when this finding replaces `stored`: while flagged, the
@@ -261,11 +288,27 @@ pub fn is_arn(resource: &str) -> bool {
     arn_region_and_account(resource).is_some()
 }
 
+/// Whether a resource identity stands for one resource wherever it is said: an ARN, a classic
+/// item's columns (`Name=value; …`, its region column among them) or an account.
+fn names_its_region(resource: &str) -> bool {
+    is_arn(resource)
+        || resource.starts_with(ACCOUNT_RESOURCE_PREFIX)
+        || resource.split("; ").all(|part| {
+            part.split_once('=')
+                .is_some_and(|(name, _)| !name.is_empty())
+        })
+}
+
 /// The tracker key of a finding: hex SHA-256 of account, check and resource, plus the region
-/// when the resource is not an ARN (module docs), separated by a byte none of them contains.
+/// when the resource does not name its own (a bare id or a hash: module docs), separated by a
+/// byte none of them contains.
 pub fn finding_key(account: &str, check_name: &str, resource: &str, region: &str) -> String {
     let mut hasher = Sha256::new();
-    let region = if is_arn(resource) { "" } else { region };
+    let region = if names_its_region(resource) {
+        ""
+    } else {
+        region
+    };
     for part in ["finding/v2", account, check_name, resource, region] {
         hasher.update(part.as_bytes());
         hasher.update([0x1f]);
@@ -327,5 +370,7 @@ pub fn format_time(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+#[cfg(test)]
+mod identity_tests;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,10 @@ use crate::clock::Clock;
 use crate::error::PortError;
 use crate::finding::format_time;
 use crate::lifecycle::{LifecycleConfig, Outcome};
-use crate::ports::{Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsItemStatus};
+use crate::ports::{
+    Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsItemStatus, ResourceLocks,
+    TrackerStore,
+};
 use crate::ports::{ParkingLot, Target};
 use crate::ports::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM};
 use chrono::Duration;
@@ -17,7 +20,11 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 pub struct ExecutionHandler {
+    /// The tracker's current row judges a success (a Red may have come before the outcome).
+    pub tracker: Arc<dyn TrackerStore>,
     pub executions: Arc<dyn ExecutionStore>,
+    /// The resource lock of an attempt is released when its outcome comes.
+    pub locks: Arc<dyn ResourceLocks>,
     pub automation: Arc<dyn Automation>,
     pub ops_center: Arc<dyn OpsCenter>,
     pub clock: Arc<dyn Clock>,
@@ -138,12 +145,15 @@ impl ExecutionHandler {
         if !is_final(&info.status) {
             return Ok(None);
         }
+        // SSM's own end time, never the poll's (a flagged observation after it means the fix
+        // did not hold); the clock only when SSM gives none.
+        let now = self.clock.now();
         let event = AutomationStatusEvent {
             execution_id: row.automation_execution_id.clone(),
             status: info.status,
             definition: Some(info.document),
             region: row.region.clone(),
-            time: None,
+            time: Some(info.end_time.map_or(now, |end| end.min(now))),
         };
         self.record(event).await.map(Some)
     }
@@ -151,7 +161,11 @@ impl ExecutionHandler {
     /// `Err` only when a call failed: the Lambda returns a function error so EventBridge retries
     /// and, in the end, the dead-letter queue keeps the event.
     pub async fn handle(&self, event: &Value) -> Result<ExecutionOutcome, PortError> {
-        let event = match automation_event::parse(event) {
+        let event = match automation_event::parse(
+            event,
+            self.clock.now(),
+            self.config.future_tolerance,
+        ) {
             Ok(event) => event,
             Err(rejection) => {
                 tracing::warn!(reason = %rejection, metric = "executions.rejected", "rejected automation event; parked");
@@ -220,6 +234,7 @@ impl ExecutionHandler {
                     resource: None,
                     client_token: tags.get(TAG_CLIENT_TOKEN).cloned(),
                     parameters: None,
+                    resource_lock: None,
                     status: event.status.clone(),
                     started_at: None,
                     updated_at: format_time(now),
@@ -257,16 +272,57 @@ impl ExecutionHandler {
             document: row.document.clone().or(event.definition.clone()),
             failure: reason.clone(),
             at: event.time.unwrap_or(now),
+            lock: row.resource_lock.clone(),
         };
         let decision = record_outcome(
-            &*self.executions,
-            &*self.ops_center,
-            &*self.clock,
+            super::Stores {
+                tracker: &*self.tracker,
+                executions: &*self.executions,
+                ops_center: &*self.ops_center,
+                locks: &*self.locks,
+                clock: &*self.clock,
+            },
             &self.config,
             &row.finding_key,
             &outcome,
         )
         .await?;
+        // An attempt its episode no longer holds (the episode closed while it ran, and a new
+        // one began): the outcome is written on the OpsItem the attempt reported to, and only
+        // its automation data, never its status.
+        let held = decision.episode.as_ref().is_some_and(|episode| {
+            episode.attempts.iter().any(|a| {
+                a.execution_id.as_deref() == Some(event.execution_id.as_str())
+                    || row
+                        .client_token
+                        .as_deref()
+                        .is_some_and(|t| a.client_token.eq_ignore_ascii_case(t))
+            })
+        });
+        let episode_item = decision
+            .episode
+            .as_ref()
+            .and_then(|e| e.ops_item_id.clone());
+        if !held
+            && let Some(id) = row
+                .ops_item_id
+                .as_deref()
+                .filter(|id| Some(*id) != episode_item.as_deref())
+        {
+            let (key, data) = crate::opsitem::automation_data(
+                &event.execution_id,
+                &row.region,
+                outcome.document.as_deref(),
+                &event.status,
+                reason.as_deref(),
+            );
+            let update = crate::ports::OpsItemUpdate {
+                status: None,
+                description: None,
+                operational_data: std::collections::BTreeMap::from([(key, data)]),
+            };
+            super::ignore_missing(self.ops_center.update(id, &update).await)?;
+        }
         let metric = if is_success(&event.status) {
             "automations.succeeded"
         } else if is_final(&event.status) {

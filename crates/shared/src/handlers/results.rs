@@ -18,8 +18,8 @@ use crate::finding::Finding;
 use crate::lifecycle::LifecycleConfig;
 use crate::mapping::{Mapping, MappingError};
 use crate::ports::{
-    Automation, Counters, ExecutionStore, KillSwitch, MappingStore, OpsCenter, ResourceTags,
-    TrackerStore,
+    Automation, Counters, ExecutionStore, KillSwitch, MappingStore, OpsCenter, ResourceLocks,
+    ResourceTags, TrackerStore,
 };
 use crate::ports::{ParkingLot, Target};
 use crate::stream::{TrackerChange, decode_record};
@@ -32,14 +32,19 @@ use tracing::Instrument;
 
 pub(super) type CachedMapping = Option<Arc<Result<Mapping, MappingError>>>;
 
-/// Mappings, read once and kept for a short time: a batch of findings for one check reads the
-/// table once, and an operator's edit is live within the TTL (zero: read every time).
+/// The mapping table, read whole and kept for a short time: a batch reads it once, and an
+/// operator's edit is live within the TTL (zero: read every time). Checks are looked up by
+/// their trimmed name, as events name them, so an item whose `checkName` carries stray spaces is
+/// found, and reported broken (with why) instead of leaving the check silently unmapped.
 pub struct MappingCache {
     store: Arc<dyn MappingStore>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (DateTime<Utc>, CachedMapping)>>,
+    snapshot: Mutex<Option<(DateTime<Utc>, Arc<MappingSnapshot>)>>,
 }
+
+/// Every mapping by trimmed check name, as read at one time.
+type MappingSnapshot = HashMap<String, Arc<Result<Mapping, MappingError>>>;
 
 impl MappingCache {
     pub fn new(store: Arc<dyn MappingStore>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
@@ -47,30 +52,45 @@ impl MappingCache {
             store,
             clock,
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            snapshot: Mutex::new(None),
         }
     }
 
     /// The mapping for a check: `None` when unmapped, `Some(Err)` when the item is broken.
     pub async fn get(&self, check_name: &str) -> Result<CachedMapping, PortError> {
-        let now = self.clock.now();
-        if let Some((read_at, cached)) = self.lock().get(check_name)
-            && now - *read_at < self.ttl
-        {
-            return Ok(cached.clone());
-        }
-        let item = self.store.get(check_name).await?;
-        let mapping = item.map(|item| Arc::new(Mapping::from_json(&item)));
-        if let Some(Err(error)) = mapping.as_deref() {
-            tracing::error!(%error, metric = "mappings.broken", "broken mapping");
-        }
-        self.lock()
-            .insert(check_name.to_owned(), (now, mapping.clone()));
-        Ok(mapping)
+        let snapshot = self.snapshot().await?;
+        Ok(snapshot.get(check_name.trim()).cloned())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (DateTime<Utc>, CachedMapping)>> {
-        self.entries
+    async fn snapshot(&self) -> Result<Arc<MappingSnapshot>, PortError> {
+        let now = self.clock.now();
+        if let Some((read_at, snapshot)) = self.lock().as_ref()
+            && now - *read_at < self.ttl
+        {
+            return Ok(snapshot.clone());
+        }
+        let mut snapshot = MappingSnapshot::new();
+        for item in self.store.list().await? {
+            let Some(name) = item.get("checkName").and_then(Value::as_str) else {
+                continue;
+            };
+            let mapping = Mapping::from_json(&item);
+            if let Err(error) = &mapping {
+                tracing::error!(%error, metric = "mappings.broken", "broken mapping");
+            }
+            // An item named exactly as events name the check wins over one with stray spaces.
+            let exact = name == name.trim();
+            if exact || !snapshot.contains_key(name.trim()) {
+                snapshot.insert(name.trim().to_owned(), Arc::new(mapping));
+            }
+        }
+        let snapshot = Arc::new(snapshot);
+        *self.lock() = Some((now, snapshot.clone()));
+        Ok(snapshot)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(DateTime<Utc>, Arc<MappingSnapshot>)>> {
+        self.snapshot
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -84,6 +104,8 @@ pub struct ResultsHandler {
     pub ops_center: Arc<dyn OpsCenter>,
     pub tags: Arc<dyn ResourceTags>,
     pub counters: Arc<dyn Counters>,
+    /// One runbook per resource at a time.
+    pub locks: Arc<dyn ResourceLocks>,
     pub kill_switch: Arc<dyn KillSwitch>,
     pub clock: Arc<dyn Clock>,
     pub config: LifecycleConfig,
@@ -219,6 +241,16 @@ impl Pass {
 }
 
 impl ResultsHandler {
+    pub(super) fn stores(&self) -> super::Stores<'_> {
+        super::Stores {
+            tracker: &*self.tracker,
+            executions: &*self.executions,
+            ops_center: &*self.ops_center,
+            locks: &*self.locks,
+            clock: &*self.clock,
+        }
+    }
+
     /// The function's whole job for one invocation: the stack's schedule (or a parked sweep
     /// failure naming one finding) runs the episode sweep; anything else is a stream batch,
     /// answered with the partial batch response. What the Lambda binary returns.

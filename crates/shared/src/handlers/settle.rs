@@ -3,13 +3,12 @@
 //! itself (the claim, when starting), then the start. Shared by the stream records and the
 //! sweep.
 
-use super::TRIES;
-use super::ignore_missing;
 use super::results::{CachedMapping, Failure, Pass, ResultsHandler, Step};
+use super::{Reserved, TRIES, ignore_missing, lock_lease, release_ended};
 use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
 use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, Need};
-use crate::ports::ExecutionInfo;
+use crate::ports::{ExecutionInfo, LockHolder};
 use crate::safety::{breaker_counter, ops_item_counter};
 use std::collections::{BTreeMap, HashSet};
 
@@ -22,6 +21,7 @@ struct Gathered {
     ops_items_this_month: Option<u64>,
     breaker_open: bool,
     execution: Option<Option<ExecutionInfo>>,
+    resource_busy: Option<LockHolder>,
 }
 
 impl Gathered {
@@ -33,6 +33,7 @@ impl Gathered {
             ops_items_this_month: self.ops_items_this_month,
             breaker_open: self.breaker_open,
             execution: self.execution.as_ref().map(Option::as_ref),
+            resource_busy: self.resource_busy.as_ref(),
         }
     }
 }
@@ -58,37 +59,124 @@ impl ResultsHandler {
             let mut decision = self
                 .decide(current.as_ref(), happening, row, &mut gathered)
                 .await?;
-            if decision.start.as_ref().is_some_and(|start| !start.resume) {
-                let safety = &self.config.safety;
-                let breaker =
-                    breaker_counter(&row.check_name, self.clock.now(), safety.breaker_window);
-                let expires_at = (self.clock.now() + self.config.retention).timestamp();
-                if !self
-                    .counters
-                    .increment_below(&breaker, safety.breaker_limit, expires_at)
-                    .await?
-                {
-                    tracing::warn!(metric = "automations.breaker", "circuit breaker tripped");
-                    crate::telemetry::count(crate::telemetry::BREAKER_TRIPPED);
-                    gathered.breaker_open = true;
-                    decision = self
-                        .decide(current.as_ref(), happening, row, &mut gathered)
-                        .await?;
-                }
+            let mut reserved = Reserved::default();
+            if let Err(failure) = self
+                .reserve(
+                    current.as_ref(),
+                    happening,
+                    row,
+                    &mut gathered,
+                    &mut decision,
+                    &mut reserved,
+                )
+                .await
+            {
+                self.undo(&reserved).await;
+                return Err(failure);
             }
             if let Some(episode) = decision.episode.as_ref().or(current.as_ref()) {
                 crate::telemetry::mark_episode(episode);
             }
-            if self
-                .carry_out(current.as_ref(), decision, row, steps, pass)
-                .await?
+            match self
+                .carry_out(current.as_ref(), decision, row, steps, pass, &mut reserved)
+                .await
             {
-                return Ok(());
+                Ok(true) => return Ok(()),
+                // Another writer moved the episode: this start will not happen as decided.
+                Ok(false) => self.undo(&reserved).await,
+                Err(failure) => {
+                    if !reserved.claimed {
+                        self.undo(&reserved).await;
+                    }
+                    return Err(failure);
+                }
             }
         }
         Err(Failure::Retry(format!(
             "the episode of this finding changed under {TRIES} writes in a row"
         )))
+    }
+
+    /// Takes what a new start needs before it is claimed: the resource's lock (one runbook per
+    /// resource at a time) and a place under the circuit breaker. Either refused: the lifecycle
+    /// decides again with that fact (a hold). Both are given back if the start does not happen.
+    async fn reserve(
+        &self,
+        current: Option<&Episode>,
+        happening: Happening<'_>,
+        row: &Finding,
+        gathered: &mut Gathered,
+        decision: &mut Decision,
+        reserved: &mut Reserved,
+    ) -> Result<(), Failure> {
+        let new_start = |decision: &Decision| {
+            decision
+                .start
+                .as_ref()
+                .filter(|start| !start.resume)
+                .map(|start| (start.lock.clone(), start.request.clone()))
+        };
+        let Some((lock, request)) = new_start(decision) else {
+            return Ok(());
+        };
+        let safety = &self.config.safety;
+        let now = self.clock.now();
+        let expires_at = (now + self.config.retention).timestamp();
+        if let Some(key) = lock {
+            let holder = LockHolder {
+                finding_key: row.hash_key.clone(),
+                client_token: request.client_token.clone(),
+                check_name: row.check_name.clone(),
+                document: request.document.clone(),
+                acquired_at: now.timestamp(),
+                lease_until: (now + lock_lease(safety)).timestamp(),
+                released_at: None,
+            };
+            let cooled = (now - safety.cool_down).timestamp();
+            match self
+                .locks
+                .acquire(&key, &holder, now.timestamp(), cooled, expires_at)
+                .await?
+            {
+                Some(busy) => {
+                    tracing::info!(holder = %busy.client_token, metric = "automations.resource_busy", "another runbook holds the resource");
+                    gathered.resource_busy = Some(busy);
+                    *decision = self.decide(current, happening, row, gathered).await?;
+                    return Ok(());
+                }
+                None => reserved.lock = Some((key, request.client_token.clone())),
+            }
+        }
+        let breaker = breaker_counter(&row.check_name, now, safety.breaker_window);
+        if self
+            .counters
+            .increment_below(&breaker, safety.breaker_limit, expires_at)
+            .await?
+        {
+            reserved.breaker = Some(breaker);
+        } else {
+            tracing::warn!(metric = "automations.breaker", "circuit breaker tripped");
+            crate::telemetry::count(crate::telemetry::BREAKER_TRIPPED);
+            self.undo(&std::mem::take(reserved)).await;
+            gathered.breaker_open = true;
+            *decision = self.decide(current, happening, row, gathered).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back what a start that did not happen reserved. Best effort: a lock left behind
+    /// frees at its lease, a breaker count with its window.
+    pub(super) async fn undo(&self, reserved: &Reserved) {
+        if let Some((key, token)) = &reserved.lock
+            && let Err(error) = self.locks.abandon(key, token).await
+        {
+            tracing::warn!(%error, "could not give back the resource lock; it frees at its lease");
+        }
+        if let Some(breaker) = &reserved.breaker
+            && let Err(error) = self.counters.decrement(breaker).await
+        {
+            tracing::warn!(%error, "could not give back the breaker's count");
+        }
     }
 
     /// Asks the lifecycle, gathering each fact it needs, once.
@@ -173,6 +261,7 @@ impl ResultsHandler {
         row: &Finding,
         steps: &mut Vec<Step>,
         pass: &Pass,
+        reserved: &mut Reserved,
     ) -> Result<bool, Failure> {
         let Some(mut next) = decision.episode else {
             steps.push(Step::Skipped {
@@ -233,11 +322,13 @@ impl ResultsHandler {
             if !self.executions.put_episode(&next).await? {
                 return Ok(false);
             }
+            reserved.claimed = true;
             crate::telemetry::episode_written(current, &next);
+            release_ended(&*self.locks, current, &next).await?;
         }
         steps.push(stage_step(&next, &decision.why));
         if let Some(start) = decision.start {
-            self.start(row, &next, start, steps, pass).await?;
+            self.start(row, &next, start, steps, pass, reserved).await?;
         }
         Ok(true)
     }

@@ -7,7 +7,7 @@
 
 use super::results::{Failure, Pass, ResultsHandler, Step};
 use super::settle::stage_step;
-use super::{TRIES, ignore_missing, record_outcome};
+use super::{Reserved, TRIES, ignore_missing, record_outcome};
 use crate::automation_event::is_final;
 use crate::clock::Clock;
 use crate::episode::Episode;
@@ -177,7 +177,9 @@ impl ResultsHandler {
         start: Start,
         steps: &mut Vec<Step>,
         pass: &Pass,
+        reserved: &Reserved,
     ) -> Result<(), Failure> {
+        let lock = start.lock.clone();
         let mut request = start.request;
         if let Some(id) = &episode.ops_item_id {
             request.tags.insert(TAG_OPS_ITEM.to_owned(), id.clone());
@@ -196,7 +198,12 @@ impl ResultsHandler {
                 let withdrawal = start
                     .withdraw
                     .expect("only a withdrawable start is withdrawn");
-                return self.withdraw(episode, *withdrawal, steps).await;
+                self.withdraw(episode, *withdrawal, steps).await?;
+                // It never reached SSM: as if its lock had never been taken.
+                if let Some(key) = &lock {
+                    self.locks.abandon(key, &request.client_token).await?;
+                }
+                return Ok(());
             }
             Err(StartFailure::Later(reason)) => return Err(Failure::Retry(reason)),
             Err(StartFailure::Refused(error)) => {
@@ -214,16 +221,17 @@ impl ResultsHandler {
                     document: Some(request.document.clone()),
                     failure: Some(reason.clone()),
                     at: self.clock.now(),
+                    lock: lock.clone(),
                 };
-                let decision = record_outcome(
-                    &*self.executions,
-                    &*self.ops_center,
-                    &*self.clock,
-                    &self.config,
-                    &row.hash_key,
-                    &outcome,
-                )
-                .await?;
+                // It never ran: its place under the breaker is given back (the lock goes with
+                // the refused attempt, below).
+                if let Some(breaker) = &reserved.breaker
+                    && let Err(error) = self.counters.decrement(breaker).await
+                {
+                    tracing::warn!(%error, "could not give back the breaker's count");
+                }
+                let decision =
+                    record_outcome(self.stores(), &self.config, &row.hash_key, &outcome).await?;
                 if let Some(episode) = &decision.episode {
                     steps.push(stage_step(episode, &decision.why));
                 }
@@ -259,6 +267,7 @@ impl ResultsHandler {
             resource: Some(row.resource.clone()),
             client_token: Some(request.client_token.clone()),
             parameters: Some(request.parameters.clone()),
+            resource_lock: lock,
             status: "Pending".into(),
             started_at: Some(format_time(now)),
             updated_at: format_time(now),

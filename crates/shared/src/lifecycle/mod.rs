@@ -13,8 +13,9 @@
 //! - At most `max_attempts` starts per episode: min(mapping, stack). Cool-down between two starts
 //!   of a finding, across episodes: max(mapping, stack).
 //! - A Success is verified, not assumed: the episode waits for Trusted Advisor's Green; a flagged
-//!   refresh whose item time is later than the execution's end plus the grace period means the
-//!   fix did not hold.
+//!   observation whose item time is later than the execution's end (SSM's `ExecutionEndTime`)
+//!   plus the grace period means the fix did not hold, whether it arrives after the outcome or
+//!   was already in the tracker when the outcome came.
 
 mod notes;
 mod outcome;
@@ -22,12 +23,16 @@ mod route;
 mod tick;
 mod tracked;
 
+pub use tick::IN_FLIGHT_CEILING;
+
 use crate::decide::Remediation;
 use crate::episode::Episode;
 use crate::finding::{Finding, format_time};
 use crate::mapping::{Mapping, MappingError};
 use crate::opsitem::Note;
-use crate::ports::{ExecutionInfo, NewOpsItem, OpsItemStatus, OpsItemUpdate, StartAutomation};
+use crate::ports::{
+    ExecutionInfo, LockHolder, NewOpsItem, OpsItemStatus, OpsItemUpdate, StartAutomation,
+};
 use crate::safety::SafetyConfig;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -57,6 +62,8 @@ pub struct LifecycleConfig {
     pub ops_item_source: String,
     /// How long closed episodes and execution rows are kept.
     pub retention: Duration,
+    /// How far ahead of the clock an SSM status event's time may be (as Trusted Advisor's).
+    pub future_tolerance: Duration,
 }
 
 impl Default for LifecycleConfig {
@@ -68,6 +75,7 @@ impl Default for LifecycleConfig {
             resolve_on: ResolveOn::Verified,
             ops_item_source: "TrustedAdvisor".into(),
             retention: Duration::days(90),
+            future_tolerance: Duration::minutes(15),
         }
     }
 }
@@ -91,6 +99,9 @@ pub struct Outcome {
     pub document: Option<String>,
     pub failure: Option<String>,
     pub at: DateTime<Utc>,
+    /// The resource lock the attempt held, when the caller knows it (the execution row, the
+    /// start); else the episode's attempt says.
+    pub lock: Option<String>,
 }
 
 /// What happened to a finding.
@@ -98,8 +109,9 @@ pub struct Outcome {
 pub enum Happening<'a> {
     /// The tracker's current row, from a stream record (already checked to be current).
     Tracked(&'a Finding),
-    /// An execution of the finding changed status.
-    Outcome(&'a Outcome),
+    /// An execution of the finding changed status, with the tracker's current row (`None` when
+    /// the tracker no longer holds the finding): a success is judged against it.
+    Outcome(&'a Outcome, Option<&'a Finding>),
     /// The sweep looks again, with the tracker's current row.
     Tick(&'a Finding),
 }
@@ -128,6 +140,9 @@ pub struct Facts<'a> {
     /// SSM's answer for the last attempt's execution; `Some(None)`: SSM does not know it (or
     /// will not say: access denied), so only the in-flight timeout can end it.
     pub execution: Option<Option<&'a ExecutionInfo>>,
+    /// Another attempt holds the resource's lock (learnt by trying to take it): its runbook
+    /// runs there, or ended within the cool-down.
+    pub resource_busy: Option<&'a LockHolder>,
 }
 
 /// A start to carry out.
@@ -141,6 +156,8 @@ pub struct Start {
     /// longer automated, or names another runbook or region): SSM is only asked whether the
     /// first call got through. If it did not, this is written instead of a start.
     pub withdraw: Option<Box<Withdrawal>>,
+    /// The resource lock the start takes (a new start) or holds (a resumed one).
+    pub lock: Option<String>,
 }
 
 /// A claimed attempt taken back before it reached SSM: the episode without it (it never ran, so
@@ -202,6 +219,8 @@ pub(super) struct Route {
     remediation: Remediation,
     max_attempts: u32,
     cool_down: Duration,
+    /// The resource lock a start would take.
+    lock: Option<String>,
 }
 
 /// Whether an episode gets an OpsItem.
@@ -227,7 +246,7 @@ impl Lifecycle<'_> {
     ) -> Result<Decision, Need> {
         match happening {
             Happening::Tracked(row) => self.tracked(current, row, facts),
-            Happening::Outcome(outcome) => Ok(self.outcome(current, outcome)),
+            Happening::Outcome(outcome, row) => Ok(self.outcome(current, outcome, row)),
             Happening::Tick(row) => match current {
                 Some(episode) if row.resource_status.is_flagged() && episode.is_episode_of(row) => {
                     self.tick(episode, row, facts)

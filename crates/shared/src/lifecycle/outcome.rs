@@ -3,15 +3,20 @@
 use super::{Decision, Lifecycle, Outcome, REFUSED, ResolveOn};
 use crate::automation_event::{is_final, is_success};
 use crate::episode::{Episode, Stage};
-use crate::finding::format_time;
+use crate::finding::{Finding, format_time};
 use crate::opsitem::{automation_data, stage_update};
 use crate::ports::OpsItemUpdate;
 use chrono::{DateTime, Duration};
 use std::collections::BTreeMap;
 
 impl Lifecycle<'_> {
-    /// An execution's outcome.
-    pub(super) fn outcome(&self, current: Option<&Episode>, outcome: &Outcome) -> Decision {
+    /// An execution's outcome, judged against the tracker's current row.
+    pub(super) fn outcome(
+        &self,
+        current: Option<&Episode>,
+        outcome: &Outcome,
+        row: Option<&Finding>,
+    ) -> Decision {
         let (key, data) = automation_data(
             &outcome.execution_id,
             &outcome.region,
@@ -93,7 +98,13 @@ impl Lifecycle<'_> {
         }
         let attempt = next.attempts[index].clone();
         next.updated_at = self.now_text();
-        if is_success(&outcome.status) {
+        // A success the tracker already contradicts: Trusted Advisor flagged the resource again
+        // after the runbook ended (its Red arrived before this outcome).
+        let did_not_hold = is_success(&outcome.status)
+            .then(|| row.filter(|row| row.resource_status.is_flagged() && next.is_episode_of(row)))
+            .flatten()
+            .and_then(|row| self.fix_did_not_hold(&next, row));
+        if is_success(&outcome.status) && did_not_hold.is_none() {
             next.stage = match self.config.resolve_on {
                 ResolveOn::Verified => Stage::Verifying {
                     until: format_time(outcome.at + self.config.verify_window),
@@ -102,20 +113,27 @@ impl Lifecycle<'_> {
             };
         } else if next.attempts.len() >= attempt.max_attempts as usize {
             next.stage = Stage::Escalated {
-                reason: format!(
-                    "remediation did not fix this: {} of {} attempts failed (the last: {}); a person must",
-                    next.attempts.len(),
-                    attempt.max_attempts,
-                    outcome.status
-                ),
+                reason: match &did_not_hold {
+                    Some(why) => format!(
+                        "remediation did not fix this: {why}; {} of {} attempts made; a person must",
+                        next.attempts.len(),
+                        attempt.max_attempts
+                    ),
+                    None => format!(
+                        "remediation did not fix this: {} of {} attempts failed (the last: {}); a person must",
+                        next.attempts.len(),
+                        attempt.max_attempts,
+                        outcome.status
+                    ),
+                },
             };
         } else {
             let until = DateTime::from_timestamp(attempt.started_at, 0).unwrap_or(self.now)
                 + Duration::minutes(attempt.cool_down_minutes);
-            next.stage = Stage::Held {
-                control: "cool-down".into(),
-                reason: format!(
-                    "attempt {} ended {}{}; the next attempt waits for the cool-down",
+            let what = match &did_not_hold {
+                Some(why) => format!("attempt {} succeeded but {why}", attempt.number),
+                None => format!(
+                    "attempt {} ended {}{}",
                     attempt.number,
                     outcome.status,
                     outcome
@@ -124,6 +142,10 @@ impl Lifecycle<'_> {
                         .map(|f| format!(" ({f})"))
                         .unwrap_or_default()
                 ),
+            };
+            next.stage = Stage::Held {
+                control: "cool-down".into(),
+                reason: format!("{what}; the next attempt waits for the cool-down"),
                 until: Some(format_time(until.max(self.now))),
             };
         }

@@ -1,7 +1,9 @@
 //! What the mapping makes of a finding, whether it gets an OpsItem, and whether a start happens now.
 
 use super::{Facts, Lifecycle, Need, OpsItemWant, Route, Start};
-use crate::decide::{Remediation, automation_tags, client_token, plan_remediation};
+use crate::decide::{
+    Remediation, automation_tags, client_token, plan_remediation, resource_lock_key,
+};
 use crate::episode::{Attempt, Episode, Stage};
 use crate::finding::{Finding, Status, format_time};
 use crate::mapping::Mode;
@@ -29,6 +31,7 @@ impl Lifecycle<'_> {
         };
         let valid = mapping.and_then(|m| m.as_ref().ok());
         Ok(Route {
+            lock: valid.map(|mapping| resource_lock_key(row, mapping)),
             remediation: plan_remediation(row, mapping, mode, note.as_deref(), safety),
             max_attempts: valid
                 .and_then(|m| m.max_attempts)
@@ -123,6 +126,26 @@ impl Lifecycle<'_> {
                         "automation starts are switched off (the stack's kill switch parameter is `off`)".into(),
                         None,
                     )
+                } else if let Some(holder) = facts.resource_busy {
+                    let (reason, until) = match holder.released_at {
+                        Some(released) => (
+                            format!(
+                                "another finding's runbook ({} for {:?}) ended on this resource less than {} minutes ago; waiting for the cool-down",
+                                holder.document,
+                                holder.check_name,
+                                route.cool_down.num_minutes()
+                            ),
+                            DateTime::from_timestamp(released, 0).map(|r| r + route.cool_down),
+                        ),
+                        None => (
+                            format!(
+                                "another runbook runs on this resource: {} for {:?} (ClientToken {}); one at a time",
+                                holder.document, holder.check_name, holder.client_token
+                            ),
+                            None,
+                        ),
+                    };
+                    hold("in-flight", reason, until)
                 } else if facts.breaker_open {
                     let window = safety.breaker_window.num_seconds().max(1);
                     let end = DateTime::from_timestamp(
@@ -153,6 +176,7 @@ impl Lifecycle<'_> {
                         status: None,
                         ended_at: None,
                         failure: None,
+                        lock: route.lock.clone(),
                     });
                     next.stage = Stage::Remediating;
                     next.updated_at = now;
@@ -169,6 +193,7 @@ impl Lifecycle<'_> {
                         request,
                         resume: false,
                         withdraw: None,
+                        lock: route.lock.clone(),
                     }));
                 }
             }

@@ -11,7 +11,7 @@ use chrono::Duration;
 
 /// How many in-flight timeouts a runbook SSM still reports running is waited for before the
 /// episode is escalated to a person.
-const IN_FLIGHT_CEILING: i32 = 4;
+pub const IN_FLIGHT_CEILING: i32 = 4;
 use crate::finding::Finding;
 use crate::opsitem::{Note, ops_item_for, stage_update};
 use crate::ports::{OpsItemStatus, StartAutomation};
@@ -54,7 +54,7 @@ impl Lifecycle<'_> {
                         && self.now.timestamp() - attempt.started_at
                             >= self.config.safety.in_flight_timeout.num_seconds() =>
                 {
-                    self.past_in_flight_timeout(episode, attempt, facts)?
+                    self.past_in_flight_timeout(episode, attempt, row, facts)?
                 }
                 _ => Decision::nothing(Some(episode), "remediating"),
             },
@@ -88,6 +88,7 @@ impl Lifecycle<'_> {
         &self,
         episode: &Episode,
         attempt: &Attempt,
+        row: &Finding,
         facts: &Facts<'_>,
     ) -> Result<Decision, Need> {
         let timeout = self.config.safety.in_flight_timeout;
@@ -95,7 +96,7 @@ impl Lifecycle<'_> {
             Some(_) => facts.execution.ok_or(Need::ExecutionStatus)?,
             None => None,
         };
-        let (status, failure) = match known {
+        let (status, failure, ended) = match known {
             Some(info) if !is_final(&info.status) => {
                 let running = Duration::seconds(self.now.timestamp() - attempt.started_at);
                 if running < timeout * IN_FLIGHT_CEILING {
@@ -119,13 +120,19 @@ impl Lifecycle<'_> {
                 let note = self.stage_note(&next);
                 return Ok(Decision::staged(next, note));
             }
-            Some(info) => (info.status.clone(), info.failure_message.clone()),
+            // SSM's own end time; the sweep's clock only when SSM gives none.
+            Some(info) => (
+                info.status.clone(),
+                info.failure_message.clone(),
+                info.end_time.map_or(self.now, |end| end.min(self.now)),
+            ),
             None => (
                 "TimedOut".to_owned(),
                 Some(format!(
                     "no final status {} hours after the start (in-flight timeout); counted as failed",
                     timeout.num_hours()
                 )),
+                self.now,
             ),
         };
         let outcome = Outcome {
@@ -135,9 +142,10 @@ impl Lifecycle<'_> {
             region: attempt.region.clone(),
             document: Some(attempt.document.clone()),
             failure,
-            at: self.now,
+            at: ended,
+            lock: attempt.lock.clone(),
         };
-        Ok(self.outcome(Some(episode), &outcome))
+        Ok(self.outcome(Some(episode), &outcome, Some(row)))
     }
 
     pub(super) fn passed(&self, until: &str) -> bool {
@@ -275,6 +283,7 @@ impl Lifecycle<'_> {
                 request,
                 resume: true,
                 withdraw,
+                lock: attempt.lock.clone(),
             }),
             ..Decision::nothing(None, "")
         })

@@ -163,6 +163,12 @@ impl Lifecycle<'_> {
         if !matches!(episode.stage, Stage::Verifying { .. } | Stage::Unconfirmed) {
             return None;
         }
+        self.fix_did_not_hold(episode, row)
+    }
+
+    /// Why a flagged observation, made after the episode's last runbook ended (plus the grace
+    /// Trusted Advisor's data needs), shows that the fix did not hold.
+    pub(super) fn fix_did_not_hold(&self, episode: &Episode, row: &Finding) -> Option<String> {
         let ended = episode.last_attempt()?.ended_at?;
         let deadline = ended.saturating_add(self.config.verify_grace.num_seconds());
         (row.time_millis() > deadline.saturating_mul(1000)).then(|| {

@@ -327,8 +327,17 @@ mod field {
         }
     }
 
+    /// Events name checks without leading or trailing spaces: a name with them would never
+    /// match one.
     pub fn check_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        non_empty(d, "a non-empty string")
+        let name = non_empty(d, "a non-empty string")?;
+        match name {
+            Some(name) if name != name.trim() => Err(D::Error::custom(format!(
+                "has leading or trailing whitespace ({name:?}); Trusted Advisor names the check {:?}",
+                name.trim()
+            ))),
+            name => Ok(name),
+        }
     }
 
     pub fn document<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -13,7 +13,9 @@ mod ssm;
 mod support;
 mod tagging;
 
-pub use dynamodb::{InMemoryCounters, InMemoryExecutions, InMemoryMappings, InMemoryTracker};
+pub use dynamodb::{
+    InMemoryCounters, InMemoryExecutions, InMemoryLocks, InMemoryMappings, InMemoryTracker,
+};
 pub use sqs::InMemoryQueue;
 pub use ssm::{
     DuplicateAnswer, InMemoryAutomation, InMemoryKillSwitch, InMemoryOpsCenter, SimulatedExecution,
@@ -65,7 +67,7 @@ impl Faults {
 pub const OPERATIONS: &[&str] = &[
     "tracker.put_if_newer",
     "tracker.get",
-    "mappings.get",
+    "mappings.list",
     "executions.record_started",
     "executions.get",
     "executions.record_status",
@@ -73,6 +75,10 @@ pub const OPERATIONS: &[&str] = &[
     "executions.put_episode",
     "counters.increment_below",
     "counters.increment",
+    "counters.decrement",
+    "locks.acquire",
+    "locks.release",
+    "locks.abandon",
     "counters.value",
     "kill_switch.starts_allowed",
     "automation.start",
@@ -114,6 +120,7 @@ with_faults!(
     InMemoryMappings,
     InMemoryExecutions,
     InMemoryCounters,
+    InMemoryLocks,
     InMemoryKillSwitch,
     InMemoryAutomation,
     InMemoryOpsCenter,

@@ -49,6 +49,9 @@ pub struct SimulatedExecution {
     /// When SSM accepted the start (by the clock the automation was given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it ended (`ExecutionEndTime`), by the same clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// SSM Automation across regions. Execution ids are UUIDs counted from 1, so runs are repeatable.
@@ -112,6 +115,9 @@ impl InMemoryAutomation {
             .find(|e| e.execution_id == execution_id)?;
         execution.status = status.to_owned();
         execution.failure_message = failure_message.map(str::to_owned);
+        if crate::automation_event::is_final(status) {
+            execution.ended_at = self.clock.as_ref().map(|clock| clock.now());
+        }
         Some(execution.clone())
     }
 }
@@ -161,6 +167,7 @@ impl Automation for InMemoryAutomation {
             status: "Pending".into(),
             failure_message: None,
             started_at: self.clock.as_ref().map(|clock| clock.now()),
+            ended_at: None,
         });
         drop(state);
         // The call that fails after it succeeded: the execution runs, the answer is lost.
@@ -211,6 +218,7 @@ impl Automation for InMemoryAutomation {
                 status: e.status.clone(),
                 document: e.document.clone(),
                 failure_message: e.failure_message.clone(),
+                end_time: e.ended_at,
             }))
     }
 }

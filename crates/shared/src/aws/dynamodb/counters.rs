@@ -71,6 +71,29 @@ impl Counters for DynamoCounters {
         Ok(())
     }
 
+    async fn decrement(&self, name: &str) -> Result<(), PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("automationExecutionId", s(name))
+            .update_expression("ADD #count :minusOne")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minusOne", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                // Already zero (or gone with its TTL): nothing to take back.
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(port_error("UpdateItem", &error)),
+            },
+        }
+    }
+
     async fn value(&self, name: &str) -> Result<u64, PortError> {
         let item = get_item(
             &self.client,

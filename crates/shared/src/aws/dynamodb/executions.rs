@@ -50,6 +50,7 @@ fn fill_missing(
         ("resource", record.resource.as_ref()),
         ("clientToken", record.client_token.as_ref()),
         ("startedAt", record.started_at.as_ref()),
+        ("resourceLock", record.resource_lock.as_ref()),
     ];
     values.extend(
         optional

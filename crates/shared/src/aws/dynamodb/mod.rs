@@ -7,16 +7,19 @@
 //! - Execution: rows keyed by `automationExecutionId`. The same table holds each finding's
 //!   episode under `finding#<finding key>` (written with a version condition: the claim that
 //!   makes each start happen once), the named counters (`breaker#…`, `opsitems#…`) and the
-//!   episode sweep's cursor (`sweep#episodes`). Rows, counters and closed episodes carry
+//!   episode sweep's cursor (`sweep#episodes`) and the resource locks (`lock#…`: one runbook per
+//!   resource at a time). Rows, counters and closed episodes carry
 //!   `expiresAt` (TTL, epoch seconds); open episodes do not.
 
 mod counters;
 mod executions;
+mod locks;
 mod mappings;
 mod tracker;
 
 pub use counters::DynamoCounters;
 pub use executions::DynamoExecutions;
+pub use locks::{DynamoLocks, lock_item_key};
 pub use mappings::DynamoMappings;
 pub use tracker::DynamoTracker;
 

@@ -38,6 +38,14 @@ impl Counters for InMemoryCounters {
         Ok(())
     }
 
+    async fn decrement(&self, name: &str) -> Result<(), PortError> {
+        self.faults.check("counters.decrement")?;
+        if let Some(value) = lock(&self.values).get_mut(name) {
+            *value = value.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     async fn value(&self, name: &str) -> Result<u64, PortError> {
         self.faults.check("counters.value")?;
         Ok(lock(&self.values).get(name).copied().unwrap_or(0))

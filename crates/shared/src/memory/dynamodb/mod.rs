@@ -2,10 +2,12 @@
 
 mod counters;
 mod executions;
+mod locks;
 mod mappings;
 mod tracker;
 
 pub use counters::InMemoryCounters;
 pub use executions::InMemoryExecutions;
+pub use locks::InMemoryLocks;
 pub use mappings::InMemoryMappings;
 pub use tracker::InMemoryTracker;

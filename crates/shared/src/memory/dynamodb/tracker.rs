@@ -11,6 +11,23 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// DynamoDB refuses a sort key over 1,024 bytes (a partition key over 2,048) for good, as a
+/// ValidationException.
+fn key_fits(finding: &Finding) -> Result<(), PortError> {
+    if finding.resource.len() > crate::finding::MAX_RESOURCE_BYTES || finding.hash_key.len() > 2048
+    {
+        return Err(PortError::new(
+            "UpdateItem",
+            crate::error::ErrorKind::Invalid,
+            format!(
+                "ValidationException: One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes ({} bytes)",
+                finding.resource.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The tracker table and its stream.
 pub struct InMemoryTracker {
     pub(crate) faults: Arc<Faults>,
@@ -57,6 +74,7 @@ impl InMemoryTracker {
 impl TrackerStore for InMemoryTracker {
     async fn put_if_newer(&self, finding: &Finding) -> Result<WriteOutcome, PortError> {
         self.faults.check("tracker.put_if_newer")?;
+        key_fits(finding)?;
         let mut state = lock(&self.state);
         let key = (finding.hash_key.clone(), finding.resource.clone());
         let old = state.rows.get(&key).cloned();
