@@ -652,11 +652,23 @@ impl ExecutionStore for OutcomeArrivesBeforeTheLink {
     async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError> {
         self.inner.episodes(after, limit).await
     }
-    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
-        self.inner.sweep_cursor().await
+    async fn due_episodes(
+        &self,
+        shard: u32,
+        due_by: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<tarem_shared::ports::Page<tarem_shared::ports::DueEpisode>, PortError> {
+        self.inner.due_episodes(shard, due_by, after, limit).await
     }
-    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
-        self.inner.set_sweep_cursor(cursor).await
+    async fn sweep_state(&self) -> Result<tarem_shared::ports::SweepState, PortError> {
+        self.inner.sweep_state().await
+    }
+    async fn set_sweep_state(
+        &self,
+        state: &tarem_shared::ports::SweepState,
+    ) -> Result<(), PortError> {
+        self.inner.set_sweep_state(state).await
     }
     async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError> {
         self.inner.unfinished(updated_before).await

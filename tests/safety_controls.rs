@@ -616,6 +616,7 @@ fn tags_are_read_only_when_a_control_needs_them() {
         breaker_open: false,
         execution: None,
         resource_busy: None,
+        ops_item: None,
     };
     let decide = |config: &LifecycleConfig| {
         Lifecycle {

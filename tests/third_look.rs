@@ -589,3 +589,192 @@ async fn the_breaker_counts_only_starts_that_happen() {
         "the refused start took no place under the breaker"
     );
 }
+
+/// The execution table as the sweep meets it when the stream's Green wins the race: the sweep
+/// reads the held episode, then the Green resolves its OpsItem and writes it fixed, before the
+/// sweep (having decided to start) sets the OpsItem in progress and loses its claim.
+struct GreenWinsTheRace {
+    inner: std::sync::Arc<dyn tarem_shared::ports::ExecutionStore>,
+    green: std::sync::Mutex<Option<(tarem_shared::handlers::ResultsHandler, Value)>>,
+}
+
+#[async_trait::async_trait]
+impl tarem_shared::ports::ExecutionStore for GreenWinsTheRace {
+    async fn record_started(
+        &self,
+        r: &tarem_shared::ports::ExecutionRecord,
+    ) -> Result<String, PortError> {
+        self.inner.record_started(r).await
+    }
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<tarem_shared::ports::ExecutionRecord>, PortError> {
+        self.inner.get(id).await
+    }
+    async fn record_status(
+        &self,
+        r: &tarem_shared::ports::ExecutionRecord,
+    ) -> Result<tarem_shared::ports::StatusWrite, PortError> {
+        self.inner.record_status(r).await
+    }
+    async fn get_episode(
+        &self,
+        key: &str,
+    ) -> Result<Option<tarem_shared::episode::Episode>, PortError> {
+        let read = self.inner.get_episode(key).await?;
+        let armed = read.as_ref().is_some_and(|e| e.stage.name() == "held");
+        let green = if armed {
+            self.green.lock().unwrap().take()
+        } else {
+            None
+        };
+        if let Some((handler, batch)) = green {
+            let report = handler.handle_batch(&batch, None).await;
+            assert!(report.batch_item_failures().is_empty(), "{report:?}");
+        }
+        Ok(read)
+    }
+    async fn put_episode(&self, e: &tarem_shared::episode::Episode) -> Result<bool, PortError> {
+        self.inner.put_episode(e).await
+    }
+    async fn open_episodes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<tarem_shared::ports::EpisodePage, PortError> {
+        self.inner.open_episodes(after, limit).await
+    }
+    async fn episodes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<tarem_shared::ports::EpisodePage, PortError> {
+        self.inner.episodes(after, limit).await
+    }
+    async fn due_episodes(
+        &self,
+        shard: u32,
+        by: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<tarem_shared::ports::Page<tarem_shared::ports::DueEpisode>, PortError> {
+        self.inner.due_episodes(shard, by, after, limit).await
+    }
+    async fn sweep_state(&self) -> Result<tarem_shared::ports::SweepState, PortError> {
+        self.inner.sweep_state().await
+    }
+    async fn set_sweep_state(&self, s: &tarem_shared::ports::SweepState) -> Result<(), PortError> {
+        self.inner.set_sweep_state(s).await
+    }
+    async fn unfinished(
+        &self,
+        before: &str,
+    ) -> Result<Vec<tarem_shared::ports::ExecutionRecord>, PortError> {
+        self.inner.unfinished(before).await
+    }
+}
+
+/// 4. The sweep decides attempt 2 from the held episode; the Green resolves the OpsItem and
+/// writes the episode fixed; the sweep's "in progress, attempt 2 of 3" lands after it and its
+/// claim loses. The episode is the truth: a sweep later, the OpsItem says resolved again, and
+/// nothing started.
+#[tokio::test]
+async fn an_opsitem_write_that_lost_the_race_is_repaired_by_the_sweep() {
+    let (mut local, clock) = local_loop();
+    let arn = sg_arn("sg-1");
+    let t0 = clock.now();
+    deliver(&local, &ta_event(SG_CHECK, &arn, "Red", t0)).await;
+    finish_all(&local, "Failed").await;
+    assert_eq!(state(&local), ["held"]);
+    // The Green, tracked now; its record is delivered in the middle of the sweep.
+    clock.advance(Duration::minutes(31));
+    local
+        .track(&ta_event(
+            SG_CHECK,
+            &arn,
+            "Green",
+            t0 + Duration::minutes(29),
+        ))
+        .await
+        .unwrap();
+    let batch = local.pending_stream_batch();
+    let green = tarem_shared::handlers::ResultsHandler {
+        tracker: local.tracker.clone(),
+        mappings: tarem_shared::handlers::MappingCache::new(
+            local.mappings.clone(),
+            local.clock.clone(),
+            Duration::seconds(60),
+        ),
+        executions: local.executions.clone(),
+        automation: local.automation.clone(),
+        ops_center: local.ops_center.clone(),
+        tags: local.resource_tags.clone(),
+        counters: local.counters.clone(),
+        locks: local.locks.clone(),
+        kill_switch: local.kill_switch.clone(),
+        clock: local.clock.clone(),
+        config: test_stack(),
+        pacer: Default::default(),
+        parking: local.parked.clone(),
+    };
+    local.results.executions = std::sync::Arc::new(GreenWinsTheRace {
+        inner: local.executions.clone(),
+        green: std::sync::Mutex::new(Some((green, batch))),
+    });
+    // The sweep reaches the held episode at the end of its cool-down and reads it first.
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(state(&local), ["fixed"]);
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "nothing started after the Green"
+    );
+    // The OpsItem the episode says is resolved, whichever write landed last; a sweep later at
+    // the latest.
+    sweeps_until(&local, &clock, clock.now() + Duration::minutes(30), None).await;
+    let item = &local.ops_center.items()[0];
+    assert_eq!(item.status, OpsItemStatus::Resolved, "{:?}", item.updates);
+    assert_eq!(remediation(&local, &item.id)["state"], "fixed");
+}
+
+/// 5. A new finding's first record fails until its retries run out (the stream parks the
+/// range); later refreshes say the same state again. The settle check a sweep later finds the
+/// flagged row without an episode and acts on it.
+#[tokio::test]
+async fn a_lost_first_red_is_found_and_acted_on_by_the_sweep() {
+    let (local, clock) = local_loop();
+    let arn = sg_arn("sg-1");
+    let t0 = clock.now();
+    local.faults.fail(
+        "executions.get_episode",
+        6,
+        PortError::new(
+            "GetItem",
+            ErrorKind::Throttled,
+            "ProvisionedThroughputExceededException",
+        ),
+    );
+    let mut pipeline = Pipeline::new(&local);
+    pipeline
+        .deliver_event(&ta_event(SG_CHECK, &arn, "Red", t0))
+        .await;
+    assert_eq!(pipeline.parked.len(), 1, "{:?}", pipeline.parked);
+    // The same observation again, said later: a refresh, skipped.
+    clock.advance(Duration::minutes(5));
+    let mut refresh = ta_event(SG_CHECK, &arn, "Red", t0);
+    refresh["time"] = json!(format_time(clock.now()));
+    pipeline.deliver_event(&refresh).await;
+    assert!(local.executions.episodes().is_empty());
+    assert!(local.ops_center.items().is_empty());
+
+    sweeps_until(&local, &clock, t0 + Duration::minutes(35), None).await;
+    assert_eq!(state(&local), ["remediating"]);
+    assert_eq!(local.ops_center.items().len(), 1);
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(
+        local.tracker.pending_count(),
+        0,
+        "every change checked once"
+    );
+}

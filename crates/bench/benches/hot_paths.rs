@@ -46,6 +46,7 @@ fn hot_paths(c: &mut Criterion) {
         breaker_open: false,
         execution: None,
         resource_busy: None,
+        ops_item: None,
     };
     let decision = lifecycle
         .decide(None, Happening::Tracked(&finding), &facts)

@@ -152,6 +152,7 @@ pub fn plan(source: &str, event: &Value, mappings: &[Value], stack: &LifecycleCo
         breaker_open: false,
         execution: None,
         resource_busy: None,
+        ops_item: None,
     };
     let lifecycle = Lifecycle { config, now };
     let decision = match lifecycle.decide(None, Happening::Tracked(&finding), &facts) {

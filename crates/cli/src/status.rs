@@ -209,6 +209,7 @@ mod tests {
             episode: flagged_since.into(),
             flagged_since: flagged_since.into(),
             check_name: check.into(),
+            account: None,
             resource: "r".into(),
             status: Flag::Red,
             stage,
@@ -218,6 +219,9 @@ mod tests {
             previous_start: None,
             updated_at: "2026-11-30T10:00:00.000Z".into(),
             expires_at: 0,
+            due_at: None,
+            recheck_at: None,
+            check_ops_item: false,
         }
     }
 

@@ -27,6 +27,7 @@ fn episode(
         episode: key.into(),
         flagged_since: format_time(now - chrono::Duration::hours(flagged_hours_ago)),
         check_name: check.into(),
+        account: None,
         resource: format!("arn:aws:ec2:eu-west-1:123456789012:security-group/{key}"),
         status: Status::Red,
         stage,
@@ -36,6 +37,9 @@ fn episode(
         previous_start: None,
         updated_at: format_time(now),
         expires_at: 0,
+        due_at: None,
+        recheck_at: None,
+        check_ops_item: false,
     }
 }
 
@@ -88,10 +92,10 @@ async fn status_reads_the_loop_from_the_tables() {
     let moments = [now, now + chrono::Duration::seconds(30)];
     let breakers: std::collections::BTreeSet<_> = moments
         .iter()
-        .map(|at| breaker_counter("SG check", *at, chrono::Duration::minutes(60)))
+        .map(|at| breaker_counter("", "SG check", *at, chrono::Duration::minutes(60)))
         .collect();
     let budgets: std::collections::BTreeSet<_> =
-        moments.iter().map(|at| ops_item_counter(*at)).collect();
+        moments.iter().map(|at| ops_item_counter("", *at)).collect();
     for breaker in breakers {
         for _ in 0..3 {
             counters.increment(&breaker, expires).await.unwrap();

@@ -4,8 +4,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -50,6 +50,39 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
+/// The stack's sparse indexes of a table with these keys, as template.yaml declares them:
+/// (name, partition key, sort key and its type, projected attributes; none: keys only).
+#[allow(clippy::type_complexity)]
+pub fn indexes(
+    keys: &[&str],
+) -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    ScalarAttributeType,
+    &'static [&'static str],
+)> {
+    if keys == TRACKER_KEYS {
+        vec![(
+            "work-index",
+            "workKey",
+            "workSort",
+            ScalarAttributeType::N,
+            &[],
+        )]
+    } else if keys == EXECUTION_KEYS {
+        vec![(
+            "due-index",
+            "dueShard",
+            "dueAt",
+            ScalarAttributeType::N,
+            &["findingKey", "resource"],
+        )]
+    } else {
+        vec![]
+    }
+}
+
 /// Creates `name` with string keys (`keys[0]` the hash key, `keys[1]` the range key if any) and,
 /// with `stream`, a NEW_AND_OLD_IMAGES stream as the stack's tracker table has. Returns the
 /// stream's ARN when there is one.
@@ -84,6 +117,48 @@ pub async fn create_table(
                     .build()
                     .expect("name and key type are set"),
             );
+    }
+    for (index, partition, sort, sort_type, projected) in indexes(keys) {
+        for (attribute, kind) in [(partition, ScalarAttributeType::S), (sort, sort_type)] {
+            if !keys.contains(&attribute) {
+                request = request.attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(attribute)
+                        .attribute_type(kind)
+                        .build()
+                        .expect("name and type are set"),
+                );
+            }
+        }
+        let projection = if projected.is_empty() {
+            Projection::builder().projection_type(ProjectionType::KeysOnly)
+        } else {
+            projected.iter().fold(
+                Projection::builder().projection_type(ProjectionType::Include),
+                |builder, attribute| builder.non_key_attributes(*attribute),
+            )
+        };
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(partition)
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .expect("name and key type are set"),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(sort)
+                        .key_type(KeyType::Range)
+                        .build()
+                        .expect("name and key type are set"),
+                )
+                .projection(projection.build())
+                .build()
+                .expect("name, keys and projection are set"),
+        );
     }
     if stream {
         request = request.stream_specification(

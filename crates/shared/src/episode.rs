@@ -126,6 +126,9 @@ pub struct Episode {
     /// When Trusted Advisor first flagged it (RFC 3339).
     pub flagged_since: String,
     pub check_name: String,
+    /// The finding's account (its counters, its OpsItems and its runbooks are that account's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The tracker row's sort key: the sweep reads the row again with it.
     pub resource: String,
     /// The status last seen (Red or Yellow while open).
@@ -149,6 +152,20 @@ pub struct Episode {
     /// TTL (epoch seconds), set only once the episode is over.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub expires_at: i64,
+    /// When the sweep must look at it next (epoch seconds): the earliest of its stage's own time
+    /// (a hold's end, the verify deadline, the in-flight timeout) and `recheck_at`. `None`: it
+    /// waits for an event (Trusted Advisor's Green, a mapping change) and the sweep never reads
+    /// it. Derived by [`crate::lifecycle::schedule`]; the due index holds only episodes with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<i64>,
+    /// A look the stage does not name: an owed OpsItem's retry, a hold a resource tag decides,
+    /// an OpsItem to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck_at: Option<i64>,
+    /// The OpsItem's status changed in this write: at `recheck_at` the sweep checks that the
+    /// OpsItem says what the episode says (a write that lost a race may have said otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_ops_item: bool,
 }
 
 /// An episode's key in the execution table (also the sweep's cursor).
@@ -181,6 +198,7 @@ impl Episode {
             episode,
             flagged_since,
             check_name: row.check_name.clone(),
+            account: row.account_id.clone(),
             resource: row.resource.clone(),
             status: row.resource_status,
             stage: Stage::Flagged {
@@ -192,6 +210,9 @@ impl Episode {
             previous_start: previous.and_then(Episode::last_start),
             updated_at: now.to_owned(),
             expires_at: 0,
+            due_at: None,
+            recheck_at: None,
+            check_ops_item: false,
         }
     }
 

@@ -195,6 +195,7 @@ impl FindingsSweep {
             }
         }
         let now = self.clock.now();
+        let pending = self.pending_flagged().await?;
         for check in &checks {
             if wanted
                 .as_ref()
@@ -256,7 +257,24 @@ impl FindingsSweep {
                 ));
                 continue;
             }
-            let rows = self.tracker.flagged(&check.name).await?;
+            // The rows the tracker holds flagged, from its sparse flagged index: the reads grow
+            // with the check's flagged rows, not with the table. Only those Trusted Advisor no
+            // longer flags are read whole, to be cleared.
+            let mut rows: Vec<Finding> = pending
+                .iter()
+                .filter(|row| row.check_name == check.name)
+                .filter(|row| !flagged_keys.contains(&row.hash_key))
+                .cloned()
+                .collect();
+            for key in self
+                .tracker
+                .flagged_keys(Some(&self.account), &check.name)
+                .await?
+                .into_iter()
+                .filter(|key| !flagged_keys.contains(&key.hash_key))
+            {
+                rows.extend(self.tracker.get(&key.hash_key, &key.resource).await?);
+            }
             for green in cleared(&rows, &flagged_keys, result_time, now) {
                 self.apply(green, dry_run, true, &mut report).await?;
             }
@@ -269,6 +287,34 @@ impl FindingsSweep {
             "reconcile sweep done"
         );
         Ok(report)
+    }
+
+    /// The flagged rows of this account whose latest write is still pending its check (not yet
+    /// in the flagged part of the work index): written in the last minutes, a few.
+    async fn pending_flagged(&self) -> Result<Vec<Finding>, PortError> {
+        let mut rows = vec![];
+        for shard in 0..crate::ports::DUE_SHARDS {
+            let mut after = None;
+            loop {
+                let page = self
+                    .tracker
+                    .pending(shard, i64::MAX, after.as_deref(), 100)
+                    .await?;
+                for key in &page.items {
+                    if let Some(row) = self.tracker.get(&key.hash_key, &key.resource).await?
+                        && row.resource_status.is_flagged()
+                        && row.account_id.as_deref() == Some(self.account.as_str())
+                    {
+                        rows.push(row);
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(rows)
     }
 
     async fn apply(

@@ -166,17 +166,24 @@ pub fn ungoverned(finding: &Finding, governed: Option<&BTreeSet<String>>) -> Opt
     }
 }
 
-/// The counter that holds a check's starts in the breaker window containing `now`.
-pub fn breaker_counter(check_name: &str, now: DateTime<Utc>, window: Duration) -> String {
+/// The counter that holds an account's starts for a check in the breaker window containing
+/// `now`: one account's failures never trip another's breaker.
+pub fn breaker_counter(
+    account: &str,
+    check_name: &str,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> String {
     let window_seconds = window.num_seconds().max(1);
     format!(
-        "breaker#{}#{}",
+        "breaker#{account}#{}#{}",
         crate::finding::short_hash(check_name),
         now.timestamp().div_euclid(window_seconds)
     )
 }
 
-/// The counter of OpsItems created in `now`'s calendar month.
-pub fn ops_item_counter(now: DateTime<Utc>) -> String {
-    format!("opsitems#{}", now.format("%Y-%m"))
+/// The counter of an account's OpsItems created in `now`'s calendar month (OpsCenter's quota
+/// is per account).
+pub fn ops_item_counter(account: &str, now: DateTime<Utc>) -> String {
+    format!("opsitems#{account}#{}", now.format("%Y-%m"))
 }

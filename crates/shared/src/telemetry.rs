@@ -340,6 +340,7 @@ mod tests {
             episode: "e1".into(),
             flagged_since: "2026-11-02T09:00:00.000Z".into(),
             check_name: "c".into(),
+            account: None,
             resource: "r".into(),
             status: Status::Red,
             stage,
@@ -349,6 +350,9 @@ mod tests {
             previous_start: None,
             updated_at: "2026-11-02T09:00:00.000Z".into(),
             expires_at: 0,
+            due_at: None,
+            recheck_at: None,
+            check_ops_item: false,
         }
     }
 

@@ -16,8 +16,8 @@ use tarem_shared::episode::{Attempt, Episode, Stage, episode_key};
 use tarem_shared::finding::{Finding, finding_from_event, parse_time};
 use tarem_shared::mapping::{Mapping, Mode};
 use tarem_shared::ports::{
-    Counters, ExecutionRecord, ExecutionStore, MappingStore, StatusWrite, TrackerStore,
-    WriteOutcome,
+    Counters, DUE_SHARDS, ExecutionRecord, ExecutionStore, MappingStore, RowKey, StatusWrite,
+    SweepState, TrackerStore, WriteOutcome, due_shard,
 };
 
 async fn sdk() -> aws_config::SdkConfig {
@@ -339,14 +339,74 @@ async fn open_episodes_page_through_the_table_and_the_cursor_is_kept() {
     }
     seen.sort();
     assert_eq!(seen, ["open-1", "open-2", "open-4", "open-5"]);
-    assert_eq!(store.sweep_cursor().await, Ok(None));
-    store
-        .set_sweep_cursor(Some(&episode_key("open-2")))
-        .await
-        .unwrap();
-    assert_eq!(store.sweep_cursor().await, Ok(Some(episode_key("open-2"))));
-    store.set_sweep_cursor(None).await.unwrap();
-    assert_eq!(store.sweep_cursor().await, Ok(None));
+    assert_eq!(store.sweep_state().await, Ok(SweepState::default()));
+    let state = SweepState {
+        migration_cursor: Some(episode_key("open-2")),
+        migrated_episodes: true,
+        migrated_tracker: false,
+        fingerprints: [("check".to_owned(), "0123456789abcdef".to_owned())].into(),
+    };
+    store.set_sweep_state(&state).await.unwrap();
+    assert_eq!(store.sweep_state().await, Ok(state));
+}
+
+/// The due index on DynamoDB: only episodes with a due time are in it, earliest first, a page
+/// at a time, per shard; one whose due time goes is gone from it.
+#[tokio::test]
+async fn the_due_index_holds_only_episodes_with_a_due_time() {
+    let client = client().await;
+    let table = create_table(&client, EXECUTION_KEYS, false).await;
+    let store = DynamoExecutions::new(client.clone(), &table);
+    let mut due_keys = vec![];
+    for i in 0..30 {
+        let key = format!("due-{i}");
+        let mut item = Episode {
+            version: 1,
+            ..episode(&key)
+        };
+        // A third idle, a third due at 1,000, a third due later than asked.
+        item.due_at = match i % 3 {
+            0 => None,
+            1 => Some(1_000 + i64::from(i)),
+            _ => Some(9_000),
+        };
+        if i % 3 == 1 {
+            due_keys.push(key);
+        }
+        assert!(store.put_episode(&item).await.unwrap());
+    }
+    let mut found = vec![];
+    for shard in 0..DUE_SHARDS {
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .due_episodes(shard, 2_000, after.as_deref(), 2)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 2);
+            for due in &page.items {
+                assert_eq!(due_shard(&due.finding_key), shard);
+                assert!(due.due_at <= 2_000);
+                assert!(due.resource.contains("security-group/sg-1"));
+            }
+            found.extend(page.items.into_iter().map(|d| d.finding_key));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    found.sort();
+    due_keys.sort();
+    assert_eq!(found, due_keys);
+    // Its due time gone: out of the index.
+    let mut idle = store.get_episode("due-1").await.unwrap().unwrap();
+    idle.due_at = None;
+    idle.version += 1;
+    assert!(store.put_episode(&idle).await.unwrap());
+    let shard = due_shard("due-1");
+    let page = store.due_episodes(shard, 2_000, None, 100).await.unwrap();
+    assert!(page.items.iter().all(|d| d.finding_key != "due-1"));
 }
 
 #[tokio::test]
@@ -431,21 +491,108 @@ async fn the_sweeps_scans_find_flagged_rows_mapped_checks_and_unfinished_executi
         .put_if_newer(&finding("Red", "2026-11-02T09:00:00.000Z"))
         .await
         .unwrap();
-    let flagged = tracker
-        .flagged("Security groups should not allow unrestricted access to ports with high risk")
-        .await
-        .unwrap();
-    assert_eq!(flagged.len(), 1);
-    tracker
-        .put_if_newer(&finding("Green", "2026-11-02T10:00:00.000Z"))
-        .await
-        .unwrap();
+    let check = "Security groups should not allow unrestricted access to ports with high risk";
+    // Every write puts its row in the work index's pending part, checked a sweep later.
+    let red = finding("Red", "2026-11-02T09:00:00.000Z");
+    let key = RowKey {
+        hash_key: red.hash_key.clone(),
+        resource: red.resource.clone(),
+    };
+    let shard = due_shard(&red.hash_key);
+    // Tracked at 2026-11-28T00:00:00Z (the helper's clock): due 15 minutes later.
+    let settle_by = parse_time("2026-11-28T00:15:00Z").unwrap().timestamp();
+    let pending = tracker.pending(shard, settle_by, None, 10).await.unwrap();
+    assert_eq!(pending.items, std::slice::from_ref(&key));
     assert!(
         tracker
-            .flagged("Security groups should not allow unrestricted access to ports with high risk")
+            .pending(shard, settle_by - 3600, None, 10)
             .await
             .unwrap()
+            .items
+            .is_empty(),
+        "not due yet"
+    );
+    assert!(
+        tracker
+            .flagged_keys(Some("123456789012"), check)
+            .await
+            .unwrap()
+            .is_empty(),
+        "pending, not yet in the flagged part"
+    );
+    // A settled row moves only if it is the row that was checked.
+    let stored = tracker
+        .get(&key.hash_key, &key.resource)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut other = stored.clone();
+    other.order_key = Some("not the row's order".into());
+    tracker.settled(&other).await.unwrap();
+    assert_eq!(
+        tracker
+            .pending(shard, settle_by, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    tracker.settled(&stored).await.unwrap();
+    assert!(
+        tracker
+            .pending(shard, settle_by, None, 10)
+            .await
+            .unwrap()
+            .items
             .is_empty()
+    );
+    assert_eq!(
+        tracker
+            .flagged_keys(Some("123456789012"), check)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&key)
+    );
+    assert!(
+        tracker
+            .flagged_keys(Some("999999999999"), check)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another account's partition"
+    );
+    let green = finding("Green", "2026-11-02T10:00:00.000Z");
+    tracker.put_if_newer(&green).await.unwrap();
+    assert!(
+        tracker
+            .flagged_keys(Some("123456789012"), check)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a new write is pending again"
+    );
+    let stored = tracker
+        .get(&key.hash_key, &key.resource)
+        .await
+        .unwrap()
+        .unwrap();
+    tracker.settled(&stored).await.unwrap();
+    assert!(
+        tracker
+            .pending(shard, settle_by, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        tracker
+            .flagged_keys(Some("123456789012"), check)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a checked Green row leaves the index"
     );
 
     let mapping_table = create_table(&client, MAPPING_KEYS, false).await;

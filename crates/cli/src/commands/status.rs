@@ -55,9 +55,19 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
         }
         let mut status = summarize(&episodes, now);
         let window = chrono::Duration::minutes(args.breaker_window_minutes.max(1));
-        for check in status.flagged_by_check.keys().cloned().collect::<Vec<_>>() {
+        // Breakers and budgets are counted per account: each account's open checks.
+        let accounts: std::collections::BTreeSet<String> = episodes
+            .iter()
+            .map(|e| e.account.clone().unwrap_or_default())
+            .collect();
+        let checks: std::collections::BTreeSet<(String, String)> = episodes
+            .iter()
+            .filter(|e| e.stage.is_open())
+            .map(|e| (e.account.clone().unwrap_or_default(), e.check_name.clone()))
+            .collect();
+        for (account, check) in checks {
             let starts = counters
-                .value(&breaker_counter(&check, now, window))
+                .value(&breaker_counter(&account, &check, now, window))
                 .await?;
             if starts > 0 {
                 status.breakers.push(Breaker {
@@ -68,8 +78,12 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
                 });
             }
         }
+        let mut this_month = 0;
+        for account in &accounts {
+            this_month += counters.value(&ops_item_counter(account, now)).await?;
+        }
         status.ops_items = Budget {
-            this_month: counters.value(&ops_item_counter(now)).await?,
+            this_month,
             budget: args.ops_item_budget,
         };
         Ok::<_, CliError>(status)

@@ -6,7 +6,7 @@ use super::errors::port_error;
 use crate::error::{ErrorKind, PortError};
 use crate::ports::{
     Automation, CreatedOpsItem, ExecutionInfo, KillSwitch, NewOpsItem, OpsCenter, OpsData,
-    OpsItemStatus as Status, OpsItemUpdate, StartAutomation,
+    OpsItemStatus as Status, OpsItemUpdate, OpsItemView, StartAutomation,
 };
 use crate::ports::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN, attempt_tag};
 use async_trait::async_trait;
@@ -152,13 +152,20 @@ impl OpsCenter for SsmOpsCenter {
         Ok(ids)
     }
 
-    async fn status(&self, id: &str) -> Result<Option<Status>, PortError> {
+    async fn view(&self, id: &str) -> Result<Option<OpsItemView>, PortError> {
         let result = self.client.get_ops_item().ops_item_id(id).send().await;
         match result {
-            Ok(output) => Ok(output.ops_item.and_then(|item| match item.status()? {
-                OpsItemStatus::Resolved => Some(Status::Resolved),
-                OpsItemStatus::InProgress => Some(Status::InProgress),
-                _ => Some(Status::Open),
+            Ok(output) => Ok(output.ops_item.map(|item| OpsItemView {
+                status: match item.status() {
+                    Some(OpsItemStatus::Resolved) => Status::Resolved,
+                    Some(OpsItemStatus::InProgress) => Status::InProgress,
+                    _ => Status::Open,
+                },
+                state: OpsItemView::state_of(
+                    item.operational_data()
+                        .and_then(|data| data.get(crate::ports::DATA_REMEDIATION))
+                        .and_then(|value| value.value()),
+                ),
             })),
             Err(error) => match error.as_service_error() {
                 Some(GetOpsItemError::OpsItemNotFoundException(_)) => Ok(None),

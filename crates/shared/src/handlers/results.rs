@@ -89,10 +89,48 @@ impl MappingCache {
         Ok(snapshot)
     }
 
+    /// Every mapped check (by trimmed name) with its item's canonical text: what the sweep
+    /// compares run to run to notice a mapping change. Read fresh.
+    pub async fn fingerprints(&self) -> Result<BTreeMap<String, String>, PortError> {
+        Ok(self
+            .store
+            .list()
+            .await?
+            .into_iter()
+            .filter_map(|item| {
+                let name = item.get("checkName")?.as_str()?.trim().to_owned();
+                Some((name, canonical(&item)))
+            })
+            .collect())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(DateTime<Utc>, Arc<MappingSnapshot>)>> {
         self.snapshot
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A JSON value's text with every object's keys in order: the same item reads the same, whatever
+/// order DynamoDB returned its attributes in.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, String> = map
+                .iter()
+                .map(|(key, value)| (key, canonical(value)))
+                .collect();
+            let fields: Vec<String> = sorted
+                .iter()
+                .map(|(key, value)| format!("{}:{value}", Value::String((*key).clone())))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
     }
 }
 

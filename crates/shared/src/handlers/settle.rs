@@ -8,7 +8,7 @@ use super::{Reserved, TRIES, ignore_missing, lock_lease, release_ended};
 use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
 use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, Need};
-use crate::ports::{ExecutionInfo, LockHolder};
+use crate::ports::{ExecutionInfo, LockHolder, OpsItemView};
 use crate::safety::{breaker_counter, ops_item_counter};
 use std::collections::{BTreeMap, HashSet};
 
@@ -22,6 +22,7 @@ struct Gathered {
     breaker_open: bool,
     execution: Option<Option<ExecutionInfo>>,
     resource_busy: Option<LockHolder>,
+    ops_item: Option<Option<OpsItemView>>,
 }
 
 impl Gathered {
@@ -34,6 +35,7 @@ impl Gathered {
             breaker_open: self.breaker_open,
             execution: self.execution.as_ref().map(Option::as_ref),
             resource_busy: self.resource_busy.as_ref(),
+            ops_item: self.ops_item.as_ref().map(Option::as_ref),
         }
     }
 }
@@ -147,7 +149,8 @@ impl ResultsHandler {
                 None => reserved.lock = Some((key, request.client_token.clone())),
             }
         }
-        let breaker = breaker_counter(&row.check_name, now, safety.breaker_window);
+        let account = row.account_id.as_deref().unwrap_or_default();
+        let breaker = breaker_counter(account, &row.check_name, now, safety.breaker_window);
         if self
             .counters
             .increment_below(&breaker, safety.breaker_limit, expires_at)
@@ -215,13 +218,23 @@ impl ResultsHandler {
                 Need::KillSwitch => {
                     gathered.starts_allowed = Some(self.kill_switch.starts_allowed().await?);
                 }
+                Need::OpsItemState => {
+                    let id = current.and_then(|e| e.ops_item_id.as_deref());
+                    gathered.ops_item = Some(match id {
+                        Some(id) => self.ops_center.view(id).await?,
+                        None => None,
+                    });
+                }
                 Need::ExecutionStatus => {
                     gathered.execution = Some(self.last_execution(current).await?);
                 }
                 Need::OpsItemBudget => {
                     gathered.ops_items_this_month = Some(
                         self.counters
-                            .value(&ops_item_counter(self.clock.now()))
+                            .value(&ops_item_counter(
+                                row.account_id.as_deref().unwrap_or_default(),
+                                self.clock.now(),
+                            ))
                             .await?,
                     );
                 }
@@ -280,7 +293,13 @@ impl ResultsHandler {
                     if created.created {
                         let expires_at = (self.clock.now() + self.config.retention).timestamp();
                         self.counters
-                            .increment(&ops_item_counter(self.clock.now()), expires_at)
+                            .increment(
+                                &ops_item_counter(
+                                    row.account_id.as_deref().unwrap_or_default(),
+                                    self.clock.now(),
+                                ),
+                                expires_at,
+                            )
                             .await?;
                         tracing::info!(ops_item = %created.id, metric = "opsitems.created", "OpsItem created");
                         steps.push(Step::OpsItemCreated {

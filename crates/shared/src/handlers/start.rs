@@ -26,21 +26,24 @@ const DEADLINE_MARGIN_SECONDS: i64 = 10;
 pub const START_TRIES: u32 = 6;
 const MAX_BACKOFF_SECONDS: i64 = 20;
 
-/// Spaces StartAutomationExecution calls at least `interval` apart within this process.
+/// Spaces StartAutomationExecution calls at least `interval` apart within this process, per
+/// account and region (SSM's rate is each account's, in each region).
 #[derive(Default)]
 pub struct StartPacer {
-    last: Mutex<Option<DateTime<Utc>>>,
+    last: Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
 }
 
 impl StartPacer {
-    /// Reserves the next start slot; returns how long to wait for it.
-    fn reserve(&self, now: DateTime<Utc>, interval: Duration) -> Duration {
+    /// Reserves the next start slot of `lane` (account and region); returns how long to wait.
+    fn reserve(&self, lane: &str, now: DateTime<Utc>, interval: Duration) -> Duration {
         let mut last = self
             .last
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let slot = last.map_or(now, |last| (last + interval).max(now));
-        *last = Some(slot);
+        let slot = last
+            .get(lane)
+            .map_or(now, |last| (*last + interval).max(now));
+        last.insert(lane.to_owned(), slot);
         slot - now
     }
 }
@@ -71,6 +74,8 @@ pub struct Starter<'a> {
     pub automation: &'a dyn Automation,
     pub clock: &'a dyn Clock,
     pub pacer: &'a StartPacer,
+    /// The start's account and region: its pacing lane.
+    pub lane: String,
     pub interval: Duration,
     pub deadline: Option<DateTime<Utc>>,
 }
@@ -99,7 +104,9 @@ impl Starter<'_> {
         let mut backoff = Duration::seconds(1);
         let mut last_error = None;
         for try_number in 0..START_TRIES {
-            let wait = self.pacer.reserve(self.clock.now(), self.interval);
+            let wait = self
+                .pacer
+                .reserve(&self.lane, self.clock.now(), self.interval);
             self.wait_within_budget(wait, "pacing StartAutomationExecution")
                 .await?;
             match self.automation.start(request).await {
@@ -188,6 +195,11 @@ impl ResultsHandler {
             automation: &*self.automation,
             clock: &*self.clock,
             pacer: &self.pacer,
+            lane: format!(
+                "{}|{}",
+                row.account_id.as_deref().unwrap_or_default(),
+                request.region
+            ),
             interval: self.config.safety.start_interval,
             deadline: pass.deadline,
         };

@@ -20,8 +20,11 @@
 mod notes;
 mod outcome;
 mod route;
+mod schedule;
 mod tick;
 mod tracked;
+
+pub use schedule::{SWEEP_PERIOD, TAG_RECHECK, schedule, stage_due};
 
 pub use tick::IN_FLIGHT_CEILING;
 
@@ -31,7 +34,8 @@ use crate::finding::{Finding, format_time};
 use crate::mapping::{Mapping, MappingError};
 use crate::opsitem::Note;
 use crate::ports::{
-    ExecutionInfo, LockHolder, NewOpsItem, OpsItemStatus, OpsItemUpdate, StartAutomation,
+    ExecutionInfo, LockHolder, NewOpsItem, OpsItemStatus, OpsItemUpdate, OpsItemView,
+    StartAutomation,
 };
 use crate::safety::SafetyConfig;
 use chrono::{DateTime, Duration, Utc};
@@ -125,6 +129,8 @@ pub enum Need {
     OpsItemBudget,
     /// What SSM says of the last attempt's execution (asked only at the in-flight timeout).
     ExecutionStatus,
+    /// What the episode's OpsItem says now (asked only at its check).
+    OpsItemState,
 }
 
 /// The facts gathered for a decision; `None` is "not gathered yet".
@@ -143,6 +149,8 @@ pub struct Facts<'a> {
     /// Another attempt holds the resource's lock (learnt by trying to take it): its runbook
     /// runs there, or ended within the cool-down.
     pub resource_busy: Option<&'a LockHolder>,
+    /// What the episode's OpsItem says; `Some(None)`: it no longer exists.
+    pub ops_item: Option<Option<&'a OpsItemView>>,
 }
 
 /// A start to carry out.
@@ -244,17 +252,22 @@ impl Lifecycle<'_> {
         happening: Happening<'_>,
         facts: &Facts<'_>,
     ) -> Result<Decision, Need> {
-        match happening {
-            Happening::Tracked(row) => self.tracked(current, row, facts),
-            Happening::Outcome(outcome, row) => Ok(self.outcome(current, outcome, row)),
+        let mut decision = match happening {
+            Happening::Tracked(row) => self.tracked(current, row, facts)?,
+            Happening::Outcome(outcome, row) => self.outcome(current, outcome, row),
             Happening::Tick(row) => match current {
                 Some(episode) if row.resource_status.is_flagged() && episode.is_episode_of(row) => {
-                    self.tick(episode, row, facts)
+                    self.tick(episode, row, facts)?
                 }
                 // The Green (or the new episode) the stream has not brought yet.
-                _ => self.tracked(current, row, facts),
+                _ => self.tracked(current, row, facts)?,
             },
+        };
+        if matches!(happening, Happening::Tick(_)) {
+            self.sync(&mut decision, facts)?;
         }
+        self.schedule(&mut decision, facts);
+        Ok(decision)
     }
 
     pub(super) fn now_text(&self) -> String {

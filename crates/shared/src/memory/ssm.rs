@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::error::{ErrorKind, PortError};
 use crate::ports::{
     Automation, CreatedOpsItem, DATA_FINDING_KEY, ExecutionInfo, KillSwitch, NewOpsItem, OpsCenter,
-    OpsData, OpsItemStatus, OpsItemUpdate, StartAutomation, TAG_CLIENT_TOKEN,
+    OpsData, OpsItemStatus, OpsItemUpdate, OpsItemView, StartAutomation, TAG_CLIENT_TOKEN,
 };
 use async_trait::async_trait;
 use serde::Serialize;
@@ -375,9 +375,16 @@ impl OpsCenter for InMemoryOpsCenter {
             .collect())
     }
 
-    async fn status(&self, id: &str) -> Result<Option<OpsItemStatus>, PortError> {
+    async fn view(&self, id: &str) -> Result<Option<OpsItemView>, PortError> {
         self.faults.check("ops_center.status")?;
-        Ok(self.get(id).map(|item| item.status))
+        Ok(self.get(id).map(|item| OpsItemView {
+            status: item.status,
+            state: OpsItemView::state_of(
+                item.operational_data
+                    .get(crate::ports::DATA_REMEDIATION)
+                    .map(|data| data.value.as_str()),
+            ),
+        }))
     }
 }
 

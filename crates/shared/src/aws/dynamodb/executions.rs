@@ -1,11 +1,14 @@
 //! The execution table: execution rows, each finding's episode, and the sweep's cursor.
 
-use super::{from_item, get_item, n, s, scan, to_item};
+use super::{Item, from_item, get_item, n, s, scan, to_item};
 use crate::automation_event::FINAL_STATUSES;
 use crate::aws::errors::port_error;
 use crate::episode::{Episode, episode_key};
 use crate::error::{ErrorKind, PortError};
-use crate::ports::{EpisodePage, ExecutionRecord, ExecutionStore, StatusWrite};
+use crate::ports::{
+    DueEpisode, EpisodePage, ExecutionRecord, ExecutionStore, Page, StatusWrite, SweepState,
+    due_shard,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -207,6 +210,13 @@ impl ExecutionStore for DynamoExecutions {
             s(episode_key(&episode.finding_key)),
         );
         item.insert("recordType".into(), s("finding"));
+        // The due index holds only episodes with a due time, spread over its shards.
+        if episode.due_at.is_some() {
+            item.insert(
+                "dueShard".into(),
+                s(format!("due#{}", due_shard(&episode.finding_key))),
+            );
+        }
         let request = self
             .client
             .put_item()
@@ -242,44 +252,133 @@ impl ExecutionStore for DynamoExecutions {
         self.scan_episodes(after, limit, false).await
     }
 
-    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
+    async fn due_episodes(
+        &self,
+        shard: u32,
+        due_by: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DueEpisode>, PortError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("dueShard = :shard AND dueAt <= :by")
+            .expression_attribute_values(":shard", s(format!("due#{shard}")))
+            .expression_attribute_values(":by", n(due_by))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(after.map(decode_cursor).transpose()?)
+            .send()
+            .await
+            .map_err(|error| port_error("Query", &error))?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let text = |name: &str| {
+                    item.get(name)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                DueEpisode {
+                    finding_key: text("findingKey"),
+                    resource: text("resource"),
+                    due_at: item
+                        .get("dueAt")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next: output
+                .last_evaluated_key
+                .filter(|key| !key.is_empty())
+                .map(|key| encode_cursor(&key)),
+        })
+    }
+
+    async fn sweep_state(&self) -> Result<SweepState, PortError> {
         let item = get_item(
             &self.client,
             &self.table,
-            &[("automationExecutionId", SWEEP_CURSOR_KEY)],
+            &[("automationExecutionId", SWEEP_STATE_KEY)],
             true,
         )
         .await?;
-        Ok(item
-            .as_ref()
-            .and_then(|item| item.get("cursor"))
-            .and_then(|v| v.as_s().ok())
-            .cloned())
+        match item {
+            Some(item) => from_item("GetItem", item),
+            None => Ok(SweepState::default()),
+        }
     }
 
-    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
-        let request = self
-            .client
-            .update_item()
+    async fn set_sweep_state(&self, state: &SweepState) -> Result<(), PortError> {
+        let mut item = to_item("PutItem", state)?;
+        item.insert("automationExecutionId".into(), s(SWEEP_STATE_KEY));
+        item.insert("recordType".into(), s("sweep"));
+        self.client
+            .put_item()
             .table_name(&self.table)
-            .key("automationExecutionId", s(SWEEP_CURSOR_KEY));
-        let request = match cursor {
-            Some(cursor) => request
-                .update_expression("SET #cursor = :cursor")
-                .expression_attribute_values(":cursor", s(cursor)),
-            None => request.update_expression("REMOVE #cursor"),
-        };
-        request
-            .expression_attribute_names("#cursor", "cursor")
+            .set_item(Some(item))
             .send()
             .await
-            .map_err(|error| port_error("UpdateItem", &error))?;
+            .map_err(|error| port_error("PutItem", &error))?;
         Ok(())
     }
 }
 
-/// Where the episode sweep stopped last time (an item of the execution table).
-const SWEEP_CURSOR_KEY: &str = "sweep#episodes";
+/// The sparse index of episodes with a due time (`dueShard`, `dueAt`; projects `findingKey` and
+/// `resource`).
+pub const DUE_INDEX: &str = "due-index";
+
+/// A Query's LastEvaluatedKey as the port's cursor (every key attribute here is a string or a
+/// number), and back.
+pub(super) fn encode_cursor(key: &Item) -> String {
+    let plain: serde_json::Map<String, serde_json::Value> = key
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                AttributeValue::N(number) => serde_json::json!({ "N": number }),
+                AttributeValue::S(text) => serde_json::json!({ "S": text }),
+                _ => serde_json::Value::Null,
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    serde_json::Value::Object(plain).to_string()
+}
+
+pub(super) fn decode_cursor(cursor: &str) -> Result<Item, PortError> {
+    let invalid = || {
+        PortError::new(
+            "Query",
+            ErrorKind::Invalid,
+            format!("not a page cursor: {cursor}"),
+        )
+    };
+    let value: serde_json::Value = serde_json::from_str(cursor).map_err(|_| invalid())?;
+    value
+        .as_object()
+        .ok_or_else(invalid)?
+        .iter()
+        .map(|(name, value)| {
+            let attribute = match (value.get("S"), value.get("N")) {
+                (Some(serde_json::Value::String(text)), _) => s(text),
+                (_, Some(serde_json::Value::String(number))) => AttributeValue::N(number.clone()),
+                _ => return Err(invalid()),
+            };
+            Ok((name.clone(), attribute))
+        })
+        .collect()
+}
+
+/// What the episode sweep remembers between runs (an item of the execution table).
+const SWEEP_STATE_KEY: &str = "sweep#episodes";
 
 impl DynamoExecutions {
     /// The episode rows (open ones only, or all), one Scan page after `after`.

@@ -5,7 +5,15 @@ use crate::clock::Clock;
 use crate::episode::Episode;
 use crate::error::PortError;
 use crate::memory::{Faults, lock};
-use crate::ports::{EpisodePage, ExecutionRecord, ExecutionStore, StatusWrite};
+use crate::ports::{
+    DueEpisode, EpisodePage, ExecutionRecord, ExecutionStore, Page, StatusWrite, SweepState,
+    due_shard,
+};
+
+/// A due index position: the due time (fixed width, so it sorts) and the key.
+fn due_cursor(at: i64, key: &str) -> String {
+    format!("{at:015}|{key}")
+}
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +35,7 @@ pub struct InMemoryExecutions {
 struct ExecutionState {
     rows: BTreeMap<String, ExecutionRecord>,
     episodes: BTreeMap<String, Episode>,
-    sweep_cursor: Option<String>,
+    sweep_state: SweepState,
 }
 
 impl InMemoryExecutions {
@@ -149,14 +157,53 @@ impl ExecutionStore for InMemoryExecutions {
         Ok(self.episode_page(after, limit, false))
     }
 
-    async fn sweep_cursor(&self) -> Result<Option<String>, PortError> {
-        self.faults.check("executions.sweep_cursor")?;
-        Ok(lock(&self.state).sweep_cursor.clone())
+    async fn due_episodes(
+        &self,
+        shard: u32,
+        due_by: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DueEpisode>, PortError> {
+        self.faults.check("executions.due_episodes")?;
+        // The sparse index: only episodes with a due time, in this shard, by (due, key).
+        let state = lock(&self.state);
+        let mut due: Vec<(i64, &Episode)> = state
+            .episodes
+            .values()
+            .filter_map(|e| Some((e.due_at?, e)))
+            .filter(|(at, e)| *at <= due_by && due_shard(&e.finding_key) == shard)
+            .collect();
+        due.sort_by(|a, b| (a.0, &a.1.finding_key).cmp(&(b.0, &b.1.finding_key)));
+        let start = after.map_or(0, |after| {
+            due.iter()
+                .position(|(at, e)| due_cursor(*at, &e.finding_key).as_str() > after)
+                .unwrap_or(due.len())
+        });
+        let page: Vec<&(i64, &Episode)> = due.iter().skip(start).take(limit.max(1)).collect();
+        let more = due.len() > start + page.len();
+        Ok(Page {
+            items: page
+                .iter()
+                .map(|(at, e)| DueEpisode {
+                    finding_key: e.finding_key.clone(),
+                    resource: e.resource.clone(),
+                    due_at: *at,
+                })
+                .collect(),
+            next: more
+                .then(|| page.last().map(|(at, e)| due_cursor(*at, &e.finding_key)))
+                .flatten(),
+        })
     }
 
-    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError> {
-        self.faults.check("executions.set_sweep_cursor")?;
-        lock(&self.state).sweep_cursor = cursor.map(str::to_owned);
+    async fn sweep_state(&self) -> Result<SweepState, PortError> {
+        self.faults.check("executions.sweep_state")?;
+        Ok(lock(&self.state).sweep_state.clone())
+    }
+
+    async fn set_sweep_state(&self, sweep_state: &SweepState) -> Result<(), PortError> {
+        self.faults.check("executions.set_sweep_state")?;
+        lock(&self.state).sweep_state = sweep_state.clone();
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use crate::clock::Clock;
 use crate::error::PortError;
 use crate::finding::{Finding, Placement, placement};
 use crate::memory::{Faults, lock};
-use crate::ports::{TrackerStore, WriteOutcome};
+use crate::ports::{Page, RowKey, TrackerStore, WriteOutcome, due_shard};
 use crate::stream::stream_record;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -39,6 +39,9 @@ pub struct InMemoryTracker {
 #[derive(Default)]
 struct TrackerState {
     rows: BTreeMap<(String, String), Finding>,
+    /// The work index: a row is pending its check (`settleBy`, epoch seconds) or, checked and
+    /// flagged, in the flagged part; a row in neither is Green, or written before the index.
+    work: BTreeMap<(String, String), Work>,
     stream: Vec<EventRecord>,
     /// Every record ever written (DynamoDB Streams keeps them 24 hours).
     history: Vec<EventRecord>,
@@ -68,6 +71,39 @@ impl InMemoryTracker {
     pub fn stream_history(&self) -> Vec<EventRecord> {
         lock(&self.state).history.clone()
     }
+
+    /// A row another version (or another tool) wrote: no settle mark, not in the flagged index,
+    /// no stream record.
+    pub fn insert_legacy(&self, row: &Finding) {
+        lock(&self.state)
+            .rows
+            .insert((row.hash_key.clone(), row.resource.clone()), row.clone());
+    }
+
+    /// Rows still pending their check.
+    pub fn pending_count(&self) -> usize {
+        lock(&self.state)
+            .work
+            .values()
+            .filter(|w| matches!(w, Work::Pending(_)))
+            .count()
+    }
+}
+
+/// Where a row is in the work index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Pending(i64),
+    Flagged,
+}
+
+/// How long after a write its settle check is due: past the stream's normal delivery, so the
+/// check finds the change applied.
+pub const SETTLE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// A settle index position: the due time (fixed width) and the key.
+fn settle_cursor(at: i64, key: &(String, String)) -> String {
+    format!("{at:015}|{}|{}", key.0, key.1)
 }
 
 #[async_trait]
@@ -85,7 +121,19 @@ impl TrackerStore for InMemoryTracker {
             Placement::Newer => {}
         }
         let row = finding.written_over(old.as_ref());
-        state.rows.insert(key, row.clone());
+        state.rows.insert(key.clone(), row.clone());
+        // Pending its check: `settleBy = if_not_exists(settleBy, :due)`.
+        let due = row
+            .tracked_at
+            .as_deref()
+            .and_then(crate::finding::parse_time)
+            .unwrap_or_else(|| self.clock.now())
+            + SETTLE_AFTER;
+        let due = match state.work.get(&key) {
+            Some(Work::Pending(at)) => *at,
+            _ => due.timestamp(),
+        };
+        state.work.insert(key, Work::Pending(due));
         state.sequence += 1;
         let record = stream_record(
             state.sequence,
@@ -102,14 +150,127 @@ impl TrackerStore for InMemoryTracker {
         ))
     }
 
-    async fn flagged(&self, check_name: &str) -> Result<Vec<Finding>, PortError> {
-        self.faults.check("tracker.flagged")?;
-        Ok(lock(&self.state)
-            .rows
-            .values()
-            .filter(|f| f.check_name == check_name && f.resource_status.is_flagged())
-            .cloned()
+    async fn flagged_keys(
+        &self,
+        account: Option<&str>,
+        check_name: &str,
+    ) -> Result<Vec<RowKey>, PortError> {
+        self.faults.check("tracker.flagged_keys")?;
+        let state = lock(&self.state);
+        Ok(state
+            .work
+            .iter()
+            .filter(|(_, work)| **work == Work::Flagged)
+            .filter_map(|(key, _)| state.rows.get(key))
+            .filter(|f| f.check_name == check_name)
+            .filter(|f| account.is_none_or(|a| f.account_id.as_deref() == Some(a)))
+            .map(|f| RowKey {
+                hash_key: f.hash_key.clone(),
+                resource: f.resource.clone(),
+            })
             .collect())
+    }
+
+    async fn pending(
+        &self,
+        shard: u32,
+        due_by: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<RowKey>, PortError> {
+        self.faults.check("tracker.pending")?;
+        let state = lock(&self.state);
+        let mut due: Vec<(i64, &(String, String))> = state
+            .work
+            .iter()
+            .filter_map(|(key, work)| match work {
+                Work::Pending(at) if *at <= due_by && due_shard(&key.0) == shard => {
+                    Some((*at, key))
+                }
+                _ => None,
+            })
+            .collect();
+        due.sort();
+        let start = after.map_or(0, |after| {
+            due.iter()
+                .position(|(at, key)| settle_cursor(*at, key).as_str() > after)
+                .unwrap_or(due.len())
+        });
+        let page: Vec<&(i64, &(String, String))> =
+            due.iter().skip(start).take(limit.max(1)).collect();
+        let more = due.len() > start + page.len();
+        Ok(Page {
+            items: page
+                .iter()
+                .map(|(_, key)| RowKey {
+                    hash_key: key.0.clone(),
+                    resource: key.1.clone(),
+                })
+                .collect(),
+            next: more
+                .then(|| page.last().map(|(at, key)| settle_cursor(*at, key)))
+                .flatten(),
+        })
+    }
+
+    async fn settled(&self, row: &Finding) -> Result<(), PortError> {
+        self.faults.check("tracker.settled")?;
+        let mut state = lock(&self.state);
+        let key = (row.hash_key.clone(), row.resource.clone());
+        // The condition: the row is the one checked. Its stream record carries no settle mark,
+        // which the stream's filter drops: no record reaches the results handler.
+        let current = state
+            .rows
+            .get(&key)
+            .map(|r| (r.order_key.clone(), r.resource_status));
+        if current.as_ref().map(|(order, _)| order) == Some(&row.order_key) {
+            if current.is_some_and(|(_, status)| status.is_flagged()) {
+                state.work.insert(key, Work::Flagged);
+            } else {
+                state.work.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn unindexed(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Finding>, PortError> {
+        self.faults.check("tracker.unindexed")?;
+        let state = lock(&self.state);
+        // Like a Scan with a Limit: `limit` rows read after `after`, those outside the index
+        // returned.
+        let cursor = |key: &(String, String)| format!("{}|{}", key.0, key.1);
+        let mut read = state
+            .rows
+            .iter()
+            .filter(|(key, _)| after.is_none_or(|after| cursor(key).as_str() > after));
+        let page: Vec<(&(String, String), &Finding)> = read.by_ref().take(limit.max(1)).collect();
+        let more = read.next().is_some();
+        Ok(Page {
+            items: page
+                .iter()
+                .filter(|(key, row)| {
+                    row.resource_status.is_flagged() && !state.work.contains_key(*key)
+                })
+                .map(|(_, row)| (*row).clone())
+                .collect(),
+            next: more
+                .then(|| page.last().map(|(key, _)| cursor(key)))
+                .flatten(),
+        })
+    }
+
+    async fn mark_pending(&self, row: &Finding, due: i64) -> Result<(), PortError> {
+        self.faults.check("tracker.mark_pending")?;
+        let mut state = lock(&self.state);
+        let key = (row.hash_key.clone(), row.resource.clone());
+        if state.rows.contains_key(&key) {
+            state.work.entry(key).or_insert(Work::Pending(due));
+        }
+        Ok(())
     }
 
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError> {

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod replay;
+mod ssm;
+pub use replay::*;
+pub use ssm::*;
+
 /// What a conditional tracker write did (the rule: [`crate::finding::placement`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -45,8 +50,66 @@ pub trait TrackerStore: Send + Sync {
     /// ([`Finding::written_over`]).
     async fn put_if_newer(&self, finding: &Finding) -> Result<WriteOutcome, PortError>;
     async fn get(&self, hash_key: &str, resource: &str) -> Result<Option<Finding>, PortError>;
-    /// The check's Red and Yellow rows (for the reconcile sweep; a Scan on DynamoDB).
-    async fn flagged(&self, check_name: &str) -> Result<Vec<Finding>, PortError>;
+    /// The keys of a check's settled Red and Yellow rows in one account, from the tracker's
+    /// sparse work index (`flagged#<account>#<check>`: a Green row is not in it, and a row
+    /// whose latest write is still to be checked is in the pending part instead); `None` for
+    /// the account reads every account's (a Scan: only a local run without an accounts list).
+    async fn flagged_keys(
+        &self,
+        account: Option<&str>,
+        check_name: &str,
+    ) -> Result<Vec<RowKey>, PortError>;
+    /// Rows whose latest write is still to be checked, due by `due_by` (epoch seconds): one
+    /// shard of the work index's pending part. Every write puts its row there, so that a change
+    /// the results handler never applied (its record parked, say) is found and acted on.
+    async fn pending(
+        &self,
+        shard: u32,
+        due_by: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<RowKey>, PortError>;
+    /// The row's change is applied (`row` as it was checked): a flagged row moves to the
+    /// flagged part, a Green one leaves the index. Unless the row changed since: then it stays
+    /// pending for the next look.
+    async fn settled(&self, row: &Finding) -> Result<(), PortError>;
+    /// Flagged rows written before the work index existed (a migration, once): a page of a Scan
+    /// after `after`. (A Green row needs no index; an open episode whose Green was lost is
+    /// looked at by the episodes' own migration.)
+    async fn unindexed(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Finding>, PortError>;
+    /// Puts a row written before the work index into its pending part, due at `due` (the
+    /// migration's write).
+    async fn mark_pending(&self, row: &Finding, due: i64) -> Result<(), PortError>;
+}
+
+/// A tracker row's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RowKey {
+    pub hash_key: String,
+    pub resource: String,
+}
+
+/// One page of a Query or Scan, and where the next starts (`None`: the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// How many partitions the sparse due indexes spread over: a burst of writes (a Trusted Advisor
+/// refresh of thousands of findings) is not throttled by one index partition's write limit.
+pub const DUE_SHARDS: u32 = 10;
+
+/// The index partition a key's due mark goes to.
+pub fn due_shard(key: &str) -> u32 {
+    key.bytes().fold(0u32, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(byte))
+    }) % DUE_SHARDS
 }
 
 /// The mapping table. Returns items as plain JSON (typed DynamoDB attributes already unwrapped);
@@ -136,6 +199,32 @@ pub enum StatusWrite {
     AlreadyFinal,
 }
 
+/// An episode due for the sweep: its finding's key and resource (the due index projects both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEpisode {
+    pub finding_key: String,
+    pub resource: String,
+    pub due_at: i64,
+}
+
+/// What the episode sweep remembers between runs (an item of the execution table).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepState {
+    /// The one-time migration of episodes and tracker rows written before the due indexes:
+    /// where it stopped, and whether it is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_cursor: Option<String>,
+    #[serde(default)]
+    pub migrated_episodes: bool,
+    #[serde(default)]
+    pub migrated_tracker: bool,
+    /// Each mapped check's fingerprint (its item and the stack's allowlists) as last acted on:
+    /// a change re-evaluates that check's open episodes.
+    #[serde(default)]
+    pub fingerprints: BTreeMap<String, String>,
+}
+
 /// A page of open episodes, for the sweep.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EpisodePage {
@@ -167,9 +256,17 @@ pub trait ExecutionStore: Send + Sync {
     /// Every episode kept (open, and closed ones until their TTL), in key order, after `after`,
     /// at most about `limit`: what `tarem status` counts.
     async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError>;
-    /// Where an unfinished sweep stopped.
-    async fn sweep_cursor(&self) -> Result<Option<String>, PortError>;
-    async fn set_sweep_cursor(&self, cursor: Option<&str>) -> Result<(), PortError>;
+    /// Episodes due by `due_by` (epoch seconds), one shard of the sparse due index, earliest
+    /// first; an idle open episode (no `dueAt`) is not in it.
+    async fn due_episodes(
+        &self,
+        shard: u32,
+        due_by: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DueEpisode>, PortError>;
+    async fn sweep_state(&self) -> Result<SweepState, PortError>;
+    async fn set_sweep_state(&self, state: &SweepState) -> Result<(), PortError>;
     /// Execution rows without a final status, last updated before `updated_before` (RFC 3339).
     async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError>;
 }
@@ -235,131 +332,6 @@ pub trait ResourceLocks: Send + Sync {
     async fn abandon(&self, key: &str, client_token: &str) -> Result<(), PortError>;
 }
 
-/// The stack's kill switch.
-#[async_trait]
-pub trait KillSwitch: Send + Sync {
-    /// `false` when an operator switched automation starts off.
-    async fn starts_allowed(&self) -> Result<bool, PortError>;
-}
-
-/// A request to start a runbook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StartAutomation {
-    pub document: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub document_version: Option<String>,
-    /// The resource's region: the automation runs there.
-    pub region: String,
-    pub parameters: BTreeMap<String, Vec<String>>,
-    /// A UUID derived from the finding and the attempt.
-    pub client_token: String,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// What SSM says about an execution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionInfo {
-    pub status: String,
-    pub document: String,
-    pub failure_message: Option<String>,
-    /// When it ended, by SSM's clock (`ExecutionEndTime`); `None` while it runs.
-    pub end_time: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// SSM Automation.
-#[async_trait]
-pub trait Automation: Send + Sync {
-    /// `StartAutomationExecution`; a ClientToken reused with other parameters is
-    /// [`crate::error::ErrorKind::Conflict`].
-    async fn start(&self, request: &StartAutomation) -> Result<String, PortError>;
-    /// The execution started with this ClientToken (found by its tag), if any.
-    async fn find_by_client_token(
-        &self,
-        region: &str,
-        client_token: &str,
-    ) -> Result<Option<String>, PortError>;
-    /// The execution's tags; `None` when there is no such execution.
-    async fn tags(
-        &self,
-        region: &str,
-        execution_id: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, PortError>;
-    async fn describe(
-        &self,
-        region: &str,
-        execution_id: &str,
-    ) -> Result<Option<ExecutionInfo>, PortError>;
-}
-
-/// One operational data value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OpsData {
-    pub value: String,
-    /// `SearchableString` (findable with DescribeOpsItems) rather than `String`.
-    pub searchable: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OpsItemStatus {
-    Open,
-    InProgress,
-    Resolved,
-}
-
-impl OpsItemStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpsItemStatus::Open => "Open",
-            OpsItemStatus::InProgress => "InProgress",
-            OpsItemStatus::Resolved => "Resolved",
-        }
-    }
-}
-
-/// An OpsItem to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NewOpsItem {
-    pub title: String,
-    pub description: String,
-    pub source: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
-    /// Goes into `/aws/dedup`: OpsCenter returns the existing item while it is Open or InProgress.
-    pub dedup_string: String,
-    /// Includes `/aws/dedup` and, for ARNs, `/aws/resources`.
-    pub operational_data: BTreeMap<String, OpsData>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedOpsItem {
-    pub id: String,
-    /// False when dedup returned an item that was already open.
-    pub created: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OpsItemUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<OpsItemStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub operational_data: BTreeMap<String, OpsData>,
-}
-
-/// OpsCenter.
-#[async_trait]
-pub trait OpsCenter: Send + Sync {
-    async fn create(&self, item: &NewOpsItem) -> Result<CreatedOpsItem, PortError>;
-    async fn update(&self, id: &str, update: &OpsItemUpdate) -> Result<(), PortError>;
-    /// Open or InProgress OpsItems of a finding (by the `tarem:findingKey` operational data).
-    async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError>;
-    /// The item's status; `None` when there is no such item.
-    async fn status(&self, id: &str) -> Result<Option<OpsItemStatus>, PortError>;
-}
-
 /// The resource's own tags (Resource Groups Tagging API, in the resource's region).
 #[async_trait]
 pub trait ResourceTags: Send + Sync {
@@ -398,119 +370,6 @@ pub struct CheckResult {
 pub trait TrustedAdvisor: Send + Sync {
     async fn checks(&self) -> Result<Vec<CheckInfo>, PortError>;
     async fn check_result(&self, check_id: &str) -> Result<CheckResult, PortError>;
-}
-
-// ---------------------------------------------------------------- names the adapters share
-
-/// Tag on each automation started by tarem: the OpsItem it reports to (when it exists yet).
-pub const TAG_OPS_ITEM: &str = "tarem:opsItemId";
-/// Tag on each automation started by tarem: the finding it remediates.
-pub const TAG_FINDING: &str = "tarem:findingKey";
-/// Tag on each automation started by tarem: its ClientToken, to find it again after a retry.
-pub const TAG_CLIENT_TOKEN: &str = "tarem:clientToken";
-
-/// Operational data key that makes a finding's OpsItems searchable.
-pub const DATA_FINDING_KEY: &str = "tarem:findingKey";
-pub const DATA_FINDING: &str = "tarem:finding";
-pub const DATA_REMEDIATION: &str = "tarem:remediation";
-pub const DATA_AUTOMATION: &str = "tarem:automation";
-
-/// A tag whose key carries the ClientToken, so `DescribeAutomationExecutions` (which filters on
-/// tag keys) can find the execution a retried start already made.
-pub fn attempt_tag(client_token: &str) -> String {
-    format!("tarem:attempt:{client_token}")
-}
-
-// ---------------------------------------------------------------- parking and replay
-
-/// Which function a parked message goes back to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    CheckTracker,
-    ResultsHandler,
-    AutomationExecutionHandler,
-}
-
-impl Target {
-    /// The function's name suffix (as serialised).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::CheckTracker => "check-tracker",
-            Target::ResultsHandler => "results-handler",
-            Target::AutomationExecutionHandler => "automation-execution-handler",
-        }
-    }
-}
-
-/// The stream range a stream on-failure record names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StreamBatch {
-    pub stream_arn: String,
-    pub shard_id: String,
-    pub start_sequence_number: String,
-    pub end_sequence_number: String,
-}
-
-/// The key of the payload in a message tarem parked itself (next to `taremParked`, the reason).
-pub const PARKED_PAYLOAD: &str = "payload";
-
-/// The body tarem writes when it parks something: the payload and why.
-pub fn parked_body(target: Target, payload: &Value, reason: &str) -> Value {
-    // The key is PARKED_PAYLOAD.
-    serde_json::json!({
-        "taremParked": { "target": target, "reason": reason },
-        "payload": payload,
-    })
-}
-
-/// Where a handler parks what it cannot use (the function's failure queue), so that nothing is
-/// lost and `tarem dlq replay` can send it back after a fix.
-#[async_trait]
-pub trait ParkingLot: Send + Sync {
-    async fn park(&self, target: Target, payload: &Value, reason: &str) -> Result<(), PortError>;
-}
-
-/// One message as the queue hands it out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueMessage {
-    pub id: String,
-    /// What deleting the message takes (SQS's receipt handle).
-    pub receipt: String,
-    pub body: String,
-}
-
-#[async_trait]
-pub trait ParkedQueue: Send + Sync {
-    /// Hands out up to `max` visible messages; each stays invisible to other readers until it
-    /// is deleted, released, or SQS's visibility timeout passes.
-    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, PortError>;
-    async fn delete(&self, receipt: &str) -> Result<(), PortError>;
-    /// Makes a received message visible again at once (a dry run looked at it, or its replay
-    /// failed), so the next run sees it without waiting out the visibility timeout.
-    async fn release(&self, receipt: &str) -> Result<(), PortError>;
-}
-
-/// Reads a parked stream range again, as Lambda delivers records.
-#[async_trait]
-pub trait StreamReader: Send + Sync {
-    async fn records(&self, batch: &StreamBatch) -> Result<Vec<Value>, PortError>;
-}
-
-/// What a handler did with a replayed payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redriven {
-    Done,
-    /// The handler still cannot use it and parked it again (a fresh copy is in the queue).
-    ParkedAgain(String),
-}
-
-/// Runs a handler on a payload; `Err` when the handler failed (a function error, or a stream
-/// batch with records it reports as failed).
-#[async_trait]
-pub trait Redrive: Send + Sync {
-    async fn invoke(&self, target: Target, payload: &Value) -> Result<Redriven, PortError>;
 }
 
 // ---------------------------------------------------------------- SSM documents
