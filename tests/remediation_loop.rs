@@ -661,6 +661,9 @@ impl ExecutionStore for OutcomeArrivesBeforeTheLink {
     ) -> Result<tarem_shared::ports::Page<tarem_shared::ports::DueEpisode>, PortError> {
         self.inner.due_episodes(shard, due_by, after, limit).await
     }
+    async fn archive_episode(&self, e: &Episode) -> Result<(), PortError> {
+        self.inner.archive_episode(e).await
+    }
     async fn sweep_state(&self) -> Result<tarem_shared::ports::SweepState, PortError> {
         self.inner.sweep_state().await
     }

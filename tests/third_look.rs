@@ -661,6 +661,9 @@ impl tarem_shared::ports::ExecutionStore for GreenWinsTheRace {
     ) -> Result<tarem_shared::ports::Page<tarem_shared::ports::DueEpisode>, PortError> {
         self.inner.due_episodes(shard, by, after, limit).await
     }
+    async fn archive_episode(&self, e: &tarem_shared::episode::Episode) -> Result<(), PortError> {
+        self.inner.archive_episode(e).await
+    }
     async fn sweep_state(&self) -> Result<tarem_shared::ports::SweepState, PortError> {
         self.inner.sweep_state().await
     }
@@ -777,4 +780,49 @@ async fn a_lost_first_red_is_found_and_acted_on_by_the_sweep() {
         0,
         "every change checked once"
     );
+}
+
+/// Every episode kept, the replaced ones included, as `tarem status` reads them.
+async fn all_episodes(local: &LocalLoop) -> Vec<tarem_shared::episode::Episode> {
+    let mut all = vec![];
+    let mut after = None;
+    loop {
+        let page =
+            tarem_shared::ports::ExecutionStore::episodes(&*local.executions, after.as_deref(), 7)
+                .await
+                .unwrap();
+        all.extend(page.episodes);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// 11. A finding flagged again every two hours, each time fixed: `tarem status` counts the 12
+/// starts and 12 fixes of the day, not only the latest episode's one.
+#[tokio::test]
+async fn status_counts_every_episode_and_attempt_of_its_window() {
+    let (local, clock) = local_loop();
+    let arn = sg_arn("sg-1");
+    let t0 = clock.now();
+    for cycle in 0..12 {
+        let red = t0 + Duration::hours(2 * cycle);
+        clock.set(red + Duration::minutes(2));
+        deliver(&local, &ta_event(SG_CHECK, &arn, "Red", red)).await;
+        finish_all(&local, "Success").await;
+        clock.set(red + Duration::hours(1));
+        deliver(
+            &local,
+            &ta_event(SG_CHECK, &arn, "Green", red + Duration::minutes(50)),
+        )
+        .await;
+    }
+    assert_eq!(local.automation.executions().len(), 12);
+    let status = tarem::status::summarize(&all_episodes(&local).await, clock.now());
+    assert_eq!(status.last_24_hours.starts, 12, "{status:?}");
+    assert_eq!(status.last_24_hours.succeeded, 12);
+    assert_eq!(status.last_24_hours.fixed, 12);
+    assert_eq!(status.time_to_fix.fixes, 12);
+    assert!(status.flagged_by_check.is_empty(), "{status:?}");
 }

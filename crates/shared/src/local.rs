@@ -235,10 +235,10 @@ impl crate::ports::Redrive for LocalLoop {
                     Ok(Redriven::Done)
                 }
             },
-            Target::ResultsHandler if crate::reconcile::is_scheduled(payload) => {
+            Target::ResultsHandler if crate::handlers::is_scheduled(payload) => {
                 let report = self
                     .results
-                    .sweep(None, crate::handlers::sweep::finding_named(payload))
+                    .sweep(None, crate::handlers::finding_named(payload))
                     .await?;
                 if report.failed.is_empty() {
                     Ok(Redriven::Done)

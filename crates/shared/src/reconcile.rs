@@ -347,9 +347,3 @@ impl FindingsSweep {
         Ok(())
     }
 }
-
-/// Whether an event is the stack's EventBridge schedule (the reconcile sweeps' trigger).
-pub fn is_scheduled(event: &Value) -> bool {
-    event.get("source").and_then(Value::as_str) == Some("aws.events")
-        && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-}

@@ -124,6 +124,62 @@ fn adapters_never_import_a_decision() {
     }
 }
 
+/// The handlers' files import one another without a circle: what several of them share lives in
+/// `handlers/common.rs`, and none reaches into the findings sweep's module.
+#[test]
+fn the_handlers_import_each_other_without_a_circle() {
+    let dir = workspace().join("crates/shared/src/handlers");
+    let mut files = vec![];
+    rust_files(&dir, &mut files);
+    let names: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| f.file_stem()?.to_str().map(str::to_owned))
+        .filter(|name| name != "mod")
+        .collect();
+    let sibling = regex::Regex::new(r"super::\{?([a-z_]+)").unwrap();
+    let grouped = regex::Regex::new(r"use super::\{([^}]*)\}").unwrap();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let module = file.file_stem().unwrap().to_str().unwrap().to_owned();
+        if module == "mod" {
+            continue;
+        }
+        let text = code(&std::fs::read_to_string(file).unwrap());
+        let uses = graph.entry(module.clone()).or_default();
+        let mut referenced: Vec<String> = sibling
+            .captures_iter(&text)
+            .map(|c| c[1].to_owned())
+            .collect();
+        for group in grouped.captures_iter(&text) {
+            referenced.extend(group[1].split(',').map(|part| {
+                part.trim()
+                    .split("::")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            }));
+        }
+        for name in referenced {
+            if names.contains(&name) && name != module {
+                uses.insert(name);
+            }
+        }
+        assert!(
+            !text.contains("crate::reconcile"),
+            "handlers/{module}.rs imports the findings sweep"
+        );
+    }
+    for (module, uses) in &graph {
+        for other in uses {
+            assert!(
+                !graph[other].contains(module),
+                "handlers/{module}.rs and handlers/{other}.rs import each other: {graph:?}"
+            );
+        }
+    }
+    assert!(graph.len() >= 6, "{graph:?}");
+}
+
 #[test]
 fn no_source_file_is_long_without_saying_why() {
     let mut files = vec![];

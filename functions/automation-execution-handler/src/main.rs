@@ -75,7 +75,7 @@ async fn main() -> Result<(), Error> {
         let handler = handler.clone();
         async move {
             let reply = async {
-                if tarem_shared::reconcile::is_scheduled(&event.payload) {
+                if tarem_shared::handlers::is_scheduled(&event.payload) {
                     let outcomes = handler.sweep(sweep_after).await?;
                     let summaries: Vec<Value> = outcomes.iter().map(|o| o.summary()).collect();
                     return Ok::<_, Error>(serde_json::json!({ "swept": summaries }));

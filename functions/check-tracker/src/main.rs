@@ -17,7 +17,8 @@ use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::finding::TrackingRules;
 use tarem_shared::handlers::CheckTracker;
-use tarem_shared::reconcile::{FindingsSweep, is_scheduled};
+use tarem_shared::handlers::is_scheduled;
+use tarem_shared::reconcile::FindingsSweep;
 use tarem_shared::telemetry::Emf;
 
 struct Config {

@@ -3,6 +3,7 @@
 //! lifecycle ([`crate::lifecycle`]) what to do, and carry it out.
 
 pub mod check_tracker;
+mod common;
 pub mod executions;
 pub mod results;
 mod settle;
@@ -10,8 +11,9 @@ mod start;
 pub mod sweep;
 
 pub use check_tracker::{CheckTracker, Tracked};
+pub use common::{Step, finding_named, is_scheduled, one_finding_payload};
 pub use executions::{ExecutionHandler, ExecutionOutcome};
-pub use results::{BatchReport, MappingCache, RecordOutcome, RecordReport, ResultsHandler, Step};
+pub use results::{BatchReport, MappingCache, RecordOutcome, RecordReport, ResultsHandler};
 pub use sweep::SweepReport;
 
 use crate::automation_event::is_success;

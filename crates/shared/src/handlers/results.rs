@@ -11,7 +11,7 @@
 //! finding, the episode and the attempt number, and a redelivered record finds its attempt
 //! already there.
 
-use super::start::StartPacer;
+use super::common::{CachedMapping, Failure, Pass, StartPacer, Step, finding_span};
 use crate::clock::Clock;
 use crate::error::PortError;
 use crate::finding::Finding;
@@ -24,13 +24,10 @@ use crate::ports::{
 use crate::ports::{ParkingLot, Target};
 use crate::stream::{TrackerChange, decode_record};
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
-
-pub(super) type CachedMapping = Option<Arc<Result<Mapping, MappingError>>>;
 
 /// The mapping table, read whole and kept for a short time: a batch reads it once, and an
 /// operator's edit is live within the TTL (zero: read every time). Checks are looked up by
@@ -152,54 +149,6 @@ pub struct ResultsHandler {
     pub parking: Arc<dyn ParkingLot>,
 }
 
-/// One thing the handler did for a record, in order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "step", rename_all = "camelCase")]
-pub enum Step {
-    /// The episode's state after the decision, and why.
-    Episode {
-        state: String,
-        why: String,
-    },
-    OpsItemCreated {
-        id: String,
-        title: String,
-    },
-    OpsItemReused {
-        id: String,
-    },
-    /// The OpsItem could not be created now; the sweep creates it later.
-    OpsItemOwed {
-        reason: String,
-    },
-    OpsItemUpdated {
-        id: String,
-        status: Option<String>,
-    },
-    AutomationStarted {
-        execution_id: String,
-        document: String,
-        region: String,
-        parameters: BTreeMap<String, Vec<String>>,
-        client_token: String,
-    },
-    AutomationAlreadyStarted {
-        execution_id: String,
-    },
-    /// Nothing can remediate this finding (no mapping, inactive, a broken mapping): why.
-    NoAutomation {
-        reason: String,
-    },
-    /// A safety control holds the start, and why.
-    Held {
-        control: String,
-        reason: String,
-    },
-    Skipped {
-        reason: String,
-    },
-}
-
 /// How a record ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
@@ -250,34 +199,6 @@ impl BatchReport {
     }
 }
 
-pub(crate) enum Failure {
-    Retry(String),
-    Park(String),
-}
-
-impl From<PortError> for Failure {
-    fn from(error: PortError) -> Self {
-        if error.is_retryable() {
-            Failure::Retry(error.to_string())
-        } else {
-            Failure::Park(error.to_string())
-        }
-    }
-}
-
-/// What one invocation (a batch, or a sweep) knows once: its deadline. The kill switch is not
-/// kept here: it is read for every decision that would start, so a switch turned off stops
-/// the very next start, even in the middle of a paced sweep or batch.
-pub(super) struct Pass {
-    pub deadline: Option<DateTime<Utc>>,
-}
-
-impl Pass {
-    pub fn new(deadline: Option<DateTime<Utc>>) -> Self {
-        Self { deadline }
-    }
-}
-
 impl ResultsHandler {
     pub(super) fn stores(&self) -> super::Stores<'_> {
         super::Stores {
@@ -297,9 +218,9 @@ impl ResultsHandler {
         payload: &Value,
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Value, PortError> {
-        if crate::reconcile::is_scheduled(payload) {
+        if super::common::is_scheduled(payload) {
             let report = self
-                .sweep(deadline, super::sweep::finding_named(payload))
+                .sweep(deadline, super::common::finding_named(payload))
                 .await?;
             return Ok(serde_json::to_value(report).unwrap_or_default());
         }
@@ -452,19 +373,4 @@ impl ResultsHandler {
             Some(current) => Ok(current),
         })
     }
-}
-
-/// The span every log line of a finding's work carries: one Logs Insights query follows a
-/// finding through all three functions by `findingKey`. The episode and its attempt are
-/// recorded on it once the lifecycle has read them ([`crate::telemetry::mark_episode`]).
-pub(super) fn finding_span(finding: &Finding) -> tracing::Span {
-    tracing::info_span!(
-        "finding",
-        findingKey = %finding.hash_key,
-        check = %finding.check_name,
-        resource = %finding.resource,
-        region = %finding.region,
-        episode = tracing::field::Empty,
-        attempt = tracing::field::Empty
-    )
 }

@@ -3,7 +3,8 @@
 //! itself (the claim, when starting), then the start. Shared by the stream records and the
 //! sweep.
 
-use super::results::{CachedMapping, Failure, Pass, ResultsHandler, Step};
+use super::common::{CachedMapping, Failure, Pass, Step, stage_step};
+use super::results::ResultsHandler;
 use super::{Reserved, TRIES, ignore_missing, lock_lease, release_ended};
 use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
@@ -341,6 +342,12 @@ impl ResultsHandler {
             if !self.executions.put_episode(&next).await? {
                 return Ok(false);
             }
+            // A new episode replaced the finding's last: that one is kept, closed, for the counts.
+            if let Some(replaced) = current.filter(|c| c.episode != next.episode) {
+                self.executions
+                    .archive_episode(&archived(replaced, &self.config, self.clock.now()))
+                    .await?;
+            }
             reserved.claimed = true;
             crate::telemetry::episode_written(current, &next);
             release_ended(&*self.locks, current, &next).await?;
@@ -353,21 +360,24 @@ impl ResultsHandler {
     }
 }
 
-/// The step that tells where the episode stands after a decision.
-pub(super) fn stage_step(episode: &Episode, why: &str) -> Step {
-    match &episode.stage {
-        Stage::Held {
-            control, reason, ..
-        } => Step::Held {
-            control: control.clone(),
-            reason: reason.clone(),
-        },
-        Stage::Flagged { reason } => Step::NoAutomation {
-            reason: reason.clone(),
-        },
-        stage => Step::Episode {
-            state: stage.name().to_owned(),
-            why: why.to_owned(),
-        },
+/// A replaced episode as it is kept: closed (an open one was ended by the new episode's flag:
+/// Trusted Advisor reported it fixed in between), with a TTL.
+fn archived(
+    replaced: &Episode,
+    config: &crate::lifecycle::LifecycleConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Episode {
+    let mut kept = replaced.clone();
+    if kept.stage.is_open() {
+        kept.stage = Stage::Fixed {
+            at: crate::finding::format_time(now),
+        };
     }
+    kept.due_at = None;
+    kept.recheck_at = None;
+    kept.check_ops_item = false;
+    if kept.expires_at == 0 {
+        kept.expires_at = (now + config.retention).timestamp();
+    }
+    kept
 }

@@ -5,8 +5,8 @@
 //! retries turned off ([`crate::aws::ssm::SsmAutomation`]), and this module retries throttling
 //! and the concurrency limit with exponential backoff and jitter, up to [`START_TRIES`] calls.
 
-use super::results::{Failure, Pass, ResultsHandler, Step};
-use super::settle::stage_step;
+use super::common::{DEADLINE_MARGIN_SECONDS, Failure, Pass, StartPacer, Step, stage_step};
+use super::results::ResultsHandler;
 use super::{Reserved, TRIES, ignore_missing, record_outcome};
 use crate::automation_event::is_final;
 use crate::clock::Clock;
@@ -17,36 +17,10 @@ use crate::lifecycle::{Outcome, REFUSED, Start, Withdrawal};
 use crate::opsitem::started_update;
 use crate::ports::{Automation, ExecutionRecord, StartAutomation, TAG_OPS_ITEM};
 use chrono::{DateTime, Duration, Utc};
-use std::sync::Mutex;
 
-/// Time kept in hand before the function's deadline: a record that would need more is retried
-/// in a later invocation rather than cut off mid-call.
-const DEADLINE_MARGIN_SECONDS: i64 = 10;
 /// Start calls per record for retryable SSM errors (throttling, the concurrency limit).
 pub const START_TRIES: u32 = 6;
 const MAX_BACKOFF_SECONDS: i64 = 20;
-
-/// Spaces StartAutomationExecution calls at least `interval` apart within this process, per
-/// account and region (SSM's rate is each account's, in each region).
-#[derive(Default)]
-pub struct StartPacer {
-    last: Mutex<std::collections::HashMap<String, DateTime<Utc>>>,
-}
-
-impl StartPacer {
-    /// Reserves the next start slot of `lane` (account and region); returns how long to wait.
-    fn reserve(&self, lane: &str, now: DateTime<Utc>, interval: Duration) -> Duration {
-        let mut last = self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let slot = last
-            .get(lane)
-            .map_or(now, |last| (*last + interval).max(now));
-        last.insert(lane.to_owned(), slot);
-        slot - now
-    }
-}
 
 /// Why a start did not happen.
 #[derive(Debug)]
@@ -154,13 +128,6 @@ impl Starter<'_> {
         self.clock.sleep(wait).await;
         Ok(())
     }
-}
-
-/// Whether `deadline` leaves time for more work.
-pub fn time_left(clock: &dyn Clock, deadline: Option<DateTime<Utc>>) -> bool {
-    deadline.is_none_or(|deadline| {
-        clock.now() + Duration::seconds(DEADLINE_MARGIN_SECONDS * 2) < deadline
-    })
 }
 
 /// Up to a second of jitter, spread by ClientToken and try, so retries of many records do not

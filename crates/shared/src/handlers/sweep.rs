@@ -19,8 +19,8 @@
 //! finding, which `tarem dlq replay` sends back to the results handler), the rest go on. The
 //! sweep stops cleanly before the invocation's deadline; what it did not reach is still due.
 
-use super::results::{Failure, Pass, ResultsHandler, finding_span};
-use super::start::time_left;
+use super::common::{Failure, Pass, finding_span, one_finding_payload, time_left};
+use super::results::ResultsHandler;
 use crate::episode::Episode;
 use crate::error::PortError;
 use crate::finding::Finding;
@@ -28,7 +28,7 @@ use crate::lifecycle::{SWEEP_PERIOD, schedule};
 use crate::ports::{DUE_SHARDS, RowKey, SweepState, Target};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+
 use std::collections::{BTreeMap, HashSet};
 use tracing::Instrument;
 
@@ -51,23 +51,6 @@ pub struct SweepReport {
     pub failed: Vec<String>,
     /// Stopped before the deadline; what it did not reach is still due.
     pub stopped_early: bool,
-}
-
-/// The scheduled payload that asks the sweep to look at one finding (what a parked sweep
-/// failure holds).
-pub fn one_finding_payload(finding_key: &str) -> Value {
-    json!({
-        "source": "aws.events",
-        "detail-type": "Scheduled Event",
-        "detail": { "taremSweep": { "findingKey": finding_key } },
-    })
-}
-
-/// The finding a scheduled payload names, if it names one.
-pub fn finding_named(payload: &Value) -> Option<&str> {
-    payload
-        .pointer("/detail/taremSweep/findingKey")
-        .and_then(Value::as_str)
 }
 
 impl ResultsHandler {

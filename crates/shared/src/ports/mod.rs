@@ -253,8 +253,11 @@ pub trait ExecutionStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<EpisodePage, PortError>;
-    /// Every episode kept (open, and closed ones until their TTL), in key order, after `after`,
-    /// at most about `limit`: what `tarem status` counts.
+    /// Keeps a finding's episode that a new one replaces, until its TTL: `tarem status` counts
+    /// every episode and attempt of its window, not only each finding's latest.
+    async fn archive_episode(&self, episode: &Episode) -> Result<(), PortError>;
+    /// Every episode kept (open, closed ones and those a newer episode replaced, until their
+    /// TTL), in key order, after `after`, at most about `limit`: what `tarem status` counts.
     async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError>;
     /// Episodes due by `due_by` (epoch seconds), one shard of the sparse due index, earliest
     /// first; an idle open episode (no `dueAt`) is not in it.

@@ -248,6 +248,29 @@ impl ExecutionStore for DynamoExecutions {
         self.scan_episodes(after, limit, true).await
     }
 
+    async fn archive_episode(&self, episode: &Episode) -> Result<(), PortError> {
+        let mut item = to_item("PutItem", episode)?;
+        item.insert(
+            "automationExecutionId".into(),
+            s(format!(
+                "episode#{}#{}",
+                episode.finding_key,
+                crate::finding::short_hash(&episode.episode)
+            )),
+        );
+        // Not an episode the sweep or the index reads: history, until its TTL.
+        item.insert("recordType".into(), s("archive"));
+        item.remove("dueAt");
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|error| port_error("PutItem", &error))?;
+        Ok(())
+    }
+
     async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError> {
         self.scan_episodes(after, limit, false).await
     }
@@ -400,7 +423,8 @@ impl DynamoExecutions {
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":fixed", s("fixed"))
         } else {
-            scan.filter_expression("recordType = :finding")
+            scan.filter_expression("recordType IN (:finding, :archive)")
+                .expression_attribute_values(":archive", s("archive"))
         };
         let output = scan
             .set_exclusive_start_key(

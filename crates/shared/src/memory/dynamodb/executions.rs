@@ -10,6 +10,15 @@ use crate::ports::{
     due_shard,
 };
 
+/// Where a replaced episode is kept.
+pub fn archive_key(episode: &Episode) -> String {
+    format!(
+        "{}#{}",
+        episode.finding_key,
+        crate::finding::short_hash(&episode.episode)
+    )
+}
+
 /// A due index position: the due time (fixed width, so it sorts) and the key.
 fn due_cursor(at: i64, key: &str) -> String {
     format!("{at:015}|{key}")
@@ -35,6 +44,8 @@ pub struct InMemoryExecutions {
 struct ExecutionState {
     rows: BTreeMap<String, ExecutionRecord>,
     episodes: BTreeMap<String, Episode>,
+    /// Replaced episodes, by `<finding key>#<episode hash>`.
+    archive: BTreeMap<String, Episode>,
     sweep_state: SweepState,
 }
 
@@ -152,9 +163,40 @@ impl ExecutionStore for InMemoryExecutions {
         Ok(self.episode_page(after, limit, true))
     }
 
+    async fn archive_episode(&self, episode: &Episode) -> Result<(), PortError> {
+        self.faults.check("executions.archive_episode")?;
+        lock(&self.state)
+            .archive
+            .insert(archive_key(episode), episode.clone());
+        Ok(())
+    }
+
     async fn episodes(&self, after: Option<&str>, limit: usize) -> Result<EpisodePage, PortError> {
         self.faults.check("executions.episodes")?;
-        Ok(self.episode_page(after, limit, false))
+        // Like a Scan: the current episodes and the archived ones, in one key order.
+        let state = lock(&self.state);
+        let all: BTreeMap<String, &Episode> = state
+            .episodes
+            .iter()
+            .map(|(key, e)| (crate::episode::episode_key(key), e))
+            .chain(
+                state
+                    .archive
+                    .iter()
+                    .map(|(key, e)| (format!("episode#{key}"), e)),
+            )
+            .collect();
+        let mut read = all
+            .iter()
+            .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after));
+        let page: Vec<(&String, &&Episode)> = read.by_ref().take(limit.max(1)).collect();
+        let more = read.next().is_some();
+        Ok(EpisodePage {
+            episodes: page.iter().map(|(_, e)| (**e).clone()).collect(),
+            next: more
+                .then(|| page.last().map(|(key, _)| (*key).clone()))
+                .flatten(),
+        })
     }
 
     async fn due_episodes(
