@@ -6,7 +6,7 @@
 
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::config::http::HttpResponse;
-use aws_sdk_ssm::types::{OpsItemDataType, OpsItemFilterKey, OpsItemStatus as SdkStatus};
+use aws_sdk_ssm::types::{OpsItemDataType, OpsItemStatus as SdkStatus};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
@@ -113,7 +113,7 @@ async fn an_open_duplicate_yields_the_existing_ops_item() {
 }
 
 #[tokio::test]
-async fn update_and_find_open_send_status_and_filters() {
+async fn update_sends_the_status_and_the_data() {
     let update = mock!(Client::update_ops_item)
         .match_requests(|request| {
             request.ops_item_id() == Some("oi-1")
@@ -123,23 +123,7 @@ async fn update_and_find_open_send_status_and_filters() {
                     .is_some_and(|d| d.contains_key("tarem:automation"))
         })
         .then_http_response(|| json_response(200, "{}"));
-    let describe = mock!(Client::describe_ops_items)
-        .match_requests(|request| {
-            let filters = request.ops_item_filters();
-            filters.iter().any(|f| {
-                f.key() == &OpsItemFilterKey::OperationalData
-                    && f.values() == [r#"{"key":"tarem:findingKey","value":"abc"}"#]
-            }) && filters
-                .iter()
-                .any(|f| f.key() == &OpsItemFilterKey::Status && f.values() == ["Open", "InProgress"])
-        })
-        .then_http_response(|| {
-            json_response(
-                200,
-                r#"{"OpsItemSummaries":[{"OpsItemId":"oi-1","Status":"Open","Title":"t","Source":"TrustedAdvisor"},{"OpsItemId":"oi-2","Status":"InProgress","Title":"t","Source":"TrustedAdvisor"}]}"#,
-            )
-        });
-    let ops = SsmOpsCenter::new(ssm(&[&update, &describe]));
+    let ops = SsmOpsCenter::new(ssm(&[&update]));
     let change = OpsItemUpdate {
         status: Some(OpsItemStatus::Resolved),
         description: None,
@@ -153,10 +137,6 @@ async fn update_and_find_open_send_status_and_filters() {
     };
     assert_eq!(ops.update("oi-1", &change).await, Ok(()));
     assert_eq!(update.num_calls(), 1);
-    assert_eq!(
-        ops.find_open("abc").await,
-        Ok(vec!["oi-1".to_owned(), "oi-2".to_owned()])
-    );
 }
 
 fn start_request(region: &str) -> StartAutomation {
@@ -392,13 +372,13 @@ async fn resource_tags_come_from_the_tagging_api() {
 }
 
 #[tokio::test]
-async fn ops_item_status_reads_get_ops_item() {
+async fn an_ops_items_view_reads_its_status_and_tarems_state_from_get_ops_item() {
     let resolved = mock!(Client::get_ops_item)
         .match_requests(|request| request.ops_item_id() == Some("oi-resolved"))
         .then_http_response(|| {
             json_response(
                 200,
-                r#"{"OpsItem":{"OpsItemId":"oi-resolved","Status":"Resolved","Title":"t","Source":"TrustedAdvisor"}}"#,
+                r#"{"OpsItem":{"OpsItemId":"oi-resolved","Status":"Resolved","Title":"t","Source":"TrustedAdvisor","OperationalData":{"tarem:remediation":{"Value":"{\"state\":\"fixed\",\"detail\":\"Green\"}","Type":"String"}}}}"#,
             )
         });
     let missing = mock!(Client::get_ops_item)
@@ -411,10 +391,13 @@ async fn ops_item_status_reads_get_ops_item() {
         });
     let ops = SsmOpsCenter::new(ssm(&[&resolved, &missing]));
     assert_eq!(
-        ops.status("oi-resolved").await,
-        Ok(Some(OpsItemStatus::Resolved))
+        ops.view("oi-resolved").await,
+        Ok(Some(tarem_shared::ports::OpsItemView {
+            status: OpsItemStatus::Resolved,
+            state: Some("fixed".into())
+        }))
     );
-    assert_eq!(ops.status("oi-missing").await, Ok(None));
+    assert_eq!(ops.view("oi-missing").await, Ok(None));
 }
 
 #[tokio::test]

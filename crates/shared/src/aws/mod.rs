@@ -3,6 +3,7 @@
 
 pub mod dynamodb;
 pub mod errors;
+pub mod grants;
 pub mod sqs;
 pub mod ssm;
 pub mod support;

@@ -8,7 +8,7 @@ use crate::ports::{
     Automation, CreatedOpsItem, ExecutionInfo, KillSwitch, NewOpsItem, OpsCenter, OpsData,
     OpsItemStatus as Status, OpsItemUpdate, OpsItemView, StartAutomation,
 };
-use crate::ports::{DATA_FINDING_KEY, TAG_CLIENT_TOKEN, attempt_tag};
+use crate::ports::{TAG_CLIENT_TOKEN, attempt_tag};
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
@@ -18,8 +18,7 @@ use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_sdk_ssm::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_ssm::types::{
     AutomationExecutionFilter, AutomationExecutionFilterKey, OpsItemDataType, OpsItemDataValue,
-    OpsItemFilter, OpsItemFilterKey, OpsItemFilterOperator, OpsItemStatus, ResourceTypeForTagging,
-    Tag,
+    OpsItemStatus, ResourceTypeForTagging, Tag,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -115,41 +114,6 @@ impl OpsCenter for SsmOpsCenter {
             .await
             .map_err(|error| port_error("UpdateOpsItem", &error))?;
         Ok(())
-    }
-
-    async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError> {
-        let by_finding = OpsItemFilter::builder()
-            .key(OpsItemFilterKey::OperationalData)
-            .values(
-                serde_json::json!({ "key": DATA_FINDING_KEY, "value": finding_key }).to_string(),
-            )
-            .operator(OpsItemFilterOperator::Equal)
-            .build()
-            .map_err(|error| invalid("DescribeOpsItems", error))?;
-        let open = OpsItemFilter::builder()
-            .key(OpsItemFilterKey::Status)
-            .values("Open")
-            .values("InProgress")
-            .operator(OpsItemFilterOperator::Equal)
-            .build()
-            .map_err(|error| invalid("DescribeOpsItems", error))?;
-        let mut ids = vec![];
-        let mut pages = self
-            .client
-            .describe_ops_items()
-            .ops_item_filters(by_finding)
-            .ops_item_filters(open)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| port_error("DescribeOpsItems", &error))?;
-            ids.extend(
-                page.ops_item_summaries()
-                    .iter()
-                    .filter_map(|s| s.ops_item_id.clone()),
-            );
-        }
-        Ok(ids)
     }
 
     async fn view(&self, id: &str) -> Result<Option<OpsItemView>, PortError> {

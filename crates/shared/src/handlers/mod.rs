@@ -84,7 +84,8 @@ pub(crate) async fn record_outcome(
                 .is_some_and(|e| matches!(e.stage, crate::episode::Stage::Unconfirmed));
             if reopens
                 && !we_resolved
-                && ops_center.status(&id).await? == Some(OpsItemStatus::Resolved)
+                && ops_center.view(&id).await?.map(|view| view.status)
+                    == Some(OpsItemStatus::Resolved)
             {
                 update.status = None;
                 update.description = None;

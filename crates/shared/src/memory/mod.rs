@@ -87,7 +87,6 @@ pub const OPERATIONS: &[&str] = &[
     "automation.describe",
     "ops_center.create",
     "ops_center.update",
-    "ops_center.find_open",
     "ops_center.status",
     "tags.tags",
     "queue.park",

@@ -4,8 +4,8 @@ use super::{Faults, lock};
 use crate::clock::Clock;
 use crate::error::{ErrorKind, PortError};
 use crate::ports::{
-    Automation, CreatedOpsItem, DATA_FINDING_KEY, ExecutionInfo, KillSwitch, NewOpsItem, OpsCenter,
-    OpsData, OpsItemStatus, OpsItemUpdate, OpsItemView, StartAutomation, TAG_CLIENT_TOKEN,
+    Automation, CreatedOpsItem, ExecutionInfo, KillSwitch, NewOpsItem, OpsCenter, OpsData,
+    OpsItemStatus, OpsItemUpdate, OpsItemView, StartAutomation, TAG_CLIENT_TOKEN,
 };
 use async_trait::async_trait;
 use serde::Serialize;
@@ -359,20 +359,6 @@ impl OpsCenter for InMemoryOpsCenter {
         );
         item.updates.push(update.clone());
         Ok(())
-    }
-
-    async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError> {
-        self.faults.check("ops_center.find_open")?;
-        Ok(lock(&self.items)
-            .iter()
-            .filter(|item| is_open(item.status))
-            .filter(|item| {
-                item.operational_data
-                    .get(DATA_FINDING_KEY)
-                    .is_some_and(|data| data.value == finding_key)
-            })
-            .map(|item| item.id.clone())
-            .collect())
     }
 
     async fn view(&self, id: &str) -> Result<Option<OpsItemView>, PortError> {

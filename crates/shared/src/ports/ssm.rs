@@ -126,12 +126,6 @@ pub struct OpsItemUpdate {
 pub trait OpsCenter: Send + Sync {
     async fn create(&self, item: &NewOpsItem) -> Result<CreatedOpsItem, PortError>;
     async fn update(&self, id: &str, update: &OpsItemUpdate) -> Result<(), PortError>;
-    /// Open or InProgress OpsItems of a finding (by the `tarem:findingKey` operational data).
-    async fn find_open(&self, finding_key: &str) -> Result<Vec<String>, PortError>;
-    /// The item's status; `None` when there is no such item.
-    async fn status(&self, id: &str) -> Result<Option<OpsItemStatus>, PortError> {
-        Ok(self.view(id).await?.map(|view| view.status))
-    }
     /// The item's status and the episode state tarem last wrote on it (`tarem:remediation`);
     /// `None` when there is no such item.
     async fn view(&self, id: &str) -> Result<Option<OpsItemView>, PortError>;

@@ -1,0 +1,545 @@
+//! What each AWS adapter calls, as IAM actions on the resources the stack names: the one source
+//! of the functions' grants. Each adapter declares the action of every AWS call its methods make
+//! ([`ADAPTERS`]); each function's wiring lists the adapters it builds ([`FUNCTIONS`]); the
+//! template's roles, docs/operations.md's permissions table and the CLI's documented permissions
+//! are checked against (or generated from) these two, and a test reads the adapters' source so a
+//! call added without its grant, or a grant left without a call, fails.
+
+/// What a call acts on, as the template names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum On {
+    TrackerTable,
+    /// The tracker's sparse `work-index`.
+    TrackerIndex,
+    MappingTable,
+    ExecutionTable,
+    /// The execution table's sparse `due-index`.
+    ExecutionIndex,
+    /// The function's own failure queue.
+    OwnQueue,
+    /// The stack's kill switch parameter.
+    KillSwitch,
+    /// OpsItems of the stack's account and region.
+    OpsItems,
+    /// The allowed documents (`automation-definition/<name>:*`, AWS's and the account's).
+    AllowedDocuments,
+    /// Automation executions of the stack's account, any region.
+    AutomationExecutions,
+    /// An action without resource-level permissions (the Service Authorization Reference).
+    Anything,
+}
+
+impl On {
+    /// How the permissions table names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            On::TrackerTable => "tracker table",
+            On::TrackerIndex => "tracker table's work-index",
+            On::MappingTable => "mapping table",
+            On::ExecutionTable => "execution table",
+            On::ExecutionIndex => "execution table's due-index",
+            On::OwnQueue => "its own failure queue",
+            On::KillSwitch => "the kill switch parameter",
+            On::OpsItems => "OpsItems of this account and region",
+            On::AllowedDocuments => "each allowed document (AWS's and this account's)",
+            On::AutomationExecutions => "automation executions of this account",
+            On::Anything => "`*` (no resource-level permissions)",
+        }
+    }
+}
+
+/// One IAM action an adapter's calls need, on what, for which of its methods, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub action: &'static str,
+    pub on: On,
+    /// The adapter's methods whose calls need it.
+    pub methods: &'static [&'static str],
+    pub why: &'static str,
+}
+
+const fn grant(
+    action: &'static str,
+    on: On,
+    methods: &'static [&'static str],
+    why: &'static str,
+) -> Grant {
+    Grant {
+        action,
+        on,
+        methods,
+        why,
+    }
+}
+
+/// Every adapter the functions (and the CLI) build, by type name, with the grants its methods'
+/// calls need.
+pub const ADAPTERS: &[(&str, &[Grant])] = &[
+    (
+        "DynamoTracker",
+        &[
+            grant(
+                "dynamodb:UpdateItem",
+                On::TrackerTable,
+                &["put_if_newer", "settled", "mark_pending"],
+                "one conditional write per finding; moving a checked row in the work index",
+            ),
+            grant(
+                "dynamodb:GetItem",
+                On::TrackerTable,
+                &["get"],
+                "a finding's current row",
+            ),
+            grant(
+                "dynamodb:Query",
+                On::TrackerIndex,
+                &["flagged_keys", "pending"],
+                "a check's flagged rows; the writes still to check",
+            ),
+            grant(
+                "dynamodb:Scan",
+                On::TrackerTable,
+                &["flagged_keys", "unindexed"],
+                "rows an older version wrote (once, after an upgrade); a local run without accounts",
+            ),
+        ],
+    ),
+    (
+        "DynamoMappings",
+        &[
+            grant(
+                "dynamodb:GetItem",
+                On::MappingTable,
+                &["get"],
+                "a check's mapping",
+            ),
+            grant(
+                "dynamodb:Scan",
+                On::MappingTable,
+                &["list", "check_names"],
+                "the mapping table, read whole (the mapping cache, its fingerprints, the mapped checks)",
+            ),
+            grant(
+                "dynamodb:PutItem",
+                On::MappingTable,
+                &["put"],
+                "writing a mapping",
+            ),
+            grant(
+                "dynamodb:DeleteItem",
+                On::MappingTable,
+                &["delete"],
+                "removing a mapping",
+            ),
+        ],
+    ),
+    (
+        "DynamoExecutions",
+        &[
+            grant(
+                "dynamodb:GetItem",
+                On::ExecutionTable,
+                &["get", "get_episode", "sweep_state"],
+                "episodes, execution rows, the sweep's state",
+            ),
+            grant(
+                "dynamodb:PutItem",
+                On::ExecutionTable,
+                &["put_episode", "archive_episode", "set_sweep_state"],
+                "episodes (a versioned conditional write: the claim), replaced episodes, the sweep's state",
+            ),
+            grant(
+                "dynamodb:UpdateItem",
+                On::ExecutionTable,
+                &["record_started", "record_status"],
+                "execution rows",
+            ),
+            grant(
+                "dynamodb:Scan",
+                On::ExecutionTable,
+                &["unfinished", "open_episodes", "episodes"],
+                "unfinished executions; episodes an older version wrote (once); every episode (status)",
+            ),
+            grant(
+                "dynamodb:Query",
+                On::ExecutionIndex,
+                &["due_episodes"],
+                "the episodes due now",
+            ),
+        ],
+    ),
+    (
+        "DynamoCounters",
+        &[
+            grant(
+                "dynamodb:UpdateItem",
+                On::ExecutionTable,
+                &["increment_below", "increment", "decrement"],
+                "the breaker's and the OpsItem budget's counters",
+            ),
+            grant(
+                "dynamodb:GetItem",
+                On::ExecutionTable,
+                &["value"],
+                "a counter's value",
+            ),
+        ],
+    ),
+    (
+        "DynamoLocks",
+        &[
+            grant(
+                "dynamodb:PutItem",
+                On::ExecutionTable,
+                &["acquire"],
+                "taking a resource's lock (a conditional put)",
+            ),
+            grant(
+                "dynamodb:UpdateItem",
+                On::ExecutionTable,
+                &["release"],
+                "releasing it when the runbook ends",
+            ),
+            grant(
+                "dynamodb:DeleteItem",
+                On::ExecutionTable,
+                &["abandon"],
+                "giving back the lock of a start that never ran",
+            ),
+        ],
+    ),
+    (
+        "SsmOpsCenter",
+        &[
+            grant(
+                "ssm:CreateOpsItem",
+                On::Anything,
+                &["create"],
+                "an OpsItem per episode",
+            ),
+            grant(
+                "ssm:UpdateOpsItem",
+                On::OpsItems,
+                &["update"],
+                "keeping the OpsItem honest",
+            ),
+            grant(
+                "ssm:GetOpsItem",
+                On::OpsItems,
+                &["view"],
+                "what it says, before an outcome and at its check",
+            ),
+        ],
+    ),
+    (
+        "SsmParameterKillSwitch",
+        &[grant(
+            "ssm:GetParameter",
+            On::KillSwitch,
+            &["starts_allowed"],
+            "read before every start",
+        )],
+    ),
+    (
+        "SsmAutomation",
+        &[
+            grant(
+                "ssm:StartAutomationExecution",
+                On::AllowedDocuments,
+                &["start"],
+                "only the allowlisted runbooks",
+            ),
+            grant(
+                "ssm:StartAutomationExecution",
+                On::AutomationExecutions,
+                &["start"],
+                "the execution it creates",
+            ),
+            grant(
+                "ssm:AddTagsToResource",
+                On::AutomationExecutions,
+                &["start"],
+                "starting it tagged (its finding, its ClientToken)",
+            ),
+            grant(
+                "ssm:ListTagsForResource",
+                On::AutomationExecutions,
+                &["tags", "find_by_client_token"],
+                "an execution's finding, from its tags",
+            ),
+            grant(
+                "ssm:GetAutomationExecution",
+                On::AutomationExecutions,
+                &["describe"],
+                "an execution's status, end and failure (the sweeps, the in-flight timeout)",
+            ),
+            grant(
+                "ssm:DescribeAutomationExecutions",
+                On::Anything,
+                &["find_by_client_token"],
+                "finding an execution by its ClientToken's tag",
+            ),
+        ],
+    ),
+    (
+        "TaggingResourceTags",
+        &[grant(
+            "tag:GetResources",
+            On::Anything,
+            &["tags"],
+            "a resource's opt-in and mode tags",
+        )],
+    ),
+    (
+        "SupportTrustedAdvisor",
+        &[
+            grant(
+                "support:DescribeTrustedAdvisorChecks",
+                On::Anything,
+                &["checks"],
+                "the findings sweep: the checks and their columns",
+            ),
+            grant(
+                "support:DescribeTrustedAdvisorCheckResult",
+                On::Anything,
+                &["check_result"],
+                "the findings sweep: a check's flagged resources",
+            ),
+        ],
+    ),
+    (
+        "SqsQueue",
+        &[
+            grant(
+                "sqs:SendMessage",
+                On::OwnQueue,
+                &["park"],
+                "parking what it cannot use, with the reason",
+            ),
+            grant(
+                "sqs:ReceiveMessage",
+                On::OwnQueue,
+                &["receive"],
+                "reading parked messages (dlq replay)",
+            ),
+            grant(
+                "sqs:DeleteMessage",
+                On::OwnQueue,
+                &["delete"],
+                "a message replayed (dlq replay)",
+            ),
+            grant(
+                "sqs:ChangeMessageVisibility",
+                On::OwnQueue,
+                &["release"],
+                "a message looked at and kept (dlq replay)",
+            ),
+        ],
+    ),
+];
+
+/// How a function uses an adapter: its type, the handler field (or local) that holds it, and
+/// the methods the function's code calls on it.
+pub type Use = (&'static str, &'static str, &'static [&'static str]);
+
+/// Each function, the source files of its handler (under `crates/shared/src/`), and the
+/// adapters its wiring (`functions/<name>/src/main.rs`) builds, with the methods it calls.
+pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
+    (
+        "check-tracker",
+        &[
+            "handlers/check_tracker.rs",
+            "reconcile.rs",
+            "handlers/mod.rs",
+        ],
+        &[
+            (
+                "DynamoTracker",
+                "tracker",
+                &["put_if_newer", "get", "flagged_keys", "pending"],
+            ),
+            ("DynamoMappings", "mappings", &["check_names"]),
+            (
+                "SupportTrustedAdvisor",
+                "advisor",
+                &["checks", "check_result"],
+            ),
+            ("SqsQueue", "parking", &["park"]),
+        ],
+    ),
+    (
+        "results-handler",
+        &[
+            "handlers/results.rs",
+            "handlers/settle.rs",
+            "handlers/start.rs",
+            "handlers/sweep.rs",
+            "handlers/common.rs",
+            "handlers/mod.rs",
+        ],
+        &[
+            (
+                "DynamoTracker",
+                "tracker",
+                &[
+                    "get",
+                    "flagged_keys",
+                    "pending",
+                    "settled",
+                    "unindexed",
+                    "mark_pending",
+                ],
+            ),
+            ("DynamoMappings", "store", &["list"]),
+            (
+                "DynamoExecutions",
+                "executions",
+                &[
+                    "get_episode",
+                    "put_episode",
+                    "archive_episode",
+                    "record_started",
+                    "due_episodes",
+                    "open_episodes",
+                    "sweep_state",
+                    "set_sweep_state",
+                ],
+            ),
+            (
+                "DynamoCounters",
+                "counters",
+                &["increment_below", "increment", "decrement", "value"],
+            ),
+            ("DynamoLocks", "locks", &["acquire", "release", "abandon"]),
+            ("SsmOpsCenter", "ops_center", &["create", "update", "view"]),
+            ("SsmParameterKillSwitch", "kill_switch", &["starts_allowed"]),
+            (
+                "SsmAutomation",
+                "automation",
+                &["start", "find_by_client_token", "describe"],
+            ),
+            ("TaggingResourceTags", "tags", &["tags"]),
+            ("SqsQueue", "parking", &["park"]),
+        ],
+    ),
+    (
+        "automation-execution-handler",
+        &["handlers/executions.rs", "handlers/mod.rs"],
+        &[
+            ("DynamoTracker", "tracker", &["get"]),
+            (
+                "DynamoExecutions",
+                "executions",
+                &[
+                    "get",
+                    "record_status",
+                    "unfinished",
+                    "get_episode",
+                    "put_episode",
+                ],
+            ),
+            ("DynamoLocks", "locks", &["release", "abandon"]),
+            ("SsmOpsCenter", "ops_center", &["update", "view"]),
+            ("SsmAutomation", "automation", &["tags", "describe"]),
+            ("SqsQueue", "parking", &["park"]),
+        ],
+    ),
+];
+
+/// The grants of an adapter, by type name.
+pub fn of(adapter: &str) -> &'static [Grant] {
+    ADAPTERS
+        .iter()
+        .find(|(name, _)| *name == adapter)
+        .map_or(&[], |(_, grants)| grants)
+}
+
+/// The grants the given uses of adapters need: each (action, resource) once, in a fixed order,
+/// with every reason.
+pub fn of_uses(uses: &[Use]) -> Vec<(Grant, Vec<&'static str>)> {
+    let mut grants: Vec<(Grant, Vec<&'static str>)> = vec![];
+    for (adapter, _, methods) in uses {
+        for grant in of(adapter)
+            .iter()
+            .filter(|g| g.methods.iter().any(|m| methods.contains(m)))
+        {
+            match grants
+                .iter_mut()
+                .find(|(g, _)| g.action == grant.action && g.on == grant.on)
+            {
+                Some((_, whys)) if !whys.contains(&grant.why) => whys.push(grant.why),
+                Some(_) => {}
+                None => grants.push((*grant, vec![grant.why])),
+            }
+        }
+    }
+    grants.sort_by_key(|(g, _)| (g.on, g.action));
+    grants
+}
+
+/// A function's grants ([`of_uses`] of its wiring).
+pub fn of_function(function: &str) -> Vec<(Grant, Vec<&'static str>)> {
+    FUNCTIONS
+        .iter()
+        .find(|(name, _, _)| *name == function)
+        .map(|(_, _, uses)| of_uses(uses))
+        .unwrap_or_default()
+}
+
+/// Grants a function's code does not make but its deployment needs: its logs, the stream
+/// mapping's reads, the role it passes to SSM, its async failure destination.
+pub const PLATFORM: &[(&str, &str, &str, &str)] = &[
+    (
+        "every function",
+        "logs:CreateLogStream, logs:PutLogEvents",
+        "its own log group",
+        "its logs (not AWSLambdaBasicExecutionRole, which writes to every log group)",
+    ),
+    (
+        "every function",
+        "sqs:SendMessage",
+        "its own failure queue",
+        "the async on-failure destination",
+    ),
+    (
+        "results-handler",
+        "dynamodb:DescribeStream, GetRecords, GetShardIterator",
+        "the tracker table's stream",
+        "the stream mapping",
+    ),
+    (
+        "results-handler",
+        "dynamodb:ListStreams",
+        "`*` (no resource-level permissions)",
+        "the stream mapping",
+    ),
+    (
+        "results-handler",
+        "iam:PassRole to ssm.amazonaws.com",
+        "the example role and AutomationRoleArns",
+        "the runbook's AutomationAssumeRole",
+    ),
+];
+
+/// docs/operations.md's permissions table, generated: every function's grants, action by
+/// action, then the platform's.
+pub fn permissions_table() -> String {
+    let mut rows = vec![
+        "| Who | Actions | Resources | Why |".to_owned(),
+        "| --- | --- | --- | --- |".to_owned(),
+    ];
+    for (function, _, _) in FUNCTIONS {
+        for (grant, whys) in of_function(function) {
+            rows.push(format!(
+                "| {function} | `{}` | {} | {} |",
+                grant.action,
+                grant.on.describe(),
+                whys.join("; ")
+            ));
+        }
+    }
+    for (who, actions, resources, why) in PLATFORM {
+        rows.push(format!("| {who} | `{actions}` | {resources} | {why} |"));
+    }
+    rows.join("\n")
+}
