@@ -94,6 +94,13 @@ fn each_sample_event_plans_to_the_parameters_it_carries() {
         assert!(planned.tracked, "{id}: {:?}", planned.reason);
         let parameters = serde_json::to_value(&planned.parameters).unwrap();
         assert_eq!(parameters, expected[id]["parameters"], "{id}: {planned:?}");
+        // The runbook runs where the resource is: the ARN's region, else the item's region
+        // column (`Region`, `Region API Parameter`, the region of `Region/AZ`).
+        assert_eq!(
+            planned.finding.as_ref().map(|f| f.region.as_str()),
+            expected[id]["region"].as_str(),
+            "{id}: the region its runbook runs in"
+        );
         assert_eq!(
             planned
                 .episode
@@ -205,7 +212,7 @@ async fn importing_a_pack_installs_it_in_approval_mode() {
         serde_json::from_slice(&tarem(&table, &["pack-policy", "--installed"]).stdout).unwrap();
     assert_eq!(
         policy["AllowedAutomationDocuments"],
-        "AWS-StopEC2Instance,AWS-StopRDSInstance"
+        "AWS-StopEC2Instance,AWS-StopRdsInstance"
     );
 }
 
@@ -225,5 +232,31 @@ fn the_readme_lists_every_pack_entry() {
             entry["mode"].as_str().unwrap()
         );
         assert!(readme.contains(&row), "README lacks {row}");
+    }
+}
+
+/// Each AWS-owned document a pack names is one AWS publishes, spelled as AWS spells it (SSM
+/// finds a document by its exact name: `AWS-StopRDSInstance` is no document, `AWS-StopRdsInstance`
+/// is), and its entry's reference page is that runbook's page. Names recorded from AWS's runbook
+/// reference (`tests/fixtures/aws-runbooks.json` says where).
+#[test]
+fn every_pack_document_is_an_aws_runbook_spelled_as_aws_spells_it() {
+    let recorded = read_json(&repo().join("tests/fixtures/aws-runbooks.json"));
+    let runbooks = recorded["runbooks"].as_object().unwrap();
+    for entry in every_entry() {
+        let id = entry["x-id"].as_str().unwrap();
+        let document = entry["ssmAutomationDocument"].as_str().unwrap();
+        let page = runbooks.get(document).unwrap_or_else(|| {
+            let close: Vec<&String> = runbooks
+                .keys()
+                .filter(|name| name.eq_ignore_ascii_case(document))
+                .collect();
+            panic!("{id}: {document} is not an AWS runbook (AWS's spelling: {close:?})")
+        });
+        assert_eq!(
+            entry["x-reference"].as_str().unwrap().to_lowercase(),
+            page.as_str().unwrap().to_lowercase(),
+            "{id}: its reference page is {document}'s"
+        );
     }
 }
