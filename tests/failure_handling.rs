@@ -204,9 +204,8 @@ async fn a_refused_start_is_parked_and_the_ops_item_says_why() {
     assert!(pipeline.parked[0].reason.contains("AccessDeniedException"));
     let item = &local.ops_center.items()[0];
     let note: Value = serde_json::from_str(&item.operational_data[DATA_REMEDIATION].value).unwrap();
-    // A refused start is a failed attempt: the next one waits for the cool-down.
-    assert_eq!(note["state"], "held", "{note}");
-    assert_eq!(note["control"], "cool-down");
+    // Refused for good, it would be refused again: escalated at once, not retried to the cap.
+    assert_eq!(note["state"], "escalated", "{note}");
     assert!(
         note["detail"]
             .as_str()

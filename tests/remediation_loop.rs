@@ -541,8 +541,7 @@ async fn broken_mappings_and_refused_starts_are_parked_with_a_reason_not_retried
         matches!(&report.records[1].outcome, RecordOutcome::Parked(reason) if reason.contains("InvalidDocument"))
     );
     let refused = data(&local, &local.ops_center.items()[1].id, DATA_REMEDIATION);
-    assert_eq!(refused["state"], "held", "{refused}");
-    assert_eq!(refused["control"], "cool-down");
+    assert_eq!(refused["state"], "escalated", "{refused}");
     assert!(
         refused["detail"]
             .as_str()

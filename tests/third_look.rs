@@ -826,3 +826,78 @@ async fn status_counts_every_episode_and_attempt_of_its_window() {
     assert_eq!(status.time_to_fix.fixes, 12);
     assert!(status.flagged_by_check.is_empty(), "{status:?}");
 }
+
+/// A failure that will fail again the same way (the flagship runbook on a group in a non-default
+/// VPC without all four SSH/RDP rules: AWS's reference page) escalates at once, the failing step
+/// and its message on the OpsItem; a passing one (throttling) is retried after the cool-down.
+#[tokio::test]
+async fn a_runbook_failure_that_would_repeat_escalates_at_once_and_a_passing_one_is_retried() {
+    let (local, clock) = local_loop();
+    let t0 = clock.now();
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", t0)).await;
+    deliver(&local, &ta_event(SG_CHECK, &sg_arn("sg-2"), "Red", t0)).await;
+    let executions = local.automation.executions();
+    let fail = |id: &str, kind: &str, message: &str| {
+        local.automation.fail_step(
+            id,
+            "Failed",
+            tarem_shared::ports::FailedStep {
+                name: "RevokeSecurityGroupIngress".into(),
+                message: Some(message.into()),
+                failure_type: Some(kind.into()),
+            },
+        );
+        status_event(
+            ACCOUNT,
+            "ap-southeast-2",
+            id,
+            SG_DOCUMENT,
+            "Failed",
+            clock.now(),
+        )
+    };
+    let not_found = fail(
+        &executions[0].execution_id,
+        "Action",
+        "Step fails when it is Executing. Fail reason: An error occurred (InvalidPermission.NotFound) when calling the RevokeSecurityGroupIngress operation: The specified rule does not exist in this security group.",
+    );
+    let throttled = fail(
+        &executions[1].execution_id,
+        "Throttling",
+        "Step fails when it is Executing. Fail reason: Rate exceeded",
+    );
+    local.execution_handler.handle(&not_found).await.unwrap();
+    local.execution_handler.handle(&throttled).await.unwrap();
+    let stages: Vec<String> = local
+        .executions
+        .episodes()
+        .iter()
+        .map(|e| e.stage.name().to_owned())
+        .collect();
+    assert!(
+        stages.contains(&"escalated".to_owned()) && stages.contains(&"held".to_owned()),
+        "{stages:?}"
+    );
+    let escalated = local
+        .ops_center
+        .items()
+        .into_iter()
+        .find(|item| remediation(&local, &item.id)["state"] == "escalated")
+        .unwrap();
+    let detail = remediation(&local, &escalated.id)["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("step RevokeSecurityGroupIngress failed"),
+        "{detail}"
+    );
+    assert!(detail.contains("InvalidPermission.NotFound"), "{detail}");
+    assert!(detail.contains("cannot apply to this resource"), "{detail}");
+    sweeps_until(&local, &clock, t0 + Duration::hours(1), None).await;
+    assert_eq!(
+        local.automation.executions().len(),
+        3,
+        "only the throttled one is retried"
+    );
+}

@@ -330,6 +330,22 @@ impl Automation for SsmAutomation {
                 end_time: execution
                     .execution_end_time()
                     .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?)),
+                failed_step: execution
+                    .step_executions()
+                    .iter()
+                    .find(|step| {
+                        step.step_status().is_some_and(|status| {
+                            matches!(status.as_str(), "Failed" | "TimedOut" | "Cancelled")
+                        })
+                    })
+                    .map(|step| crate::ports::FailedStep {
+                        name: step.step_name().unwrap_or("unnamed").to_owned(),
+                        message: step.failure_message().map(str::to_owned),
+                        failure_type: step
+                            .failure_details()
+                            .and_then(|d| d.failure_type())
+                            .map(str::to_owned),
+                    }),
             })),
             Err(error) => match error.as_service_error() {
                 Some(GetAutomationExecutionError::AutomationExecutionNotFoundException(_)) => {

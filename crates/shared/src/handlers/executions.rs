@@ -244,21 +244,26 @@ impl ExecutionHandler {
         };
         tracing::Span::current().record("findingKey", row.finding_key.as_str());
         let failed = is_final(&event.status) && !is_success(&event.status);
-        let reason = if failed {
-            // Best effort: the reason enriches the OpsItem; its absence must not block the outcome.
+        // Best effort: the failing step and its message enrich the OpsItem and tell a failure
+        // that would repeat from one that passes; their absence must not block the outcome.
+        let (reason, failure_type) = if failed {
             match self
                 .automation
                 .describe(&row.region, &event.execution_id)
                 .await
             {
-                Ok(info) => info.and_then(|info| info.failure_message),
+                Ok(Some(info)) => (
+                    info.failure_text(),
+                    info.failed_step.and_then(|step| step.failure_type),
+                ),
+                Ok(None) => (None, None),
                 Err(error) => {
                     tracing::warn!(%error, "no failure message from GetAutomationExecution");
-                    None
+                    (None, None)
                 }
             }
         } else {
-            None
+            (None, None)
         };
         row.status = event.status.clone();
         row.updated_at = format_time(now);
@@ -271,6 +276,7 @@ impl ExecutionHandler {
             region: row.region.clone(),
             document: row.document.clone().or(event.definition.clone()),
             failure: reason.clone(),
+            failure_type,
             at: event.time.unwrap_or(now),
             lock: row.resource_lock.clone(),
         };

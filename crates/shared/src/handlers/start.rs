@@ -199,6 +199,7 @@ impl ResultsHandler {
                     region: request.region.clone(),
                     document: Some(request.document.clone()),
                     failure: Some(reason.clone()),
+                    failure_type: None,
                     at: self.clock.now(),
                     lock: lock.clone(),
                 };

@@ -17,6 +17,7 @@
 //!   plus the grace period means the fix did not hold, whether it arrives after the outcome or
 //!   was already in the tracker when the outcome came.
 
+mod failure;
 mod notes;
 mod outcome;
 mod route;
@@ -26,6 +27,7 @@ mod tracked;
 
 pub use schedule::{SWEEP_PERIOD, TAG_RECHECK, schedule, stage_due};
 
+pub use failure::will_fail_again;
 pub use tick::IN_FLIGHT_CEILING;
 
 use crate::decide::Remediation;
@@ -102,6 +104,8 @@ pub struct Outcome {
     pub region: String,
     pub document: Option<String>,
     pub failure: Option<String>,
+    /// SSM's kind of the failing step's failure (`FailureDetails.FailureType`), when it says.
+    pub failure_type: Option<String>,
     pub at: DateTime<Utc>,
     /// The resource lock the attempt held, when the caller knows it (the execution row, the
     /// start); else the episode's attempt says.

@@ -1,6 +1,6 @@
 //! An execution's outcome onto its episode.
 
-use super::{Decision, Lifecycle, Outcome, REFUSED, ResolveOn};
+use super::{Decision, Lifecycle, Outcome, REFUSED, ResolveOn, will_fail_again};
 use crate::automation_event::{is_final, is_success};
 use crate::episode::{Episode, Stage};
 use crate::finding::{Finding, format_time};
@@ -110,6 +110,29 @@ impl Lifecycle<'_> {
                     until: format_time(outcome.at + self.config.verify_window),
                 },
                 ResolveOn::Success => Stage::Unconfirmed,
+            };
+        } else if let Some(why) = did_not_hold
+            .is_none()
+            .then(|| {
+                will_fail_again(
+                    &outcome.status,
+                    outcome.failure_type.as_deref(),
+                    outcome.failure.as_deref(),
+                )
+            })
+            .flatten()
+        {
+            next.stage = Stage::Escalated {
+                reason: format!(
+                    "remediation cannot fix this as it stands: attempt {} ended {}{}; {why}, so it would fail again the same way; a person must",
+                    attempt.number,
+                    outcome.status,
+                    outcome
+                        .failure
+                        .as_deref()
+                        .map(|f| format!(" ({f})"))
+                        .unwrap_or_default()
+                ),
             };
         } else if next.attempts.len() >= attempt.max_attempts as usize {
             next.stage = Stage::Escalated {

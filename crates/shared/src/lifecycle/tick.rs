@@ -96,7 +96,7 @@ impl Lifecycle<'_> {
             Some(_) => facts.execution.ok_or(Need::ExecutionStatus)?,
             None => None,
         };
-        let (status, failure, ended) = match known {
+        let (status, failure, failure_type, ended) = match known {
             Some(info) if !is_final(&info.status) => {
                 let running = Duration::seconds(self.now.timestamp() - attempt.started_at);
                 if running < timeout * IN_FLIGHT_CEILING {
@@ -123,7 +123,10 @@ impl Lifecycle<'_> {
             // SSM's own end time; the sweep's clock only when SSM gives none.
             Some(info) => (
                 info.status.clone(),
-                info.failure_message.clone(),
+                info.failure_text(),
+                info.failed_step
+                    .as_ref()
+                    .and_then(|step| step.failure_type.clone()),
                 info.end_time.map_or(self.now, |end| end.min(self.now)),
             ),
             None => (
@@ -132,6 +135,7 @@ impl Lifecycle<'_> {
                     "no final status {} hours after the start (in-flight timeout); counted as failed",
                     timeout.num_hours()
                 )),
+                None,
                 self.now,
             ),
         };
@@ -142,6 +146,7 @@ impl Lifecycle<'_> {
             region: attempt.region.clone(),
             document: Some(attempt.document.clone()),
             failure,
+            failure_type,
             at: ended,
             lock: attempt.lock.clone(),
         };

@@ -52,6 +52,9 @@ pub struct SimulatedExecution {
     /// When it ended (`ExecutionEndTime`), by the same clock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The step that failed, as GetAutomationExecution would report it.
+    #[serde(skip)]
+    pub failed_step: Option<crate::ports::FailedStep>,
 }
 
 /// SSM Automation across regions. Execution ids are UUIDs counted from 1, so runs are repeatable.
@@ -99,6 +102,22 @@ impl InMemoryAutomation {
 
     pub fn executions(&self) -> Vec<SimulatedExecution> {
         lock(&self.state).executions.clone()
+    }
+
+    /// Ends an execution with a failed step, as SSM reports one (its name, message and kind).
+    pub fn fail_step(
+        &self,
+        execution_id: &str,
+        status: &str,
+        step: crate::ports::FailedStep,
+    ) -> Option<SimulatedExecution> {
+        let message = step.message.clone();
+        lock(&self.state)
+            .executions
+            .iter_mut()
+            .find(|e| e.execution_id == execution_id)?
+            .failed_step = Some(step);
+        self.complete(execution_id, status, message.as_deref())
     }
 
     /// Ends an execution with a status (and, for failures, SSM's failure message).
@@ -168,6 +187,7 @@ impl Automation for InMemoryAutomation {
             failure_message: None,
             started_at: self.clock.as_ref().map(|clock| clock.now()),
             ended_at: None,
+            failed_step: None,
         });
         drop(state);
         // The call that fails after it succeeded: the execution runs, the answer is lost.
@@ -219,6 +239,7 @@ impl Automation for InMemoryAutomation {
                 document: e.document.clone(),
                 failure_message: e.failure_message.clone(),
                 end_time: e.ended_at,
+                failed_step: e.failed_step.clone(),
             }))
     }
 }

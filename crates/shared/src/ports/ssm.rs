@@ -37,6 +37,34 @@ pub struct ExecutionInfo {
     pub failure_message: Option<String>,
     /// When it ended, by SSM's clock (`ExecutionEndTime`); `None` while it runs.
     pub end_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// The failed step, when SSM reports one: its name, its message, and its failure's kind
+    /// (`FailureDetails.FailureType`: Action, Permission, Throttling, Verification, Internal).
+    pub failed_step: Option<FailedStep>,
+}
+
+/// A runbook step that failed, as GetAutomationExecution reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedStep {
+    pub name: String,
+    pub message: Option<String>,
+    pub failure_type: Option<String>,
+}
+
+impl ExecutionInfo {
+    /// What failed, for the OpsItem: the step and its message, else the execution's message.
+    pub fn failure_text(&self) -> Option<String> {
+        match &self.failed_step {
+            Some(step) => Some(format!(
+                "step {} failed: {}",
+                step.name,
+                step.message
+                    .as_deref()
+                    .or(self.failure_message.as_deref())
+                    .unwrap_or("no message")
+            )),
+            None => self.failure_message.clone(),
+        }
+    }
 }
 
 /// SSM Automation.
