@@ -773,6 +773,7 @@ fn the_template_wires_every_failure_path() {
         [
             "CheckTrackerDeadLetterQueue",
             "ExecutionEventsDeadLetterQueue",
+            "RawEventLogDeadLetterQueue",
             "TrackerStreamFailureQueue"
         ],
         "the template's queues changed; update this test and the alarms"

@@ -100,3 +100,22 @@ async fn three_when_aws_refuses() {
         "{error}"
     );
 }
+
+/// The raw-event audit log's dead-letter queue holds copies check-tracker already received:
+/// replay refuses it (exit 2) with the reason, before reaching AWS.
+#[test]
+fn two_when_asked_to_replay_the_audit_logs_queue() {
+    let output = tarem(&[
+        "dlq",
+        "replay",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/tarem-RawEventLogDeadLetterQueue-AbCdEf",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("raw-event audit log") && stderr.contains("--dry-run"),
+        "{stderr}"
+    );
+}

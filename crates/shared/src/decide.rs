@@ -168,6 +168,20 @@ pub fn plan_remediation(
             reason,
         };
     }
+    // An account's own document is whatever its latest version says, and anyone who may update
+    // it changes what runs: it starts only pinned to a version. AWS's own (its reserved
+    // prefixes) are versioned by AWS.
+    let aws_owned = ["AWS", "Amazon", "amzn"]
+        .iter()
+        .any(|prefix| document.starts_with(prefix));
+    if !aws_owned && mapping.document_version.is_none() {
+        return Remediation::Blocked {
+            reason: format!(
+                "{document} is this account's own document: pin the version that was reviewed (the mapping's documentVersion), since anyone who may update the document would change what runs"
+            ),
+            document: Some(document),
+        };
+    }
     let allowed = &safety.allowed_documents;
     if !allowed.is_empty() && !allowed.contains(&document) {
         return Remediation::Blocked {
@@ -458,5 +472,34 @@ mod tests {
             "a new episode, a new token"
         );
         assert_ne!(token, client_token("other", "e1", 1));
+    }
+
+    #[test]
+    fn an_account_owned_document_starts_only_pinned_to_a_version() {
+        let red = finding(Status::Red, 1_000, SG);
+        let own = |version: Option<&str>| {
+            let mut item = json!({
+                "checkName": "check", "ssmAutomationDocument": "Team-RevokeOpenSsh",
+                "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [ROLE]},
+                "regexPattern": "(sg-\\w+)", "automationStatus": true
+            });
+            if let Some(version) = version {
+                item["documentVersion"] = json!(version);
+            }
+            Mapping::from_json(&item)
+        };
+        let Remediation::Blocked { reason, .. } = plan(&red, Some(&own(None)), &safety()) else {
+            panic!("an unpinned account document must not start");
+        };
+        assert!(reason.contains("pin the version"), "{reason}");
+        assert!(matches!(
+            plan(&red, Some(&own(Some("3"))), &safety()),
+            Remediation::Start(_)
+        ));
+        // AWS's own documents are versioned by AWS.
+        assert!(matches!(
+            plan(&red, Some(&mapping(true)), &safety()),
+            Remediation::Start(_)
+        ));
     }
 }

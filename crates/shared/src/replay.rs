@@ -18,6 +18,18 @@ use crate::ports::{
 use serde::Serialize;
 use serde_json::Value;
 
+/// Why a queue is not replayed, if it is not: the raw-event audit log's dead-letter queue holds
+/// copies of Trusted Advisor events that check-tracker received on its own target; sending them
+/// to check-tracker would only say them twice, and they belong to the log group.
+pub fn refused(queue_url: &str) -> Option<String> {
+    let name = queue_url.rsplit('/').next().unwrap_or(queue_url);
+    name.contains("RawEventLogDeadLetterQueue").then(|| {
+        format!(
+            "{name} holds the raw-event audit log's undelivered copies of Trusted Advisor events; check-tracker received each on its own target, so replay does not send them to it. Read them with --dry-run, fix the log group's resource policy (RawEventLogDeadLetterQueueDepthAlarm says why), then purge the queue"
+        )
+    })
+}
+
 /// What a parked message holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParkedMessage {

@@ -45,6 +45,9 @@ pub async fn run(args: DlqArgs) -> Result<(), CliError> {
         aws,
         output,
     } = args.command;
+    if !dry_run && let Some(why) = tarem_shared::replay::refused(&queue) {
+        return Err(CliError::usage(why));
+    }
     let sdk = aws.load().await?;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue);
     let stream = DynamoStreamReader::new(aws.dynamodb_streams(&sdk), AwsArgs::region_of(&sdk));
