@@ -4,6 +4,9 @@
 //! Each check is a function returning what is wrong; the tests run it on `template.yaml` (nothing
 //! wrong) and on a copy broken the way the template used to be (the problem named), so no check
 //! passes by looking at nothing.
+//!
+//! Long on purpose: each check sits beside the broken copy it must catch, and splitting them by
+//! resource would scatter the deploy's one story.
 
 use serde_json::{Value, json};
 use tarem_e2e::template::*;

@@ -93,6 +93,8 @@ enum RoleCheck {
     NeedsApproval(String),
 }
 
+const NO_ROLE: &str = "automated remediation needs the mapping to pass an AutomationAssumeRole from the stack's role allowlist; without one SSM would run the runbook with the function's own permissions";
+
 fn check_role(
     parameters: &BTreeMap<String, Vec<String>>,
     allowed_roles: &[String],
@@ -119,11 +121,77 @@ fn check_role(
         );
     }
     if roles.is_empty() {
-        return RoleCheck::NeedsApproval(
-            "automated remediation needs the mapping to pass an AutomationAssumeRole from the stack's role allowlist; without one SSM would run the runbook with the function's own permissions".into(),
-        );
+        return RoleCheck::NeedsApproval(NO_ROLE.into());
     }
     RoleCheck::Allowed
+}
+
+/// Why the stack would not start a mapping's document, if it would not. An account's own
+/// document is whatever its latest version says, and anyone who may update it changes what
+/// runs: it starts only pinned to a version. AWS's own (its reserved prefixes) are versioned by
+/// AWS. Past that, the document must be on the stack's allowlist (empty: not known here).
+fn document_refusal(mapping: &Mapping, allowed: &[String]) -> Option<String> {
+    let document = &mapping.document;
+    let aws_owned = ["AWS", "Amazon", "amzn"]
+        .iter()
+        .any(|prefix| document.starts_with(prefix));
+    if !aws_owned && mapping.document_version.is_none() {
+        return Some(format!(
+            "{document} is this account's own document: pin the version that was reviewed (the mapping's documentVersion), since anyone who may update the document would change what runs"
+        ));
+    }
+    if !allowed.is_empty() && !allowed.contains(document) {
+        return Some(format!(
+            "{document} is not one of the stack's allowed automation documents ({})",
+            allowed.join(", ")
+        ));
+    }
+    None
+}
+
+/// What a stack would refuse about a mapping whatever the finding, said before it is written
+/// (`tarem mapping add`, `enable`, `validate`): the document ([`document_refusal`]), the roles
+/// and automated mode without a role ([`check_role`]), the same decisions
+/// [`plan_remediation`] takes. Without the stack's settings (`None`), only what every stack
+/// refuses. Each refusal names the mapping attribute it is about.
+pub fn mapping_refusals(
+    mapping: &Mapping,
+    safety: Option<&SafetyConfig>,
+) -> Vec<(&'static str, String)> {
+    let no_allowlist: &[String] = &[];
+    let mut refusals: Vec<(&'static str, String)> = document_refusal(
+        mapping,
+        safety.map_or(no_allowlist, |s| &s.allowed_documents),
+    )
+    .map(|reason| ("ssmAutomationDocument", reason))
+    .into_iter()
+    .collect();
+    let held = |reason: &str| {
+        (
+            "automationParameters",
+            format!("{reason}: the episodes would be held for approval"),
+        )
+    };
+    let has_role = mapping
+        .parameters
+        .names()
+        .iter()
+        .any(|name| name == "AutomationAssumeRole");
+    let literal = mapping.parameters.literal_values("AutomationAssumeRole");
+    let parameters = BTreeMap::from([("AutomationAssumeRole".to_owned(), literal)]);
+    match safety {
+        // A role given through a variable is checked when it is filled.
+        Some(safety) => match check_role(&parameters, &safety.allowed_roles, mapping.mode) {
+            RoleCheck::Blocked(reason) => refusals.push(("automationParameters", reason)),
+            RoleCheck::NeedsApproval(reason) if !has_role || safety.allowed_roles.is_empty() => {
+                refusals.push(held(&reason))
+            }
+            _ => {}
+        },
+        None if mapping.mode == Mode::Automated && !has_role => refusals.push(held(NO_ROLE)),
+        None => {}
+    }
+    refusals
 }
 
 /// Whether `$resourceId` may reach a runbook: AWS resource ids are printable ASCII without
@@ -168,27 +236,9 @@ pub fn plan_remediation(
             reason,
         };
     }
-    // An account's own document is whatever its latest version says, and anyone who may update
-    // it changes what runs: it starts only pinned to a version. AWS's own (its reserved
-    // prefixes) are versioned by AWS.
-    let aws_owned = ["AWS", "Amazon", "amzn"]
-        .iter()
-        .any(|prefix| document.starts_with(prefix));
-    if !aws_owned && mapping.document_version.is_none() {
+    if let Some(reason) = document_refusal(mapping, &safety.allowed_documents) {
         return Remediation::Blocked {
-            reason: format!(
-                "{document} is this account's own document: pin the version that was reviewed (the mapping's documentVersion), since anyone who may update the document would change what runs"
-            ),
-            document: Some(document),
-        };
-    }
-    let allowed = &safety.allowed_documents;
-    if !allowed.is_empty() && !allowed.contains(&document) {
-        return Remediation::Blocked {
-            reason: format!(
-                "{document} is not one of the stack's allowed automation documents ({})",
-                allowed.join(", ")
-            ),
+            reason,
             document: Some(document),
         };
     }
@@ -296,210 +346,5 @@ pub fn automation_tags(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::finding::Status;
-    use serde_json::json;
-
-    fn finding(status: Status, millis: i64, resource: &str) -> Finding {
-        let at = chrono::DateTime::from_timestamp_millis(millis).unwrap();
-        Finding::new("111122223333", "check", resource, "eu-west-1").at(status, at, at)
-    }
-
-    const SG: &str = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0ab";
-    const ROLE: &str = "arn:aws:iam::111122223333:role/Tarem";
-
-    fn mapping(enabled: bool) -> Result<Mapping, MappingError> {
-        Mapping::from_json(&json!({
-            "checkName": "check", "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup",
-            "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [ROLE]},
-            "regexPattern": "(sg-\\w+)", "automationStatus": enabled
-        }))
-    }
-
-    fn safety() -> SafetyConfig {
-        SafetyConfig {
-            allowed_roles: vec![ROLE.to_owned()],
-            ..SafetyConfig::default()
-        }
-    }
-
-    fn plan(
-        finding: &Finding,
-        mapping: Option<&Result<Mapping, MappingError>>,
-        safety: &SafetyConfig,
-    ) -> Remediation {
-        let mode = match mapping {
-            Some(Ok(mapping)) => mapping.mode,
-            _ => Mode::Approval,
-        };
-        plan_remediation(finding, mapping, mode, None, safety)
-    }
-
-    #[test]
-    fn the_plan_follows_the_mapping_and_its_mode() {
-        let red = finding(Status::Red, 1_000, SG);
-        let safety = safety();
-        assert_eq!(plan(&red, None, &safety), Remediation::NotMapped);
-        let Remediation::Approval { start, reason } = plan(&red, Some(&mapping(false)), &safety)
-        else {
-            panic!("automationStatus false is approval");
-        };
-        assert_eq!(start.parameters["GroupId"], vec!["sg-0ab".to_owned()]);
-        assert!(reason.contains("automationStatus false"), "{reason}");
-        let approval = plan(&red, Some(&mapping(false)), &safety).describe();
-        assert!(
-            approval.contains("aws ssm start-automation-execution --region 'eu-west-1' --document-name 'AWS-DisablePublicAccessForSecurityGroup' --parameters '{\"AutomationAssumeRole\":[\"arn:aws:iam::111122223333:role/Tarem\"],\"GroupId\":[\"sg-0ab\"]}'"),
-            "{approval}"
-        );
-        let Remediation::Start(start) = plan(&red, Some(&mapping(true)), &safety) else {
-            panic!("expected a start");
-        };
-        assert_eq!(start.region, "eu-west-1");
-        assert_eq!(start.parameters["GroupId"], vec!["sg-0ab".to_owned()]);
-        let mapping_ok = mapping(true).unwrap();
-        assert!(matches!(
-            plan_remediation(
-                &red,
-                Some(&Ok(mapping_ok.clone())),
-                Mode::DryRun,
-                None,
-                &safety
-            ),
-            Remediation::DryRun(_)
-        ));
-        assert!(matches!(
-            plan_remediation(&red, Some(&Ok(mapping_ok)), Mode::Inactive, None, &safety),
-            Remediation::Inactive { .. }
-        ));
-        let broken = Mapping::from_json(
-            &json!({"checkName": "check", "ssmAutomationDocument": "D", "automationStatus": "yes"}),
-        );
-        let Remediation::Blocked { reason, .. } = plan(&red, Some(&broken), &safety) else {
-            panic!("expected blocked");
-        };
-        assert!(reason.contains("automationStatus"), "{reason}");
-    }
-
-    #[test]
-    fn documents_and_roles_outside_the_allowlists_are_blocked() {
-        let red = finding(Status::Red, 1_000, SG);
-        let only_restart = SafetyConfig {
-            allowed_documents: vec!["AWS-RestartEC2Instance".to_owned()],
-            ..safety()
-        };
-        let Remediation::Blocked { reason, .. } = plan(&red, Some(&mapping(true)), &only_restart)
-        else {
-            panic!("a document outside the allowlist must not start");
-        };
-        assert!(
-            reason.contains("not one of the stack's allowed automation documents"),
-            "{reason}"
-        );
-        let with_role = Mapping::from_json(&json!({
-            "checkName": "check", "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup",
-            "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::111122223333:role/Other"]},
-            "regexPattern": "(sg-\\w+)", "automationStatus": true
-        }));
-        let Remediation::Blocked { reason, .. } = plan(&red, Some(&with_role), &safety()) else {
-            panic!("a role outside the allowlist must not be passed");
-        };
-        assert!(
-            reason.contains("role/Other is not one of the stack's automation roles"),
-            "{reason}"
-        );
-        assert!(matches!(
-            plan(&red, Some(&mapping(true)), &safety()),
-            Remediation::Start(_)
-        ));
-    }
-
-    #[test]
-    fn automated_mode_without_an_allowed_role_waits_for_approval() {
-        let red = finding(Status::Red, 1_000, SG);
-        // An empty allowlist fails closed.
-        let Remediation::Approval { reason, .. } =
-            plan(&red, Some(&mapping(true)), &SafetyConfig::default())
-        else {
-            panic!("an empty role allowlist must not start");
-        };
-        assert!(reason.contains("allowlist is empty"), "{reason}");
-        // A mapping that passes no role would run as the function itself.
-        let no_role = Mapping::from_json(&json!({
-            "checkName": "check", "ssmAutomationDocument": "AWS-DisablePublicAccessForSecurityGroup",
-            "automationParameters": {"GroupId": ["$resourceId"]},
-            "regexPattern": "(sg-\\w+)", "automationStatus": true
-        }));
-        let Remediation::Approval { reason, .. } = plan(&red, Some(&no_role), &safety()) else {
-            panic!("no AutomationAssumeRole must not start");
-        };
-        assert!(reason.contains("function's own permissions"), "{reason}");
-        // Approval and dry run need no role to describe the start.
-        assert!(matches!(
-            plan_remediation(&red, Some(&no_role), Mode::DryRun, None, &safety()),
-            Remediation::DryRun(_)
-        ));
-    }
-
-    #[test]
-    fn a_regex_miss_starts_nothing_and_says_why() {
-        let instance = finding(
-            Status::Red,
-            1,
-            "arn:aws:ec2:eu-west-1:111122223333:instance/i-0ab",
-        );
-        let Remediation::Blocked { reason, document } =
-            plan(&instance, Some(&mapping(true)), &safety())
-        else {
-            panic!("expected blocked");
-        };
-        assert_eq!(
-            document.as_deref(),
-            Some("AWS-DisablePublicAccessForSecurityGroup")
-        );
-        assert!(reason.contains("does not match the resource"), "{reason}");
-    }
-
-    #[test]
-    fn client_tokens_are_uuids_that_differ_by_finding_episode_and_attempt() {
-        let token = client_token("key", "e1", 1);
-        assert!(uuid::Uuid::parse_str(&token).is_ok());
-        assert_eq!(token, client_token("key", "e1", 1));
-        assert_ne!(token, client_token("key", "e1", 2));
-        assert_ne!(
-            token,
-            client_token("key", "e2", 1),
-            "a new episode, a new token"
-        );
-        assert_ne!(token, client_token("other", "e1", 1));
-    }
-
-    #[test]
-    fn an_account_owned_document_starts_only_pinned_to_a_version() {
-        let red = finding(Status::Red, 1_000, SG);
-        let own = |version: Option<&str>| {
-            let mut item = json!({
-                "checkName": "check", "ssmAutomationDocument": "Team-RevokeOpenSsh",
-                "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [ROLE]},
-                "regexPattern": "(sg-\\w+)", "automationStatus": true
-            });
-            if let Some(version) = version {
-                item["documentVersion"] = json!(version);
-            }
-            Mapping::from_json(&item)
-        };
-        let Remediation::Blocked { reason, .. } = plan(&red, Some(&own(None)), &safety()) else {
-            panic!("an unpinned account document must not start");
-        };
-        assert!(reason.contains("pin the version"), "{reason}");
-        assert!(matches!(
-            plan(&red, Some(&own(Some("3"))), &safety()),
-            Remediation::Start(_)
-        ));
-        // AWS's own documents are versioned by AWS.
-        assert!(matches!(
-            plan(&red, Some(&mapping(true)), &safety()),
-            Remediation::Start(_)
-        ));
-    }
-}
+#[path = "decide_tests.rs"]
+mod tests;
