@@ -8,51 +8,9 @@
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use tarem_e2e::source::{block, code, read};
 use tarem_e2e::template::{load_template, one_or_many};
 use tarem_shared::aws::grants::{ADAPTERS, FUNCTIONS, On, of, of_function, permissions_table};
-
-fn repository(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repository(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The code without comments, with method chains on one line (`a\n    .b(` is `a.b(`).
-fn code(text: &str) -> String {
-    let text: String = text
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    regex::Regex::new(r"\s*\n\s*\.")
-        .unwrap()
-        .replace_all(&text, ".")
-        .into_owned()
-}
-
-/// The text from the `{` at or after `from` to its matching `}`.
-fn block(text: &str, from: usize) -> &str {
-    let open = from + text[from..].find('{').expect("a block");
-    let mut depth = 0;
-    for (i, c) in text[open..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return &text[open..=open + i];
-                }
-            }
-            _ => {}
-        }
-    }
-    panic!("an unclosed block");
-}
 
 /// Where each adapter is written.
 fn source_of(adapter: &str) -> &'static str {
@@ -62,7 +20,7 @@ fn source_of(adapter: &str) -> &'static str {
         "DynamoExecutions" => "crates/shared/src/aws/dynamodb/executions.rs",
         "DynamoCounters" => "crates/shared/src/aws/dynamodb/counters.rs",
         "DynamoLocks" => "crates/shared/src/aws/dynamodb/locks.rs",
-        "SsmOpsCenter" | "SsmParameterKillSwitch" | "SsmAutomation" => {
+        "SsmOpsCenter" | "SsmParameterKillSwitch" | "SsmAutomation" | "SsmDocuments" => {
             "crates/shared/src/aws/ssm.rs"
         }
         "TaggingResourceTags" => "crates/shared/src/aws/tagging.rs",

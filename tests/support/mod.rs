@@ -1,6 +1,7 @@
 //! Builders for the end-to-end tests: Trusted Advisor events, mapping items as operators write
 //! them, and a local loop on a controllable clock.
 
+pub mod source;
 pub mod template;
 
 use chrono::{DateTime, Utc};
