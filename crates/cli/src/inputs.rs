@@ -1,5 +1,6 @@
-//! The files `simulate` and `plan` read: event files or folders of them, and the mapping file a
-//! folder may hold beside its events.
+//! The files `simulate` and `plan` read: event files or folders of them, and the mappings they
+//! play: `--mappings FILE`, `--pack NAME`, or the mapping file beside the events (in a folder
+//! named, or in the folder of an event file named).
 
 use crate::CliError;
 use serde_json::Value;
@@ -50,7 +51,9 @@ pub fn event_files(inputs: &[PathBuf], mappings: Option<&Path>) -> Result<Inputs
             entries.sort();
             for entry in entries {
                 if read_json(&entry).is_some_and(|doc| looks_like_mappings(&doc)) {
-                    found.mappings_found.push(entry);
+                    if !found.mappings_found.contains(&entry) {
+                        found.mappings_found.push(entry);
+                    }
                 } else {
                     found.events.push(entry);
                 }
@@ -65,6 +68,12 @@ pub fn event_files(inputs: &[PathBuf], mappings: Option<&Path>) -> Result<Inputs
                 )));
             }
             found.events.push(input.clone());
+            // The mapping file beside an event file counts as it does in a folder.
+            for beside in mapping_files_in(input.parent().unwrap_or(Path::new(".")), &skip) {
+                if !found.mappings_found.contains(&beside) {
+                    found.mappings_found.push(beside);
+                }
+            }
         }
     }
     if found.events.is_empty() {
@@ -73,6 +82,82 @@ pub fn event_files(inputs: &[PathBuf], mappings: Option<&Path>) -> Result<Inputs
         ));
     }
     Ok(found)
+}
+
+/// The mapping files in a folder (`*.json` holding mapping items), in name order.
+fn mapping_files_in(folder: &Path, skip: &Option<PathBuf>) -> Vec<PathBuf> {
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let mut found: Vec<PathBuf> = std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "json"))
+        .filter(|path| path.canonicalize().ok() != *skip)
+        .filter(|path| read_json(path).is_some_and(|doc| looks_like_mappings(&doc)))
+        .map(|path| path.strip_prefix("./").map(Path::to_owned).unwrap_or(path))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The mappings `plan` and `simulate` play when they are not the table's, and where they came
+/// from, in words.
+pub struct LocalMappings {
+    pub items: Vec<Value>,
+    pub said: String,
+}
+
+/// What a pack's `AutomationAssumeRole` is while it is played rather than imported: a role
+/// that does not exist, which the output names.
+pub const PACK_ROLE_PLACEHOLDER: &str = "arn:aws:iam::123456789012:role/PLACEHOLDER-pack-role";
+
+/// `--pack` (a pack's name, or `all`), else `--mappings FILE`, else the mapping
+/// file beside the events; none means the table's. `validate` reads a file as `simulate` needs
+/// it (every item valid); `plan` shows a broken item's problem on its event instead.
+pub fn local_mappings(
+    named: Option<&Path>,
+    pack: Option<&str>,
+    inputs: &Inputs,
+    validate: bool,
+) -> Result<Option<LocalMappings>, CliError> {
+    if let Some(pack) = pack {
+        let names: Vec<&str> = if pack == "all" {
+            crate::pack::PACKS.iter().map(|(name, _)| *name).collect()
+        } else {
+            vec![pack]
+        };
+        let mut items = vec![];
+        for name in &names {
+            items.extend(crate::pack::load(name, PACK_ROLE_PLACEHOLDER)?);
+        }
+        return Ok(Some(LocalMappings {
+            items,
+            said: format!(
+                "the {} pack{}, AutomationAssumeRole {PACK_ROLE_PLACEHOLDER} (a placeholder: \
+                 `tarem mapping pack-policy` says the role to create)",
+                names.join(", "),
+                if names.len() == 1 { "" } else { "s" }
+            ),
+        }));
+    }
+    let Some(path) = mapping_file(named, inputs)? else {
+        return Ok(None);
+    };
+    let items = if validate {
+        crate::mapping_file::read(&path)?
+    } else {
+        crate::mapping_file::read_unvalidated(&path)?
+    };
+    let said = if named.is_some() {
+        path.display().to_string()
+    } else {
+        format!("{} (found beside the events)", path.display())
+    };
+    Ok(Some(LocalMappings { items, said }))
 }
 
 /// The mapping file to use: the one named with `--mappings`, else the one found beside the

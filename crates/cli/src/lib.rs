@@ -5,9 +5,10 @@
 //! - [`error`]: the one error type; [`CliError::exit_code`] is the one place exit codes are
 //!   decided.
 //! - The work behind the commands: [`simulate`] (the local loop), [`mappings`] and
-//!   [`mapping_file`] (mappings as code), [`plan`], [`replay_aws`] (the replay tool's AWS side).
+//!   [`mapping_file`] (mappings as code), [`plan`], [`replay_aws`] (the replay tool's AWS side), [`stack`] (the deployed stack, read).
 
 pub mod commands;
+pub mod doctor;
 pub mod error;
 pub mod inputs;
 pub mod mapping_file;
@@ -17,6 +18,7 @@ pub mod pack;
 pub mod plan;
 pub mod replay_aws;
 pub mod simulate;
+pub mod stack;
 pub mod status;
 
 pub use error::CliError;

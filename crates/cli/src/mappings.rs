@@ -144,14 +144,40 @@ pub struct Online<'a> {
     pub advisor: &'a dyn TrustedAdvisor,
 }
 
-/// Every problem of every item.
+/// What validation found: problems stop a write; notes are said and let it through.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub problems: Vec<Problem>,
+    pub notes: Vec<Problem>,
+}
+
+/// Every problem of every item: its own, what the stack would refuse, and with `online_checks`
+/// what AWS says of its document and check. What the stack refuses (its allowlists when `stack`
+/// holds the deployed stack's settings; automated mode without a role in any stack) is a
+/// problem for an automated mapping, and a note for one a person approves: its OpsItem will say
+/// it is blocked until the stack allows it.
 pub async fn validate(
     items: &[Value],
     online_checks: Option<&Online<'_>>,
-) -> Result<Vec<Problem>, CliError> {
-    let mut problems = vec![];
+    stack: Option<&tarem_shared::safety::SafetyConfig>,
+) -> Result<Checked, CliError> {
+    let mut checked = Checked::default();
     for item in items {
         let (mapping, mut found) = offline(item);
+        if let Some(mapping) = &mapping {
+            let refusals = tarem_shared::decide::mapping_refusals(mapping, stack)
+                .into_iter()
+                .map(|(field, message)| Problem {
+                    check: mapping.check_name.clone(),
+                    field: field.to_owned(),
+                    message,
+                });
+            if mapping.mode == Mode::Automated {
+                found.extend(refusals);
+            } else {
+                checked.notes.extend(refusals);
+            }
+        }
         if let (Some(mapping), Some(checks)) = (mapping, online_checks) {
             found.extend(
                 online(&mapping, &checks.region, checks.documents, checks.advisor)
@@ -163,9 +189,9 @@ pub async fn validate(
                     })?,
             );
         }
-        problems.extend(found);
+        checked.problems.extend(found);
     }
-    Ok(problems)
+    Ok(checked)
 }
 
 /// The problems, grouped under the check they are about: each line names its attribute once.
@@ -303,6 +329,28 @@ pub async fn import_diff(
             .collect();
     }
     Ok(diff)
+}
+
+/// One mapping's change, as an import diff: added, changed, unchanged or removed.
+pub fn one_change(check: &str, before: Option<&Value>, after: Option<&Value>) -> ImportDiff {
+    let mut diff = ImportDiff::default();
+    match (before, after) {
+        (None, Some(_)) => diff.added.push(check.to_owned()),
+        (Some(_), None) => diff.removed.push(check.to_owned()),
+        (Some(before), Some(after)) => {
+            let fields = field_changes(before, after);
+            if fields.is_empty() {
+                diff.unchanged.push(check.to_owned());
+            } else {
+                diff.changed.push(Changed {
+                    check: check.to_owned(),
+                    fields,
+                });
+            }
+        }
+        (None, None) => {}
+    }
+    diff
 }
 
 /// What differs between two items, attribute by attribute, compared as the mapping reads them:

@@ -9,23 +9,35 @@ use tarem_shared::aws::errors::port_error;
 use tarem_shared::error::{ErrorKind, PortError};
 use tarem_shared::ports::{Redrive, Redriven, StreamBatch, StreamReader, Target};
 
-/// Invokes the stack's functions (`<stack>-check-tracker`, `<stack>-results-handler`,
-/// `<stack>-automation-execution-handler`) synchronously.
+/// Invokes the stack's functions synchronously: the names its outputs give, else
+/// `<stack>-check-tracker`, `<stack>-results-handler`, `<stack>-automation-execution-handler`.
 pub struct LambdaRedrive {
     client: aws_sdk_lambda::Client,
-    stack: String,
+    stack_name: String,
+    stack: crate::stack::Stack,
 }
 
 impl LambdaRedrive {
+    /// The functions named after the stack (`<stack>-<function>`).
     pub fn new(client: aws_sdk_lambda::Client, stack: impl Into<String>) -> Self {
+        Self::for_stack(client, stack, crate::stack::Stack::local())
+    }
+
+    /// The functions the deployed stack's outputs name.
+    pub fn for_stack(
+        client: aws_sdk_lambda::Client,
+        stack_name: impl Into<String>,
+        stack: crate::stack::Stack,
+    ) -> Self {
         Self {
             client,
-            stack: stack.into(),
+            stack_name: stack_name.into(),
+            stack,
         }
     }
 
     pub fn function_name(&self, target: Target) -> String {
-        format!("{}-{}", self.stack, target.as_str())
+        self.stack.function(target.as_str(), &self.stack_name)
     }
 }
 

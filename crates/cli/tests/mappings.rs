@@ -120,6 +120,34 @@ async fn the_table_commands_validate_first_and_say_what_is_wrong() {
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again).contains("already mapped; use `tarem mapping update`"));
 
+    // Automated, this mapping would always be held: an account's own document without a
+    // pinned version, and no AutomationAssumeRole. enable says so and writes nothing.
+    let refused = tarem(&table, &["enable", "c"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("needs the mapping to pass an AutomationAssumeRole"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        text(&refused).contains("pin the version"),
+        "{}",
+        text(&refused)
+    );
+    let fixed = tarem(
+        &table,
+        &[
+            "update",
+            "--check-name",
+            "c",
+            "--document",
+            "AWS-RestartEC2Instance",
+            "--param",
+            "AutomationAssumeRole=arn:aws:iam::123456789012:role/Fixer",
+            "--offline",
+        ],
+    );
+    assert!(fixed.status.success(), "{}", text(&fixed));
     assert!(tarem(&table, &["enable", "c"]).status.success());
     let listed: Value =
         serde_json::from_slice(&tarem(&table, &["list", "--output", "json"]).stdout).unwrap();
@@ -285,7 +313,8 @@ async fn online_validation_checks_the_document_and_the_check_name() {
         "AWS-DisablePublicAccessForSecurityGroup",
         json!({"GroupId": ["$resourceId"]}),
     );
-    assert!(validate(&[good], Some(&online)).await.unwrap().is_empty());
+    let checked = validate(&[good], Some(&online), None).await.unwrap();
+    assert!(checked.problems.is_empty() && checked.notes.is_empty());
     let problems = validate(
         &[
             item(
@@ -301,9 +330,11 @@ async fn online_validation_checks_the_document_and_the_check_name() {
             ),
         ],
         Some(&online),
+        None,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .problems;
     let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
     assert!(
         messages[0].contains("takes no parameter \"SecurityGroup\""),

@@ -208,8 +208,14 @@ async fn importing_a_pack_installs_it_in_approval_mode() {
         "{}",
         text(&again)
     );
-    let policy: Value =
-        serde_json::from_slice(&tarem(&table, &["pack-policy", "--installed"]).stdout).unwrap();
+    let policy: Value = serde_json::from_slice(
+        &tarem(
+            &table,
+            &["pack-policy", "--installed", "--account", "123456789012"],
+        )
+        .stdout,
+    )
+    .unwrap();
     assert_eq!(
         policy["AllowedAutomationDocuments"],
         "AWS-StopEC2Instance,AWS-StopRdsInstance"

@@ -20,10 +20,11 @@ use serde_json::Value;
 
 /// Why a queue is not replayed, if it is not: the raw-event audit log's dead-letter queue holds
 /// copies of Trusted Advisor events that check-tracker received on its own target; sending them
-/// to check-tracker would only say them twice, and they belong to the log group.
-pub fn refused(queue_url: &str) -> Option<String> {
-    let name = queue_url.rsplit('/').next().unwrap_or(queue_url);
-    name.contains("RawEventLogDeadLetterQueue").then(|| {
+/// to check-tracker would only say them twice, and they belong to the log group. Takes the
+/// queue's URL or `tarem dlq replay`'s short name for it (`raw-event-log`).
+pub fn refused(queue: &str) -> Option<String> {
+    let name = queue.rsplit('/').next().unwrap_or(queue);
+    (name.contains("RawEventLogDeadLetterQueue") || name == "raw-event-log").then(|| {
         format!(
             "{name} holds the raw-event audit log's undelivered copies of Trusted Advisor events; check-tracker received each on its own target, so replay does not send them to it. Read them with --dry-run, fix the log group's resource policy (RawEventLogDeadLetterQueueDepthAlarm says why), then purge the queue"
         )

@@ -1,6 +1,8 @@
 //! The commands: each module has its arguments (`clap::Args`) and its `run()`.
 
+pub mod completions;
 pub mod dlq;
+pub mod doctor;
 pub mod mapping;
 pub mod plan;
 pub mod reconcile;
@@ -37,6 +39,11 @@ pub enum Command {
     /// The loop on one screen: flagged findings, episodes, the last 24 hours, time to fix,
     /// breakers, the kill switch, the OpsItem budget.
     Status(status::StatusArgs),
+    /// A preflight of the account and the stack: credentials, support plan, the stack and its
+    /// tables, Trusted Advisor events, OpsCenter, the kill switch, alarms and mappings.
+    Doctor(doctor::DoctorArgs),
+    /// Shell completions: tarem completions bash > /etc/bash_completion.d/tarem (or zsh, fish).
+    Completions(completions::CompletionsArgs),
 }
 
 impl Command {
@@ -48,6 +55,8 @@ impl Command {
             Command::Reconcile(args) => reconcile::run(args).await,
             Command::Dlq(args) => dlq::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
+            Command::Completions(args) => completions::run(args),
         }
     }
 }
@@ -58,22 +67,30 @@ pub enum Output {
     Json,
 }
 
-/// Where to reach AWS, resolved as the AWS CLI resolves it.
+/// Where the stack lives, and where the CLI looks unless told otherwise: Trusted Advisor
+/// publishes its events in us-east-1 only, so the stack is deployed there (the template refuses
+/// any other region).
+pub const STACK_REGION: &str = "us-east-1";
+
+/// Where to reach AWS: credentials resolved as the AWS CLI resolves them; the region is the
+/// stack's (us-east-1) unless `--region` names another.
 #[derive(clap::Args, Clone, Debug)]
 pub struct AwsArgs {
-    /// The AWS region (else AWS_REGION, else the profile's).
-    #[arg(long, global = true)]
+    /// The AWS region. Default: us-east-1, where the stack lives (the profile's region and
+    /// AWS_REGION are not used: a stack elsewhere would hear no Trusted Advisor event).
+    #[arg(long, global = true, env = "TAREM_REGION", value_name = "REGION")]
     pub region: Option<String>,
     /// A named profile of ~/.aws/config; wins over credentials in the environment, as with the
-    /// AWS CLI. An unknown profile is an error.
+    /// AWS CLI. An unknown profile is a usage error (exit code 2).
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// Another endpoint for DynamoDB only (a local DynamoDB, say). Other services keep theirs;
-    /// the SDK's AWS_ENDPOINT_URL_<SERVICE> variables redirect them.
+    /// Another endpoint for DynamoDB only (a local DynamoDB, say); without --stack the tables
+    /// then keep their default names. Other services keep theirs; the SDK's
+    /// AWS_ENDPOINT_URL_<SERVICE> variables redirect them.
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Seconds one AWS request may take before it is given up (the command then fails with
-    /// exit code 3).
+    /// Seconds one AWS request may take, retries included, before it is given up (the command
+    /// then fails with exit code 3).
     #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,
 }
@@ -90,26 +107,45 @@ impl Default for AwsArgs {
 }
 
 impl AwsArgs {
-    /// The SDK configuration: region, credentials and timeouts. With `--profile`, the profile's
-    /// credentials are used even when the environment holds others (the SDK's default chain
-    /// would prefer the environment's), and they are resolved now, so an unknown profile stops
-    /// the command before anything is read or written.
+    /// The SDK configuration: region, credentials and timeouts. The credentials are resolved
+    /// now, so a command without any (or with an unknown `--profile`) stops with the reason
+    /// before anything is read or written. With `--profile`, the profile's credentials are used
+    /// even when the environment holds others (the SDK's default chain would prefer the
+    /// environment's).
     pub async fn load(&self) -> Result<aws_config::SdkConfig, CliError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let sdk = self.load_unchecked().await?;
+        if self.profile.is_none() {
+            match sdk.credentials_provider() {
+                Some(provider) => provider
+                    .provide_credentials()
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| no_credentials(&error))?,
+                None => return Err(no_credentials_said(None)),
+            }
+        }
+        Ok(sdk)
+    }
+
+    /// The SDK configuration without resolving the default chain's credentials (`tarem
+    /// doctor` reports their absence as a check); a named profile is still resolved.
+    pub async fn load_unchecked(&self) -> Result<aws_config::SdkConfig, CliError> {
         use aws_config::timeout::TimeoutConfig;
         use aws_credential_types::provider::ProvideCredentials;
         let limit = std::time::Duration::from_secs(self.timeout.max(1));
+        let region = self.region.clone().unwrap_or_else(|| STACK_REGION.into());
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(limit.min(std::time::Duration::from_secs(5)))
                     .read_timeout(limit)
                     .operation_attempt_timeout(limit)
-                    .operation_timeout(limit * 3)
+                    // --timeout N gives up after N seconds, however many attempts that holds.
+                    .operation_timeout(limit)
                     .build(),
             );
-        if let Some(region) = &self.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
         if let Some(profile) = &self.profile {
             let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
                 .profile_name(profile)
@@ -151,33 +187,56 @@ impl AwsArgs {
         }
     }
 
-    /// The region the configuration resolved to (us-east-1 when none).
+    /// The region the configuration resolved to.
     pub fn region_of(config: &aws_config::SdkConfig) -> String {
         config
             .region()
             .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into())
+            .unwrap_or_else(|| STACK_REGION.into())
     }
 }
 
-/// Why a named profile gives no credentials: unknown (a usage error), or its source failed.
+/// Why a named profile gives no credentials: unknown or empty (a usage error), or its source
+/// failed (SSO expired, a role it could not assume).
 fn profile_error(
     profile: &str,
     error: &aws_credential_types::provider::error::CredentialsError,
 ) -> CliError {
+    use aws_credential_types::provider::error::CredentialsError;
     let reason = tarem_shared::error::error_chain(error);
-    // The SDK says so in words only: "profile `x` was not defined", "No profiles were defined".
-    if reason.contains(&format!("profile `{profile}` was not defined"))
-        || reason.contains("No profiles were defined")
+    // "Not loaded" is the SDK's word for a profile it has nothing for: none defined, no such
+    // profile, or one without credentials ("the credential provider was not enabled").
+    if matches!(error, CredentialsError::CredentialsNotLoaded(_))
+        || reason.contains(&format!("profile `{profile}` was not defined"))
     {
         CliError::usage(format!(
-            "--profile {profile}: no such profile in the AWS config or credentials files"
+            "--profile {profile}: no such profile with credentials in the AWS config or \
+             credentials files (~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE)"
         ))
     } else {
         CliError::Aws(format!(
             "--profile {profile}: cannot get its credentials: {reason}"
         ))
     }
+}
+
+/// No credentials anywhere the SDK looks: said as such, not as a network failure.
+fn no_credentials(error: &aws_credential_types::provider::error::CredentialsError) -> CliError {
+    use aws_credential_types::provider::error::CredentialsError;
+    match error {
+        CredentialsError::CredentialsNotLoaded(_) => no_credentials_said(None),
+        other => no_credentials_said(Some(tarem_shared::error::error_chain(other))),
+    }
+}
+
+fn no_credentials_said(reason: Option<String>) -> CliError {
+    let base = "no AWS credentials: none in the environment (AWS_ACCESS_KEY_ID), the default \
+                profile, SSO or an instance role";
+    let hint = "run `aws configure` or `aws sso login`, or name a profile with --profile";
+    CliError::usage(match reason {
+        Some(reason) => format!("{base} ({reason})\n  {hint}"),
+        None => format!("{base}\n  {hint}"),
+    })
 }
 
 /// Prints a value as pretty JSON.

@@ -2,6 +2,7 @@
 
 use super::{AwsArgs, Output, print_json};
 use crate::CliError;
+use crate::stack::StackArgs;
 use std::sync::Arc;
 use tarem_shared::aws::dynamodb::{DynamoMappings, DynamoTracker};
 use tarem_shared::aws::support::SupportTrustedAdvisor;
@@ -15,15 +16,17 @@ pub struct ReconcileArgs {
     /// Every check, not only the mapped ones.
     #[arg(long)]
     all_checks: bool,
-    /// The tracker table.
-    #[arg(long, default_value = "TrustedAdvisorCheckTrackerTable")]
-    tracker_table: String,
-    /// The mapping table.
-    #[arg(long, default_value = "AutomationMappingTable")]
-    mapping_table: String,
-    /// The account the findings belong to (default: the caller's, from STS).
+    /// The tracker table [default: the stack's].
+    #[arg(long, value_name = "NAME")]
+    tracker_table: Option<String>,
+    /// The mapping table [default: the stack's].
+    #[arg(long, value_name = "NAME")]
+    mapping_table: Option<String>,
+    /// The account the findings belong to [default: the stack's, else the caller's (STS)].
     #[arg(long)]
     account: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
     #[command(flatten)]
     aws: AwsArgs,
     /// text for people, json for scripts.
@@ -33,8 +36,10 @@ pub struct ReconcileArgs {
 
 pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
     let sdk = args.aws.load().await?;
+    let stack = args.stack.read(&args.aws, &sdk).await?;
     let dynamodb = args.aws.dynamodb(&sdk);
-    let account = match args.account {
+    let stack_account = stack.deployed.as_ref().map(|d| d.account.clone());
+    let account = match args.account.or(stack_account) {
         Some(account) => account,
         None => aws_sdk_sts::Client::new(&sdk)
             .get_caller_identity()
@@ -50,8 +55,14 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
             .unwrap_or_default(),
     };
     let sweep = FindingsSweep {
-        tracker: Arc::new(DynamoTracker::new(dynamodb.clone(), args.tracker_table)),
-        mappings: Arc::new(DynamoMappings::new(dynamodb, args.mapping_table)),
+        tracker: Arc::new(DynamoTracker::new(
+            dynamodb.clone(),
+            args.tracker_table.unwrap_or_else(|| stack.tracker_table()),
+        )),
+        mappings: Arc::new(DynamoMappings::new(
+            dynamodb,
+            args.mapping_table.unwrap_or_else(|| stack.mapping_table()),
+        )),
         advisor: Arc::new(SupportTrustedAdvisor::for_config(&sdk)),
         clock: Arc::new(tarem_shared::clock::SystemClock),
         all_checks: args.all_checks,
@@ -61,7 +72,9 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
             ..Default::default()
         },
     };
+    crate::output::progress("reading Trusted Advisor's results (one call per check)…");
     let report = sweep.sweep(args.dry_run).await?;
+    crate::output::progress_done();
     match args.output {
         Output::Json => print_json(&report),
         Output::Text => {

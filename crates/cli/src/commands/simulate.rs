@@ -8,8 +8,12 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct SimulateArgs {
     /// Mapping items: a JSON or YAML list, plain or DynamoDB-typed.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "pack")]
     mappings: Option<PathBuf>,
+    /// A built-in starter pack's entries (security, reliability, cost, or all), with a placeholder
+    /// AutomationAssumeRole the story names.
+    #[arg(long, value_name = "PACK")]
+    pack: Option<String>,
     /// How automations of a document end (default Success); repeatable.
     #[arg(long, value_name = "DOCUMENT=STATUS")]
     outcome: Vec<String>,
@@ -28,6 +32,7 @@ pub struct SimulateArgs {
 pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
     let options = SimulateOptions {
         mappings: args.mappings,
+        pack: args.pack,
         outcomes: args.outcome,
         inputs: args.events,
         settle: simulate::parse_duration(&args.settle)?,

@@ -2,6 +2,7 @@
 
 use super::{AwsArgs, Output, print_json};
 use crate::CliError;
+use crate::stack::StackArgs;
 use crate::status::{Breaker, Budget, summarize, text};
 use tarem_shared::aws::dynamodb::{DynamoCounters, DynamoExecutions};
 use tarem_shared::aws::ssm::SsmParameterKillSwitch;
@@ -10,24 +11,20 @@ use tarem_shared::safety::{breaker_counter, ops_item_counter};
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
-    /// The execution table (episodes, attempts, counters).
-    #[arg(
-        long,
-        default_value = "AutomationExecutionTrackerTable",
-        value_name = "NAME"
-    )]
-    execution_table: String,
-    /// The stack (its kill switch is /<stack>/automation-starts).
-    #[arg(long, default_value = "tarem")]
-    stack: String,
-    /// The stack's BreakerLimit and BreakerWindowMinutes (Tuning), to tell an open breaker.
-    #[arg(long, default_value_t = 50)]
-    breaker_limit: u64,
-    #[arg(long, default_value_t = 60)]
-    breaker_window_minutes: i64,
-    /// The stack's MonthlyOpsItemBudget (Tuning).
-    #[arg(long, default_value_t = 9000)]
-    ops_item_budget: u64,
+    /// The execution table (episodes, attempts, counters) [default: the stack's].
+    #[arg(long, value_name = "NAME")]
+    execution_table: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The breaker's limit, to tell an open breaker [default: the stack's BreakerLimit].
+    #[arg(long)]
+    breaker_limit: Option<u64>,
+    /// [default: the stack's BreakerWindowMinutes]
+    #[arg(long)]
+    breaker_window_minutes: Option<i64>,
+    /// [default: the stack's MonthlyOpsItemBudget]
+    #[arg(long)]
+    ops_item_budget: Option<u64>,
     #[command(flatten)]
     aws: AwsArgs,
     /// text for people, json for scripts.
@@ -37,10 +34,29 @@ pub struct StatusArgs {
 
 pub async fn run(args: StatusArgs) -> Result<(), CliError> {
     let sdk = args.aws.load().await?;
-    let target = args.aws.dynamodb_target(&sdk, &args.execution_table);
+    let stack = args.stack.read(&args.aws, &sdk).await?;
+    // The stack's Tuning, as its functions read it; flags win.
+    let safety = stack
+        .lifecycle()?
+        .map(|config| config.safety)
+        .unwrap_or_default();
+    let breaker_limit = args.breaker_limit.unwrap_or(safety.breaker_limit);
+    let breaker_window = args
+        .breaker_window_minutes
+        .map(chrono::Duration::minutes)
+        .unwrap_or(safety.breaker_window)
+        .max(chrono::Duration::minutes(1));
+    let ops_item_budget = args
+        .ops_item_budget
+        .unwrap_or(safety.monthly_ops_item_budget);
+    let table = args
+        .execution_table
+        .clone()
+        .unwrap_or_else(|| stack.execution_table());
+    let target = args.aws.dynamodb_target(&sdk, &table);
     let dynamodb = args.aws.dynamodb(&sdk);
-    let executions = DynamoExecutions::new(dynamodb.clone(), &args.execution_table);
-    let counters = DynamoCounters::new(dynamodb, &args.execution_table);
+    let executions = DynamoExecutions::new(dynamodb.clone(), &table);
+    let counters = DynamoCounters::new(dynamodb, &table);
     let now = chrono::Utc::now();
     let read = async {
         let mut episodes = vec![];
@@ -54,7 +70,7 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
             }
         }
         let mut status = summarize(&episodes, now);
-        let window = chrono::Duration::minutes(args.breaker_window_minutes.max(1));
+        let window = breaker_window;
         // Breakers and budgets are counted per account: each account's open checks.
         let accounts: std::collections::BTreeSet<String> = episodes
             .iter()
@@ -71,10 +87,10 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
                 .await?;
             if starts > 0 {
                 status.breakers.push(Breaker {
-                    open: starts >= args.breaker_limit,
+                    open: starts >= breaker_limit,
                     check,
                     starts,
-                    limit: args.breaker_limit,
+                    limit: breaker_limit,
                 });
             }
         }
@@ -84,20 +100,24 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
         }
         status.ops_items = Budget {
             this_month,
-            budget: args.ops_item_budget,
+            budget: ops_item_budget,
         };
         Ok::<_, CliError>(status)
     };
     let mut status = read.await.map_err(|error| error.at(&target))?;
-    // The kill switch is an SSM parameter: a status without it still says everything else.
-    let kill_switch = SsmParameterKillSwitch::new(
-        aws_sdk_ssm::Client::new(&sdk),
-        format!("/{}/automation-starts", args.stack),
-    );
-    status.kill_switch = match kill_switch.starts_allowed().await {
-        Ok(true) => "on".into(),
-        Ok(false) => "off: no runbook starts".into(),
-        Err(error) => format!("unknown: {error}"),
+    // The kill switch is an SSM parameter the stack names: a status without it still says
+    // everything else.
+    status.kill_switch = match stack.kill_switch() {
+        None => "unknown: no stack read (--endpoint-url without --stack)".into(),
+        Some(parameter) => {
+            let kill_switch =
+                SsmParameterKillSwitch::new(aws_sdk_ssm::Client::new(&sdk), parameter);
+            match kill_switch.starts_allowed().await {
+                Ok(true) => "on".into(),
+                Ok(false) => "off: no runbook starts".into(),
+                Err(error) => format!("unknown: {error}"),
+            }
+        }
     };
     match args.output {
         Output::Json => print_json(&status),

@@ -10,8 +10,8 @@
 
 mod story;
 
+use crate::CliError;
 use crate::plan::playground_stack;
-use crate::{CliError, mapping_file};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -27,6 +27,8 @@ use tarem_shared::local::LocalLoop;
 #[derive(Debug, Clone)]
 pub struct SimulateOptions {
     pub mappings: Option<PathBuf>,
+    /// A built-in pack's entries (`all` for every pack), instead of a mapping file.
+    pub pack: Option<String>,
     /// `DOCUMENT=STATUS` pairs.
     pub outcomes: Vec<String>,
     /// Event files, or folders of them (read in name order).
@@ -166,25 +168,26 @@ pub(super) struct Run<'a> {
     pub(super) next_sweep: DateTime<Utc>,
     pub(super) report: Report,
     pub(super) story: Vec<String>,
+    /// The executions whose start the story has told.
+    pub(super) told_starts: std::collections::HashSet<String>,
 }
 
 pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
     let inputs = crate::inputs::event_files(&options.inputs, options.mappings.as_deref())?;
-    let mapping_path = crate::inputs::mapping_file(options.mappings.as_deref(), &inputs)?;
-    let mapping_items = match &mapping_path {
-        Some(path) => mapping_file::read(path)?,
-        None => vec![],
-    };
-    let outcomes = parse_outcomes(&options.outcomes, &mapping_items)?;
-    let files = inputs.events;
-    // Mappings found beside the events are used, and the story says so first.
-    let found_note = match (&options.mappings, &mapping_path) {
-        (None, Some(path)) => Some(format!(
-            "mappings   {} (found beside the events)",
-            path.display()
-        )),
+    let local = crate::inputs::local_mappings(
+        options.mappings.as_deref(),
+        options.pack.as_deref(),
+        &inputs,
+        true,
+    )?;
+    // Mappings not named with --mappings (found beside the events, or a pack) are said first.
+    let found_note = match (&options.mappings, &local) {
+        (None, Some(local)) => Some(format!("mappings   {}", local.said)),
         _ => None,
     };
+    let mapping_items = local.map(|local| local.items).unwrap_or_default();
+    let outcomes = parse_outcomes(&options.outcomes, &mapping_items)?;
+    let files = inputs.events;
     let mut inputs = vec![];
     for file in &files {
         let events = std::fs::read_to_string(file)
@@ -235,6 +238,7 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
         next_sweep: start + SWEEP_EVERY,
         report: Report::default(),
         story: found_note.into_iter().collect(),
+        told_starts: Default::default(),
     };
     for (source, events) in inputs {
         // The sweeps that fall due before this file's first event come first in the story.
@@ -319,6 +323,7 @@ impl Run<'_> {
                 for failed in &report.failed {
                     self.story.push(format!("  sweep failed: {failed}"));
                 }
+                self.tell_new_starts();
             }
             Err(error) => self.story.push(format!("  sweep error: {error}")),
         }

@@ -93,6 +93,9 @@ impl Run<'_> {
                 format!("{} | {} | {}", f.check_name, f.resource, f.region)
             });
             for step in &record.steps {
+                if let Step::AutomationStarted { execution_id, .. } = step {
+                    self.told_starts.insert(execution_id.clone());
+                }
                 let line = describe_step(step, &finding, &mut self.report);
                 self.story.push(line);
             }
@@ -128,19 +131,27 @@ impl Run<'_> {
                 }) => {
                     self.story
                         .push(format!("  automation {execution_id} {status}"));
+                    let reason = reason.unwrap_or_else(|| format!("automation ended {status}"));
                     let effect = match state.as_deref() {
                         Some("verifying") => {
                             "in progress: the runbook succeeded; waiting for Trusted Advisor to confirm".to_owned()
                         }
                         Some("unconfirmed") => "resolved: the runbook succeeded".to_owned(),
-                        Some("held") => format!(
-                            "left open: {}; the next attempt waits for the cool-down",
-                            reason.unwrap_or_else(|| format!("automation ended {status}"))
-                        ),
-                        Some("escalated") => format!(
-                            "left open: {}; remediation did not fix this, a person must",
-                            reason.unwrap_or_else(|| format!("automation ended {status}"))
-                        ),
+                        Some("held") => {
+                            // A hold for the cool-down is a control that held a start back.
+                            self.report.skipped.push(Skipped {
+                                finding: self.finding_of(ops_item_id.as_deref()),
+                                control: "cool-down".into(),
+                                reason: format!("{reason}; the next attempt waits for the cool-down"),
+                            });
+                            format!("left open: {reason}; the next attempt waits for the cool-down")
+                        }
+                        Some("escalated") => {
+                            self.story.push(format!(
+                                "  episode    escalated: {reason}; remediation did not fix this, a person must"
+                            ));
+                            "left open for a person".to_owned()
+                        }
                         Some(other) => format!("episode {other}"),
                         None => "updated".to_owned(),
                     };
@@ -149,6 +160,33 @@ impl Run<'_> {
                 }
                 Ok(other) => self.story.push(format!("  automation {other:?}")),
                 Err(error) => self.story.push(format!("  error      {error}")),
+            }
+        }
+    }
+
+    /// `<check> | <resource>` of the episode an OpsItem belongs to.
+    fn finding_of(&self, ops_item_id: Option<&str>) -> String {
+        self.local
+            .executions
+            .episodes()
+            .into_iter()
+            .find(|e| ops_item_id.is_some() && e.ops_item_id.as_deref() == ops_item_id)
+            .map(|e| format!("{} | {}", e.check_name, e.resource))
+            .unwrap_or_default()
+    }
+
+    /// The starts a sweep made (a retry after the cool-down), told as an event's are.
+    pub(super) fn tell_new_starts(&mut self) {
+        for execution in self.local.automation.executions() {
+            if self.told_starts.insert(execution.execution_id.clone()) {
+                self.story.push(format!(
+                    "  automation {} started: {} in {} with {} (ClientToken {})",
+                    execution.execution_id,
+                    execution.document,
+                    execution.region,
+                    json!(execution.parameters),
+                    execution.client_token
+                ));
             }
         }
     }
@@ -262,6 +300,10 @@ fn describe_step(step: &Step, finding: &str, report: &mut Report) -> String {
                 control: control.clone(),
                 reason: reason.clone(),
             });
+            // A reason that already names its control is not prefixed twice.
+            let reason = reason
+                .strip_prefix(&format!("{control}: "))
+                .unwrap_or(reason);
             format!("  held       {control}: {reason}")
         }
         Step::OpsItemCreated { id, title } => {

@@ -130,3 +130,136 @@ pub fn bare_tarem() -> Command {
         .env("AWS_REGION", "us-east-1");
     command
 }
+
+/// A deployed stack as moto holds it: a CloudFormation stack with the template's parameters
+/// and outputs, whose resources moto creates (the kill switch parameter, the failure queues,
+/// the audit log group, the alarm topic with a subscriber) and whose tables are fresh moto
+/// tables with the stack's keys and indexes. `tarem --stack NAME` reads it with DescribeStacks.
+pub struct MotoStack {
+    pub name: String,
+    pub mapping_table: String,
+    pub tracker_table: String,
+    pub execution_table: String,
+    pub kill_switch: String,
+    pub log_group: String,
+    pub topic: String,
+}
+
+impl MotoStack {
+    /// `parameters`: the template's parameters this stack was deployed with (the rest take
+    /// the template's defaults). `CommaDelimitedList` parameters are declared as strings:
+    /// DescribeStacks gives their value as the text that was passed (`a,b`), which moto
+    /// renders as a Python list for a list type.
+    pub async fn deploy(parameters: &[(&str, &str)]) -> MotoStack {
+        let config = moto_harness::sdk_loader().load().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let name = moto_harness::unique_name("stack").replace('-', "x");
+        let mapping_table =
+            moto_harness::fresh_table(&dynamodb, "mappings", moto_harness::MAPPING_KEYS, false)
+                .await;
+        let tracker_table =
+            moto_harness::fresh_table(&dynamodb, "tracker", moto_harness::TRACKER_KEYS, true).await;
+        let execution_table =
+            moto_harness::fresh_table(&dynamodb, "executions", moto_harness::EXECUTION_KEYS, false)
+                .await;
+        let kill_switch = format!("/{name}/automation-starts");
+        let log_group = format!("/{name}/trusted-advisor-events");
+        let defaults = [
+            (
+                "AllowedAutomationDocuments",
+                "AWS-DisablePublicAccessForSecurityGroup",
+            ),
+            ("AutomationRoleArns", ""),
+            ("OptIn", "all"),
+            ("OptInTag", "automaticRemediation=True"),
+            ("Tuning", ""),
+        ];
+        let mut declared = serde_json::Map::new();
+        let mut given = vec![];
+        for (key, default) in defaults {
+            let value = parameters
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(default, |(_, v)| *v);
+            declared.insert(
+                key.into(),
+                serde_json::json!({"Type": "String", "Default": ""}),
+            );
+            given.push(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build(),
+            );
+        }
+        let template = serde_json::json!({
+            "Parameters": declared,
+            "Resources": {
+                "KillSwitchParameter": {"Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": kill_switch, "Type": "String", "Value": "on"}},
+                "TrackerStreamFailureQueue": {"Type": "AWS::SQS::Queue",
+                    "Properties": {"QueueName": format!("{name}-TrackerStreamFailureQueue")}},
+                "CheckTrackerDeadLetterQueue": {"Type": "AWS::SQS::Queue",
+                    "Properties": {"QueueName": format!("{name}-CheckTrackerDeadLetterQueue")}},
+                "TrustedAdvisorEventLogGroup": {"Type": "AWS::Logs::LogGroup",
+                    "Properties": {"LogGroupName": log_group}},
+                "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": format!("{name}-alarms")}}
+            },
+            "Outputs": {
+                "MappingTableName": {"Value": mapping_table},
+                "TrackerTableName": {"Value": tracker_table},
+                "ExecutionTableName": {"Value": execution_table},
+                "KillSwitchParameterName": {"Value": {"Ref": "KillSwitchParameter"}},
+                "TrackerStreamFailureQueueUrl": {"Value": {"Ref": "TrackerStreamFailureQueue"}},
+                "CheckTrackerDeadLetterQueueUrl": {"Value": {"Ref": "CheckTrackerDeadLetterQueue"}},
+                "TrustedAdvisorEventLogGroupName": {"Value": {"Ref": "TrustedAdvisorEventLogGroup"}},
+                "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+                "ExampleAutomationRoleArn": {"Value": "arn:aws:iam::123456789012:role/tarem-example"}
+            }
+        });
+        aws_sdk_cloudformation::Client::new(&config)
+            .create_stack()
+            .stack_name(&name)
+            .template_body(template.to_string())
+            .set_parameters(Some(given))
+            .send()
+            .await
+            .expect("moto creates the stack");
+        // The AlarmEmail subscription (moto confirms an email subscription at once).
+        let topic = format!("arn:aws:sns:us-east-1:123456789012:{name}-alarms");
+        aws_sdk_sns::Client::new(&config)
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("email")
+            .endpoint("ops@example.com")
+            .send()
+            .await
+            .expect("moto subscribes");
+        MotoStack {
+            topic,
+            name,
+            mapping_table,
+            tracker_table,
+            execution_table,
+            kill_switch,
+            log_group,
+        }
+    }
+
+    /// `tarem ARGS --stack NAME` in the repository, every AWS service at moto
+    /// (AWS_ENDPOINT_URL).
+    pub fn tarem(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tarem"))
+            .current_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+            .args(args)
+            .args(["--stack", &self.name])
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    }
+}

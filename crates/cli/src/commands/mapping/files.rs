@@ -6,6 +6,7 @@ use crate::mappings::{DiskCachedChecks, Online, apply_import, export_text, impor
 use std::path::{Path, PathBuf};
 use tarem_shared::aws::ssm::SsmDocuments;
 use tarem_shared::aws::support::SupportTrustedAdvisor;
+use tarem_shared::mapping::plain_json;
 use tarem_shared::ports::MappingStore;
 
 /// Validates the items (online unless `offline`) and prints the problems; `Err(Problems)` when
@@ -15,35 +16,59 @@ pub(super) async fn validate_or_report(
     items: &[serde_json::Value],
     offline: bool,
 ) -> Result<(), CliError> {
-    let documents = SsmDocuments::new(&context.sdk);
-    let advisor = DiskCachedChecks {
-        inner: SupportTrustedAdvisor::for_config(&context.sdk),
-        // Offline, nothing reads the cache: no credentials are looked up for its name.
-        path: if offline {
-            PathBuf::new()
-        } else {
-            DiskCachedChecks::<SupportTrustedAdvisor>::path_of(&context.sdk).await
-        },
+    // Offline, the table and the stack are left alone unless the command already reached them
+    // (an add writes to the table: what the stack would refuse is said first).
+    let connected = match offline {
+        true => context.connected.get(),
+        false => Some(context.connect().await?),
     };
-    let online = (!offline).then(|| Online {
-        region: super::AwsArgs::region_of(&context.sdk),
-        documents: &documents,
-        advisor: &advisor,
-    });
-    let problems = crate::mappings::validate(items, online.as_ref()).await?;
-    match context.output {
-        Output::Json => crate::out!("{}", serde_json::json!({ "problems": problems })),
-        Output::Text if !problems.is_empty() => {
-            eprintln!("{}", crate::mappings::problems_text(&problems))
+    let checked = match connected {
+        Some(connected) if !offline => {
+            let documents = SsmDocuments::new(&connected.sdk);
+            let advisor = DiskCachedChecks {
+                inner: SupportTrustedAdvisor::for_config(&connected.sdk),
+                path: DiskCachedChecks::<SupportTrustedAdvisor>::path_of(&connected.sdk).await,
+            };
+            let online = Online {
+                region: super::AwsArgs::region_of(&connected.sdk),
+                documents: &documents,
+                advisor: &advisor,
+            };
+            crate::mappings::validate(items, Some(&online), connected.safety.as_ref()).await?
         }
-        Output::Text => {}
+        _ => {
+            crate::mappings::validate(items, None, connected.and_then(|c| c.safety.as_ref()))
+                .await?
+        }
+    };
+    let stack_said = connected
+        .map(|c| c.stack.describe_source())
+        .unwrap_or_else(|| "any stack".into());
+    let problems = &checked.problems;
+    match context.output {
+        Output::Json => crate::out!(
+            "{}",
+            serde_json::json!({ "problems": problems, "notes": checked.notes })
+        ),
+        Output::Text => {
+            if !problems.is_empty() {
+                eprintln!("{}", crate::mappings::problems_text(problems));
+            }
+            if !checked.notes.is_empty() {
+                eprintln!(
+                    "note: what {} would refuse (the OpsItems will say so):\n{}",
+                    stack_said,
+                    crate::mappings::problems_text(&checked.notes)
+                );
+            }
+        }
     }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(CliError::Problems(format!(
-            "{} problems found; nothing written",
-            problems.len()
+            "{} found; nothing written",
+            crate::output::plural(problems.len(), "problem")
         )))
     }
 }
@@ -65,12 +90,15 @@ pub(super) async fn import(
     prune: bool,
     offline: bool,
 ) -> Result<(), CliError> {
+    let table = context.connect().await?;
     let items = match source {
         Source::File(file) => crate::mapping_file::read_unvalidated(file)?,
-        Source::Pack { pack, role } => crate::pack::load(pack, role)?,
+        Source::Pack { pack, role } => {
+            keep_operator_modes(crate::pack::load(pack, role)?, &table.store.list().await?)
+        }
     };
     validate_or_report(context, &items, offline).await?;
-    let diff = import_diff(&context.store, &items, prune).await?;
+    let diff = import_diff(&table.store, &items, prune).await?;
     eprint!("{}", diff_text(&diff));
     if diff.is_empty() {
         return Ok(());
@@ -80,29 +108,60 @@ pub(super) async fn import(
         if !std::io::stdin().is_terminal() {
             return Err(CliError::usage(format!(
                 "nothing written: there is no terminal to confirm on; pass --yes to apply these changes to {}",
-                context.table
+                table.table
             )));
         }
-        eprint!("Apply these changes to {}? [y/N] ", context.table);
+        eprint!("Apply these changes to {}? [y/N] ", table.table);
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("nothing written");
-            return Ok(());
+            // Declined is not applied: a script reading the exit code must not think it was.
+            return Err(CliError::Problems("declined: nothing written".into()));
         }
     }
-    apply_import(&context.store, &items, &diff).await?;
+    crate::output::progress(&format!("writing to {}…", table.table));
+    apply_import(&table.store, &items, &diff).await?;
+    crate::output::progress_done();
     match context.output {
         Output::Json => print_json(&diff),
         Output::Text => crate::out!(
             "applied to {}: {} added, {} changed, {} removed",
-            context.table,
+            table.table,
             diff.added.len(),
             diff.changed.len(),
             diff.removed.len()
         ),
     }
     Ok(())
+}
+
+/// A pack entry already in the table (the same `x-id`) keeps the mode its operator chose: a
+/// re-import after an upgrade brings the entry's new text, not approval mode back.
+fn keep_operator_modes(
+    mut items: Vec<serde_json::Value>,
+    stored: &[serde_json::Value],
+) -> Vec<serde_json::Value> {
+    for item in &mut items {
+        let Some(mine) = stored
+            .iter()
+            .map(plain_json)
+            .find(|s| s.get("x-id").is_some() && s.get("x-id") == item.get("x-id"))
+        else {
+            continue;
+        };
+        for key in ["mode", "automationStatus"] {
+            match (mine.get(key), item.as_object_mut()) {
+                (Some(value), Some(fields)) => {
+                    fields.insert(key.to_owned(), value.clone());
+                }
+                (None, Some(fields)) => {
+                    fields.remove(key);
+                }
+                _ => {}
+            }
+        }
+    }
+    items
 }
 
 /// The diff an operator reviews: each check, and for a changed one each attribute, before and
@@ -142,6 +201,8 @@ pub fn diff_text(diff: &crate::mappings::ImportDiff) -> String {
 
 pub(super) async fn export(context: &Context, file: Option<PathBuf>) -> Result<(), CliError> {
     let mut items: Vec<serde_json::Value> = context
+        .connect()
+        .await?
         .store
         .list()
         .await?
@@ -168,16 +229,17 @@ pub(super) async fn validate(
             crate::mapping_file::read_unvalidated(Path::new(path))?,
             path.to_owned(),
         ),
-        Some(check) => (
-            vec![context.store.get(check).await?.ok_or_else(|| {
-                CliError::usage(format!(
-                    "no mapping for {check:?} in {}, and no such file",
-                    context.table
-                ))
-            })?],
-            context.table.clone(),
-        ),
-        None => (context.store.list().await?, context.table.clone()),
+        Some(check) => {
+            let table = context.connect().await?;
+            match table.store.get(check).await? {
+                Some(item) => (vec![item], table.table.clone()),
+                None => return Err(super::no_mapping(table, check).await),
+            }
+        }
+        None => {
+            let table = context.connect().await?;
+            (table.store.list().await?, table.table.clone())
+        }
     };
     if items.is_empty() {
         crate::out!("{source} holds no mappings: nothing to validate");

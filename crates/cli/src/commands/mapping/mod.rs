@@ -6,25 +6,28 @@ mod files;
 use super::{AwsArgs, Output, print_json};
 use crate::CliError;
 use crate::mappings::list;
+use crate::stack::{Stack, StackArgs};
 use serde_json::Value;
 use std::path::PathBuf;
 use tarem_shared::aws::dynamodb::DynamoMappings;
 use tarem_shared::mapping::Mode;
 use tarem_shared::ports::MappingStore;
+use tarem_shared::safety::SafetyConfig;
 
 #[derive(clap::Args)]
 pub struct MappingArgs {
     #[command(subcommand)]
     command: MappingCommand,
-    /// The mapping table (the stack's default name).
+    /// The mapping table [default: the stack's MappingTableName].
     #[arg(
         long,
         visible_alias = "mapping-table",
         global = true,
-        default_value = "AutomationMappingTable",
         value_name = "NAME"
     )]
-    table: String,
+    table: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
     #[command(flatten)]
     aws: AwsArgs,
     /// text for people, json for scripts.
@@ -73,6 +76,9 @@ pub struct ItemFlags {
     /// Skip the AWS look-ups (document parameters, check names).
     #[arg(long)]
     offline: bool,
+    /// Show the change and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 impl ItemFlags {
@@ -115,16 +121,25 @@ enum MappingCommand {
     Enable {
         /// The check name.
         check: String,
+        /// Show the change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Stop starting it (mode approval: the OpsItem links the runbook).
     Disable {
         /// The check name.
         check: String,
+        /// Show the change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delete a mapping: its check is tracked, but nothing is remediated.
     Remove {
         /// The check name.
         check: String,
+        /// Show the change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Make the table match a file: shows the diff and asks first.
     Import {
@@ -157,9 +172,10 @@ enum MappingCommand {
         /// Only the pack entries the table holds.
         #[arg(long)]
         installed: bool,
-        /// The account the role lives in (goes into its trust policy).
-        #[arg(long, default_value = "123456789012")]
-        account: String,
+        /// The account the role lives in (goes into its trust policy) [default: the account
+        /// of the credentials in use, from STS].
+        #[arg(long, value_parser = account_id)]
+        account: Option<String>,
     },
     /// The whole table as JSON (or YAML for a .yaml/.yml FILE); to standard output without FILE.
     Export {
@@ -176,26 +192,75 @@ enum MappingCommand {
     },
 }
 
-/// What every subcommand works with.
+/// What every subcommand works with: the table, reached only when a subcommand needs it (an
+/// offline validation or a policy for a named account reads no AWS).
 struct Context {
-    table: String,
+    aws: AwsArgs,
+    stack: StackArgs,
+    table: Option<String>,
     output: Output,
+    connected: tokio::sync::OnceCell<Connected>,
+}
+
+/// The table and the stack, reached.
+struct Connected {
     sdk: aws_config::SdkConfig,
+    stack: Stack,
+    table: String,
+    /// Where the table is, for messages (`table X in us-east-1`).
+    target: String,
     store: DynamoMappings,
+    /// The deployed stack's settings, to say what it would refuse.
+    safety: Option<SafetyConfig>,
+}
+
+impl Context {
+    async fn connect(&self) -> Result<&Connected, CliError> {
+        self.connected
+            .get_or_try_init(|| async {
+                let sdk = self.aws.load().await?;
+                let stack = self.stack.read(&self.aws, &sdk).await?;
+                let table = self.table.clone().unwrap_or_else(|| stack.mapping_table());
+                let safety = stack.lifecycle()?.map(|config| config.safety);
+                Ok(Connected {
+                    target: self.aws.dynamodb_target(&sdk, &table),
+                    store: DynamoMappings::new(self.aws.dynamodb(&sdk), &table),
+                    table,
+                    safety,
+                    stack,
+                    sdk,
+                })
+            })
+            .await
+    }
+
+    /// Where a failed AWS call was reaching.
+    fn place(&self, error: CliError) -> CliError {
+        match self.connected.get() {
+            Some(connected) => error.at(&connected.target),
+            None => error,
+        }
+    }
+}
+
+fn account_id(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err("an AWS account id is 12 digits".into())
+    }
 }
 
 pub async fn run(args: MappingArgs) -> Result<(), CliError> {
-    let sdk = args.aws.load().await?;
-    let target = args.aws.dynamodb_target(&sdk, &args.table);
     let context = Context {
-        store: DynamoMappings::new(args.aws.dynamodb(&sdk), &args.table),
+        aws: args.aws,
+        stack: args.stack,
         table: args.table,
         output: args.output,
-        sdk,
+        connected: tokio::sync::OnceCell::new(),
     };
-    run_command(&context, args.command)
-        .await
-        .map_err(|error| error.at(&target))
+    let result = run_command(&context, args.command).await;
+    result.map_err(|error| context.place(error))
 }
 
 async fn run_command(context: &Context, command: MappingCommand) -> Result<(), CliError> {
@@ -206,17 +271,17 @@ async fn run_command(context: &Context, command: MappingCommand) -> Result<(), C
             packs,
             installed,
             account,
-        } => pack_policy(context, &packs, installed, &account).await,
+        } => pack_policy(context, &packs, installed, account).await,
         MappingCommand::Show { check } => show(context, &check).await,
         MappingCommand::Add(flags) => change::write_item(context, &flags, false).await,
         MappingCommand::Update(flags) => change::write_item(context, &flags, true).await,
-        MappingCommand::Enable { check } => {
-            change::set_mode(context, &check, Mode::Automated).await
+        MappingCommand::Enable { check, dry_run } => {
+            change::set_mode(context, &check, Mode::Automated, dry_run).await
         }
-        MappingCommand::Disable { check } => {
-            change::set_mode(context, &check, Mode::Approval).await
+        MappingCommand::Disable { check, dry_run } => {
+            change::set_mode(context, &check, Mode::Approval, dry_run).await
         }
-        MappingCommand::Remove { check } => change::remove(context, &check).await,
+        MappingCommand::Remove { check, dry_run } => change::remove(context, &check, dry_run).await,
         MappingCommand::Import {
             file,
             pack,
@@ -240,26 +305,36 @@ async fn run_command(context: &Context, command: MappingCommand) -> Result<(), C
 }
 
 async fn list_table(context: &Context) -> Result<(), CliError> {
-    let rows = list(&context.store).await?;
+    let table = context.connect().await?;
+    let rows = list(&table.store).await?;
     match context.output {
         Output::Json => print_json(&rows),
         Output::Text if rows.is_empty() => crate::out!(
             "{} holds no mappings yet; add one with `tarem mapping add` or `tarem mapping import`",
-            context.table
+            table.table
         ),
         Output::Text => {
-            for row in &rows {
-                crate::out!(
-                    "{:<10} {:<45} {}{}",
-                    row.mode,
-                    row.document,
-                    row.check_name,
-                    row.problem
-                        .as_ref()
-                        .map(|p| format!("  (broken: {p})"))
-                        .unwrap_or_default()
-                );
-            }
+            let table_rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| {
+                    vec![
+                        row.mode.clone(),
+                        row.document.clone(),
+                        format!(
+                            "{}{}",
+                            row.check_name,
+                            row.problem
+                                .as_ref()
+                                .map(|p| format!("  (broken: {p})"))
+                                .unwrap_or_default()
+                        ),
+                    ]
+                })
+                .collect();
+            crate::out!(
+                "{}",
+                crate::output::columns(&["MODE", "DOCUMENT", "CHECK"], &table_rows)
+            );
         }
     }
     Ok(())
@@ -274,20 +349,26 @@ fn pack_names(pack: &str) -> Vec<&str> {
 }
 
 async fn list_packs(context: &Context, pack: &str) -> Result<(), CliError> {
-    let table = context.store.list().await?;
+    let table = context.connect().await?.store.list().await?;
     let entries = crate::pack::entries(&pack_names(pack), &table)?;
     match context.output {
         Output::Json => print_json(&entries),
         Output::Text => {
-            for entry in &entries {
-                crate::out!(
-                    "{:<12} {:<22} {:<58} {}",
-                    entry.pack,
-                    entry.state,
-                    entry.document,
-                    entry.check_name
-                );
-            }
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.pack.clone(),
+                        e.state.clone(),
+                        e.document.clone(),
+                        e.check_name.clone(),
+                    ]
+                })
+                .collect();
+            crate::out!(
+                "{}",
+                crate::output::columns(&["PACK", "STATE", "DOCUMENT", "CHECK"], &rows)
+            );
         }
     }
     Ok(())
@@ -297,7 +378,7 @@ async fn pack_policy(
     context: &Context,
     packs: &[String],
     installed: bool,
-    account: &str,
+    account: Option<String>,
 ) -> Result<(), CliError> {
     let names: Vec<&str> = if packs.is_empty() {
         pack_names("")
@@ -309,27 +390,79 @@ async fn pack_policy(
         items.extend(crate::pack::items(name)?);
     }
     if installed {
-        let table = context.store.list().await?;
+        let connected = context.connect().await?;
+        let table = connected.store.list().await?;
         let ids: Vec<Value> = table
             .iter()
             .map(tarem_shared::mapping::plain_json)
             .filter_map(|item| item.get("x-id").cloned())
             .collect();
         items.retain(|item| item.get("x-id").is_some_and(|id| ids.contains(id)));
+        if items.is_empty() {
+            // A policy without actions is not a policy IAM accepts.
+            return Err(CliError::Problems(format!(
+                "{} holds no entry of {}: nothing to grant (import one with `tarem mapping import --pack`)",
+                connected.table,
+                names.join(", ")
+            )));
+        }
     }
-    print_json(&crate::pack::role_needs(&items, account));
+    let account = match account {
+        Some(account) => account,
+        None => caller_account(context).await?,
+    };
+    print_json(&crate::pack::role_needs(&items, &account));
     Ok(())
 }
 
+/// The account of the credentials in use (STS GetCallerIdentity).
+async fn caller_account(context: &Context) -> Result<String, CliError> {
+    let sdk = &context.aws.load().await?;
+    aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|error| {
+            CliError::from(tarem_shared::aws::errors::port_error(
+                "GetCallerIdentity",
+                &error,
+            ))
+            .at("STS (the account for the trust policy; or pass --account)")
+        })?
+        .account()
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::Aws("STS named no account: pass --account".into()))
+}
+
 async fn show(context: &Context, check: &str) -> Result<(), CliError> {
-    match context.store.get(check).await? {
+    let table = context.connect().await?;
+    match table.store.get(check).await? {
         Some(item) => {
-            print_json(&item);
+            // Keys in a fixed order: the item's own, sorted.
+            let sorted: std::collections::BTreeMap<String, Value> = item
+                .as_object()
+                .map(|o| o.clone().into_iter().collect())
+                .unwrap_or_default();
+            print_json(&sorted);
             Ok(())
         }
-        None => Err(CliError::usage(format!(
-            "no mapping for {check:?} in {}",
-            context.table
-        ))),
+        None => Err(no_mapping(table, check).await),
     }
+}
+
+/// "No mapping for X", with the closest mapped checks.
+async fn no_mapping(table: &Connected, check: &str) -> CliError {
+    let known: Vec<String> = table
+        .store
+        .check_names()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let closest = tarem_shared::validate::suggestions(check, &known);
+    let hint = match closest.as_slice() {
+        [] => String::new(),
+        [one, ..] => format!("; did you mean {one:?}?"),
+    };
+    CliError::usage(format!("no mapping for {check:?} in {}{hint}", table.table))
 }
