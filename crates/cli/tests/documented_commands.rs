@@ -82,9 +82,7 @@ fn shown(page: &'static str) -> Vec<Shown> {
     let block = regex::Regex::new(r"(?s)```bash\n(.*?)```").unwrap();
     let continuation = regex::Regex::new(r"\\\n\s*").unwrap();
     for captured in block.captures_iter(&text) {
-        let joined = continuation
-            .replace_all(&captured[1], " ")
-            .into_owned();
+        let joined = continuation.replace_all(&captured[1], " ").into_owned();
         for line in joined.lines().map(str::trim) {
             if line.starts_with("tarem ") || line.starts_with("cargo run -p tarem -- ") {
                 found.push(Shown {

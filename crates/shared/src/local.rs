@@ -1,7 +1,7 @@
 //! The whole loop on the in-memory adapters: what `tarem simulate` runs and what the end-to-end
 //! tests drive. The handlers are the same ones the Lambda functions run.
 
-use crate::automation_event::{is_final, status_event};
+use crate::automation_event::status_event;
 use crate::clock::Clock;
 use crate::error::PortError;
 use crate::handlers::{
@@ -196,10 +196,7 @@ impl LocalLoop {
         outcome: impl Fn(&str) -> (String, Option<String>),
     ) -> Vec<Value> {
         let mut events = vec![];
-        for execution in self.automation.executions() {
-            if is_final(&execution.status) {
-                continue;
-            }
+        for execution in self.automation.running() {
             let (status, failure) = outcome(&execution.document);
             self.automation
                 .complete(&execution.execution_id, &status, failure.as_deref());

@@ -68,6 +68,10 @@ pub struct InMemoryAutomation {
 #[derive(Default)]
 struct AutomationState {
     executions: Vec<SimulatedExecution>,
+    /// Execution id → its index, and lower-cased client token → the first execution started
+    /// with it: lookups stay constant however many executions pile up.
+    by_id: HashMap<String, usize>,
+    by_token: HashMap<String, usize>,
     /// Documents that exist in every region; empty means all do.
     known_documents: Vec<String>,
 }
@@ -104,6 +108,16 @@ impl InMemoryAutomation {
         lock(&self.state).executions.clone()
     }
 
+    /// The executions still running (without copying the finished ones, which pile up).
+    pub fn running(&self) -> Vec<SimulatedExecution> {
+        lock(&self.state)
+            .executions
+            .iter()
+            .filter(|e| !crate::automation_event::is_final(&e.status))
+            .cloned()
+            .collect()
+    }
+
     /// Ends an execution with a failed step, as SSM reports one (its name, message and kind).
     pub fn fail_step(
         &self,
@@ -112,11 +126,10 @@ impl InMemoryAutomation {
         step: crate::ports::FailedStep,
     ) -> Option<SimulatedExecution> {
         let message = step.message.clone();
-        lock(&self.state)
-            .executions
-            .iter_mut()
-            .find(|e| e.execution_id == execution_id)?
-            .failed_step = Some(step);
+        let mut state = lock(&self.state);
+        let index = *state.by_id.get(execution_id)?;
+        state.executions[index].failed_step = Some(step);
+        drop(state);
         self.complete(execution_id, status, message.as_deref())
     }
 
@@ -128,10 +141,8 @@ impl InMemoryAutomation {
         failure_message: Option<&str>,
     ) -> Option<SimulatedExecution> {
         let mut state = lock(&self.state);
-        let execution = state
-            .executions
-            .iter_mut()
-            .find(|e| e.execution_id == execution_id)?;
+        let index = *state.by_id.get(execution_id)?;
+        let execution = &mut state.executions[index];
         execution.status = status.to_owned();
         execution.failure_message = failure_message.map(str::to_owned);
         if crate::automation_event::is_final(status) {
@@ -157,9 +168,9 @@ impl Automation for InMemoryAutomation {
             ));
         }
         if let Some(existing) = state
-            .executions
-            .iter()
-            .find(|e| e.client_token.eq_ignore_ascii_case(&request.client_token))
+            .by_token
+            .get(&request.client_token.to_ascii_lowercase())
+            .map(|&index| &state.executions[index])
         {
             let same = existing.document == request.document
                 && existing.parameters == request.parameters
@@ -176,6 +187,11 @@ impl Automation for InMemoryAutomation {
         }
         let number = state.executions.len() as u64 + 1;
         let execution_id = format!("{number:08x}-0000-4000-8000-{:012x}", number);
+        let index = state.executions.len();
+        state.by_id.insert(execution_id.clone(), index);
+        state
+            .by_token
+            .insert(request.client_token.to_ascii_lowercase(), index);
         state.executions.push(SimulatedExecution {
             execution_id: execution_id.clone(),
             document: request.document.clone(),
@@ -217,10 +233,12 @@ impl Automation for InMemoryAutomation {
         execution_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, PortError> {
         self.faults.check("automation.tags")?;
-        Ok(lock(&self.state)
-            .executions
-            .iter()
-            .find(|e| e.region == region && e.execution_id == execution_id)
+        let state = lock(&self.state);
+        Ok(state
+            .by_id
+            .get(execution_id)
+            .map(|&index| &state.executions[index])
+            .filter(|e| e.region == region)
             .map(|e| e.tags.clone()))
     }
 
@@ -230,10 +248,12 @@ impl Automation for InMemoryAutomation {
         execution_id: &str,
     ) -> Result<Option<ExecutionInfo>, PortError> {
         self.faults.check("automation.describe")?;
-        Ok(lock(&self.state)
-            .executions
-            .iter()
-            .find(|e| e.region == region && e.execution_id == execution_id)
+        let state = lock(&self.state);
+        Ok(state
+            .by_id
+            .get(execution_id)
+            .map(|&index| &state.executions[index])
+            .filter(|e| e.region == region)
             .map(|e| ExecutionInfo {
                 status: e.status.clone(),
                 document: e.document.clone(),
@@ -294,15 +314,24 @@ impl InMemoryOpsCenter {
     }
 
     pub fn get(&self, id: &str) -> Option<StoredOpsItem> {
-        lock(&self.items).iter().find(|item| item.id == id).cloned()
+        let items = lock(&self.items);
+        position(&items, id).map(|index| items[index].clone())
     }
 
     /// What an operator does in the console.
     pub fn set_status(&self, id: &str, status: OpsItemStatus) {
-        if let Some(item) = lock(&self.items).iter_mut().find(|item| item.id == id) {
-            item.status = status;
+        let mut items = lock(&self.items);
+        if let Some(index) = position(&items, id) {
+            items[index].status = status;
         }
     }
+}
+
+/// Where OpsItem `id` is: ids are `oi-<index + 1 in hex>`, so no search through them all.
+fn position(items: &[StoredOpsItem], id: &str) -> Option<usize> {
+    let number = usize::from_str_radix(id.strip_prefix("oi-")?, 16).ok()?;
+    let index = number.checked_sub(1)?;
+    (items.get(index)?.id == id).then_some(index)
 }
 
 fn is_open(status: OpsItemStatus) -> bool {
@@ -359,13 +388,14 @@ impl OpsCenter for InMemoryOpsCenter {
     async fn update(&self, id: &str, update: &OpsItemUpdate) -> Result<(), PortError> {
         self.faults.check("ops_center.update")?;
         let mut items = lock(&self.items);
-        let item = items.iter_mut().find(|item| item.id == id).ok_or_else(|| {
+        let index = position(&items, id).ok_or_else(|| {
             PortError::new(
                 "UpdateOpsItem",
                 ErrorKind::NotFound,
                 format!("OpsItemNotFoundException: {id}"),
             )
         })?;
+        let item = &mut items[index];
         if let Some(status) = update.status {
             item.status = status;
         }

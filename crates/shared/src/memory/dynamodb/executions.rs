@@ -24,7 +24,7 @@ fn due_cursor(at: i64, key: &str) -> String {
     format!("{at:015}|{key}")
 }
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 /// The execution table: execution rows and each finding's remediation state, with DynamoDB's TTL
@@ -44,6 +44,9 @@ pub struct InMemoryExecutions {
 struct ExecutionState {
     rows: BTreeMap<String, ExecutionRecord>,
     episodes: BTreeMap<String, Episode>,
+    /// The due index in its query order (shard, due, key): only episodes with a due time, kept
+    /// with every episode write, so a query reads what is due, not the table.
+    due: BTreeSet<(u32, i64, String)>,
     /// Replaced episodes, by `<finding key>#<episode hash>`.
     archive: BTreeMap<String, Episode>,
     sweep_state: SweepState,
@@ -81,6 +84,9 @@ impl InMemoryExecutions {
         state
             .episodes
             .retain(|_, episode| !expired(episode.expires_at));
+        // The index forgets what the table deleted.
+        let ExecutionState { episodes, due, .. } = &mut *state;
+        due.retain(|(_, _, key)| episodes.contains_key(key));
         before - state.rows.len() - state.episodes.len()
     }
 }
@@ -150,6 +156,13 @@ impl ExecutionStore for InMemoryExecutions {
         if stored != expected {
             return Ok(false);
         }
+        let shard = due_shard(&new.finding_key);
+        if let Some(at) = state.episodes.get(&new.finding_key).and_then(|e| e.due_at) {
+            state.due.remove(&(shard, at, new.finding_key.clone()));
+        }
+        if let Some(at) = new.due_at {
+            state.due.insert((shard, at, new.finding_key.clone()));
+        }
         state.episodes.insert(new.finding_key.clone(), new.clone());
         Ok(true)
     }
@@ -207,33 +220,34 @@ impl ExecutionStore for InMemoryExecutions {
         limit: usize,
     ) -> Result<Page<DueEpisode>, PortError> {
         self.faults.check("executions.due_episodes")?;
-        // The sparse index: only episodes with a due time, in this shard, by (due, key).
+        // The sparse index: only episodes with a due time, in this shard, by (due, key); a
+        // page is read from the cursor's due time on.
         let state = lock(&self.state);
-        let mut due: Vec<(i64, &Episode)> = state
-            .episodes
-            .values()
-            .filter_map(|e| Some((e.due_at?, e)))
-            .filter(|(at, e)| *at <= due_by && due_shard(&e.finding_key) == shard)
-            .collect();
-        due.sort_by(|a, b| (a.0, &a.1.finding_key).cmp(&(b.0, &b.1.finding_key)));
-        let start = after.map_or(0, |after| {
-            due.iter()
-                .position(|(at, e)| due_cursor(*at, &e.finding_key).as_str() > after)
-                .unwrap_or(due.len())
-        });
-        let page: Vec<&(i64, &Episode)> = due.iter().skip(start).take(limit.max(1)).collect();
-        let more = due.len() > start + page.len();
+        let resume_at = after
+            .and_then(|after| after.get(..15))
+            .and_then(|at| at.parse().ok())
+            .unwrap_or(i64::MIN);
+        let mut read = state
+            .due
+            .range((shard, resume_at, String::new())..)
+            .take_while(|(s, at, _)| *s == shard && *at <= due_by)
+            .filter(|(_, at, key)| after.is_none_or(|after| due_cursor(*at, key).as_str() > after));
+        let page: Vec<&(u32, i64, String)> = read.by_ref().take(limit.max(1)).collect();
+        let more = read.next().is_some();
         Ok(Page {
             items: page
                 .iter()
-                .map(|(at, e)| DueEpisode {
-                    finding_key: e.finding_key.clone(),
-                    resource: e.resource.clone(),
-                    due_at: *at,
+                .filter_map(|(_, at, key)| {
+                    let episode = state.episodes.get(key)?;
+                    Some(DueEpisode {
+                        finding_key: key.clone(),
+                        resource: episode.resource.clone(),
+                        due_at: *at,
+                    })
                 })
                 .collect(),
             next: more
-                .then(|| page.last().map(|(at, e)| due_cursor(*at, &e.finding_key)))
+                .then(|| page.last().map(|(_, at, key)| due_cursor(*at, key)))
                 .flatten(),
         })
     }
@@ -320,6 +334,74 @@ mod tests {
             store.get_episode("open").await.unwrap().is_some(),
             "no TTL, never expires"
         );
+    }
+
+    /// The in-memory due index as DynamoDB's (crates/shared/tests/dynamodb_moto.rs): pages in
+    /// (due, key) order that lose nothing when many share a due time, an episode rescheduled is
+    /// found at its new time only, and one the TTL process deleted is gone from the index.
+    #[tokio::test]
+    async fn the_due_index_pages_through_ties_follows_a_reschedule_and_forgets_the_expired() {
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            chrono::DateTime::from_timestamp(1_000, 0).unwrap(),
+        ));
+        let store = InMemoryExecutions::default().with_clock(clock.clone());
+        let mut wanted = vec![];
+        for i in 0..200 {
+            let key = format!("k{i}");
+            let mut episode = Episode {
+                version: 1,
+                ..Episode::opened_by(&finding(1, Status::Red), None, "t")
+            }
+            .with_key(&key);
+            // Ties: 4 due times among 200 episodes; every 10th idle.
+            episode.due_at = (i % 10 != 0).then_some(500 + i64::from(i % 4));
+            if i % 10 != 0 {
+                wanted.push(key);
+            }
+            assert!(store.put_episode(&episode).await.unwrap());
+        }
+        let read_all = |due_by: i64| {
+            let store = &store;
+            async move {
+                let mut found = vec![];
+                for shard in 0..crate::ports::DUE_SHARDS {
+                    let mut after: Option<String> = None;
+                    loop {
+                        let page = store
+                            .due_episodes(shard, due_by, after.as_deref(), 3)
+                            .await
+                            .unwrap();
+                        found.extend(page.items.into_iter().map(|d| (d.finding_key, d.due_at)));
+                        match page.next {
+                            Some(next) => after = Some(next),
+                            None => break,
+                        }
+                    }
+                }
+                found
+            }
+        };
+        let mut found: Vec<String> = read_all(600).await.into_iter().map(|(k, _)| k).collect();
+        found.sort();
+        wanted.sort();
+        assert_eq!(found, wanted, "every due episode once, none idle");
+
+        // Rescheduled to later: out of an earlier read, in a later one at its new time.
+        let mut moved = store.get_episode("k1").await.unwrap().unwrap();
+        moved.due_at = Some(5_000);
+        moved.version += 1;
+        assert!(store.put_episode(&moved).await.unwrap());
+        assert!(read_all(600).await.iter().all(|(k, _)| k != "k1"));
+        assert!(read_all(6_000).await.contains(&("k1".into(), 5_000)));
+
+        // Deleted by the TTL process: gone from the index too.
+        let mut expiring = store.get_episode("k2").await.unwrap().unwrap();
+        expiring.expires_at = 1_100;
+        expiring.version += 1;
+        assert!(store.put_episode(&expiring).await.unwrap());
+        clock.advance(chrono::Duration::seconds(600));
+        assert_eq!(store.expire_ttl(), 1);
+        assert!(read_all(6_000).await.iter().all(|(k, _)| k != "k2"));
     }
 
     #[tokio::test]

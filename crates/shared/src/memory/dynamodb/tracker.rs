@@ -8,7 +8,7 @@ use crate::ports::{Page, RowKey, TrackerStore, WriteOutcome, due_shard};
 use crate::stream::stream_record;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 /// DynamoDB refuses a sort key over 1,024 bytes (a partition key over 2,048) for good, as a
@@ -42,6 +42,9 @@ struct TrackerState {
     /// The work index: a row is pending its check (`settleBy`, epoch seconds) or, checked and
     /// flagged, in the flagged part; a row in neither is Green, or written before the index.
     work: BTreeMap<(String, String), Work>,
+    /// The pending part of the work index in its query order (shard, due, key), so a query
+    /// reads what is due, not the table: kept by [`TrackerState::set_work`].
+    pending: BTreeSet<(u32, i64, (String, String))>,
     stream: Vec<EventRecord>,
     /// Every record ever written (DynamoDB Streams keeps them 24 hours).
     history: Vec<EventRecord>,
@@ -90,6 +93,27 @@ impl InMemoryTracker {
     }
 }
 
+impl TrackerState {
+    /// Moves a row in the work index (`None`: out of it).
+    fn set_work(&mut self, key: (String, String), work: Option<Work>) {
+        let shard = due_shard(&key.0);
+        if let Some(Work::Pending(at)) = self.work.get(&key) {
+            self.pending.remove(&(shard, *at, key.clone()));
+        }
+        match work {
+            Some(work) => {
+                if let Work::Pending(at) = work {
+                    self.pending.insert((shard, at, key.clone()));
+                }
+                self.work.insert(key, work);
+            }
+            None => {
+                self.work.remove(&key);
+            }
+        }
+    }
+}
+
 /// Where a row is in the work index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Work {
@@ -133,7 +157,7 @@ impl TrackerStore for InMemoryTracker {
             Some(Work::Pending(at)) => *at,
             _ => due.timestamp(),
         };
-        state.work.insert(key, Work::Pending(due));
+        state.set_work(key, Some(Work::Pending(due)));
         state.sequence += 1;
         let record = stream_record(
             state.sequence,
@@ -180,35 +204,30 @@ impl TrackerStore for InMemoryTracker {
     ) -> Result<Page<RowKey>, PortError> {
         self.faults.check("tracker.pending")?;
         let state = lock(&self.state);
-        let mut due: Vec<(i64, &(String, String))> = state
-            .work
-            .iter()
-            .filter_map(|(key, work)| match work {
-                Work::Pending(at) if *at <= due_by && due_shard(&key.0) == shard => {
-                    Some((*at, key))
-                }
-                _ => None,
-            })
-            .collect();
-        due.sort();
-        let start = after.map_or(0, |after| {
-            due.iter()
-                .position(|(at, key)| settle_cursor(*at, key).as_str() > after)
-                .unwrap_or(due.len())
-        });
-        let page: Vec<&(i64, &(String, String))> =
-            due.iter().skip(start).take(limit.max(1)).collect();
-        let more = due.len() > start + page.len();
+        // The index in its order, from the cursor: a page costs what it returns.
+        let resume_at = after
+            .and_then(|after| after.get(..15))
+            .and_then(|at| at.parse().ok())
+            .unwrap_or(i64::MIN);
+        let mut read = state
+            .pending
+            .range((shard, resume_at, (String::new(), String::new()))..)
+            .take_while(|(s, at, _)| *s == shard && *at <= due_by)
+            .filter(|(_, at, key)| {
+                after.is_none_or(|after| settle_cursor(*at, key).as_str() > after)
+            });
+        let page: Vec<&(u32, i64, (String, String))> = read.by_ref().take(limit.max(1)).collect();
+        let more = read.next().is_some();
         Ok(Page {
             items: page
                 .iter()
-                .map(|(_, key)| RowKey {
+                .map(|(_, _, key)| RowKey {
                     hash_key: key.0.clone(),
                     resource: key.1.clone(),
                 })
                 .collect(),
             next: more
-                .then(|| page.last().map(|(at, key)| settle_cursor(*at, key)))
+                .then(|| page.last().map(|(_, at, key)| settle_cursor(*at, key)))
                 .flatten(),
         })
     }
@@ -225,9 +244,9 @@ impl TrackerStore for InMemoryTracker {
             .map(|r| (r.order_key.clone(), r.resource_status));
         if current.as_ref().map(|(order, _)| order) == Some(&row.order_key) {
             if current.is_some_and(|(_, status)| status.is_flagged()) {
-                state.work.insert(key, Work::Flagged);
+                state.set_work(key, Some(Work::Flagged));
             } else {
-                state.work.remove(&key);
+                state.set_work(key, None);
             }
         }
         Ok(())
@@ -267,8 +286,8 @@ impl TrackerStore for InMemoryTracker {
         self.faults.check("tracker.mark_pending")?;
         let mut state = lock(&self.state);
         let key = (row.hash_key.clone(), row.resource.clone());
-        if state.rows.contains_key(&key) {
-            state.work.entry(key).or_insert(Work::Pending(due));
+        if state.rows.contains_key(&key) && !state.work.contains_key(&key) {
+            state.set_work(key, Some(Work::Pending(due)));
         }
         Ok(())
     }
@@ -334,5 +353,62 @@ mod tests {
         );
         assert!(!stream[1].change.old_image.is_empty());
         assert_eq!(tracker.rows()[0].resource_status, Status::Green);
+    }
+
+    /// The pending part of the work index pages as DynamoDB's query does: every pending row
+    /// once, across pages of rows due at the same second, and a row checked Green leaves it.
+    #[tokio::test]
+    async fn pending_pages_through_ties_and_loses_what_settled() {
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            chrono::DateTime::from_timestamp(1_000, 0).unwrap(),
+        ));
+        let tracker = InMemoryTracker::new(clock, "us-east-1");
+        let row = |i: usize, status: Status| {
+            let at = chrono::DateTime::from_timestamp(1_000, 0).unwrap();
+            let mut f = Finding::new("1", "c", &format!("r{i}"), "eu-west-1").at(status, at, at);
+            f.tracked_at = Some(crate::finding::format_time(at));
+            f
+        };
+        for i in 0..120 {
+            tracker.put_if_newer(&row(i, Status::Red)).await.unwrap();
+        }
+        let read_all = || async {
+            let mut found = vec![];
+            for shard in 0..crate::ports::DUE_SHARDS {
+                let mut after: Option<String> = None;
+                loop {
+                    let page = tracker
+                        .pending(shard, i64::MAX, after.as_deref(), 7)
+                        .await
+                        .unwrap();
+                    found.extend(page.items.into_iter().map(|k| k.resource));
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+            }
+            found.sort();
+            found
+        };
+        let mut all: Vec<String> = (0..120).map(|i| format!("r{i}")).collect();
+        all.sort();
+        assert_eq!(read_all().await, all);
+        assert_eq!(
+            tracker.pending(0, 0, None, 100).await.unwrap().items,
+            vec![]
+        );
+        let r7 = tracker
+            .rows()
+            .into_iter()
+            .find(|r| r.resource == "r7")
+            .unwrap();
+        tracker.settled(&r7).await.unwrap();
+        let after_check = read_all().await;
+        assert!(
+            !after_check.contains(&"r7".to_string()),
+            "checked: out of pending"
+        );
+        assert_eq!(after_check.len(), 119);
     }
 }
