@@ -510,6 +510,11 @@ async fn a_late_failure_never_reopens_a_resolved_ops_item() {
         OpsItemStatus::Resolved
     );
     assert_eq!(stage(&local), "fixed");
+    assert_eq!(
+        local.executions.episodes()[0].attempts[0].status.as_deref(),
+        Some("Failed"),
+        "the late failure is recorded on its attempt (tarem status counts it)"
+    );
 
     // An operator resolves the OpsItem by hand while the runbook runs.
     let (local, _) = local_loop();

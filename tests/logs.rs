@@ -85,6 +85,9 @@ async fn one_query_follows_a_finding_through_the_three_functions() {
     assert_eq!(recorded.len(), 2, "both outcomes: {followed:#?}");
     let attempts: Vec<&Value> = recorded.iter().map(|l| &l["span"]["attempt"]).collect();
     assert_eq!(attempts, [1, 2], "{recorded:#?}");
+    // Each says what the outcome did to the episode.
+    let why = recorded[0]["fields"]["why"].as_str().unwrap_or_default();
+    assert!(why.contains("attempt 1"), "{recorded:#?}");
     let episode = &recorded[0]["span"]["episode"];
     assert!(episode.is_string(), "{recorded:#?}");
     // The results handler's lines (a record and the sweep's retry) carry the same episode.

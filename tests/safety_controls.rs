@@ -777,6 +777,74 @@ async fn a_claimed_start_follows_the_mapping_when_it_changes_before_ssm_saw_it()
     );
 }
 
+/// A sweep that looks at a young claim (here because the mapping changed) leaves it to the
+/// invocation that claimed it, which may still be pacing its call: withdrawing it now could let
+/// that call start a runbook the episode no longer records; calling SSM again would start it
+/// beside that call.
+#[tokio::test]
+async fn a_young_claim_is_left_to_its_invocation_even_when_the_mapping_changes() {
+    let (local, clock) = local_loop();
+    local.automation.fail_next_starts([at_limit()]);
+    claim_then_stop(&local, clock.now()).await;
+    let starts = local.faults.calls("automation.start");
+    let approval = json!({"checkName": SG_CHECK, "ssmAutomationDocument": SG_DOCUMENT,
+        "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [AUTOMATION_ROLE]},
+        "regexPattern": "(sg-\\w+)", "mode": "approval"});
+    local.mappings.put(&approval).unwrap();
+    clock.advance(Duration::minutes(1));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.faults.calls("automation.start"),
+        starts,
+        "SSM not called again"
+    );
+    let episode = &local.executions.episodes()[0];
+    assert_eq!(episode.stage.name(), "remediating", "{episode:?}");
+    assert_eq!(episode.attempts.len(), 1, "the claim stands");
+
+    // Once no invocation can hold it, the sweep withdraws it for the approval.
+    clock.advance(Duration::minutes(5));
+    local.sweep_episodes().await.unwrap();
+    let episode = &local.executions.episodes()[0];
+    assert!(
+        matches!(&episode.stage, Stage::Held { control, .. } if control == "approval"),
+        "{episode:?}"
+    );
+    assert!(local.automation.executions().is_empty());
+}
+
+/// A runbook still inside the in-flight timeout is not asked about when a sweep looks at its
+/// episode (a mapping change): SSM is asked only once the timeout has passed.
+#[tokio::test]
+async fn a_sweep_asks_ssm_about_a_running_runbook_only_past_the_in_flight_timeout() {
+    let (local, clock) = local_loop();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    local.deliver_stream().await;
+    assert_eq!(local.automation.executions().len(), 1);
+    let asked = local.faults.calls("automation.describe");
+    let approval = json!({"checkName": SG_CHECK, "ssmAutomationDocument": SG_DOCUMENT,
+        "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [AUTOMATION_ROLE]},
+        "regexPattern": "(sg-\\w+)", "mode": "approval"});
+    local.mappings.put(&approval).unwrap();
+    clock.advance(Duration::minutes(10));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.faults.calls("automation.describe"),
+        asked,
+        "a young runbook: nothing to ask"
+    );
+    assert_eq!(local.executions.episodes()[0].stage.name(), "remediating");
+    clock.advance(test_stack().safety.in_flight_timeout);
+    local.sweep_episodes().await.unwrap();
+    assert!(
+        local.faults.calls("automation.describe") > asked,
+        "past the timeout, SSM is asked"
+    );
+}
+
 /// SSM as the results handler meets it when an operator turns the kill switch off right after
 /// the first start of a sweep: every later call sees the switch off.
 struct SwitchOffAfterFirstStart {
