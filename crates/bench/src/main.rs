@@ -292,42 +292,6 @@ fn stub_answer(
     }
 }
 
-fn proc_field(pid: u32, file: &str) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default()
-}
-
-/// utime + stime of the whole process (every thread), in microseconds.
-fn cpu_micros(pid: u32) -> u64 {
-    let stat = proc_field(pid, "stat");
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    // After the command: state is field 3, utime 14 and stime 15 (proc(5)), in clock ticks.
-    let ticks: u64 = fields.get(11).and_then(|t| t.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|t| t.parse().ok()).unwrap_or(0);
-    ticks * 1_000_000 / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> u64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100)
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    proc_field(pid, "status")
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn snapshot(counters: &[(&str, &Counts)]) -> BTreeMap<String, u64> {
     counters
         .iter()
@@ -381,7 +345,7 @@ fn measure(
     let init = inits[INIT_SAMPLES / 2];
     let pid = process.pid();
     let before = snapshot(counters);
-    let cpu_before = cpu_micros(pid);
+    let cpu_before = tarem_bench::cpu_micros(pid);
     let connections_before = api.connections();
     let mut units = 0;
     let mut failures = 0;
@@ -395,8 +359,8 @@ fn measure(
             Err(error) => panic!("{function}: {error}"),
         }
     }
-    let cpu = cpu_micros(pid) - cpu_before;
-    let peak_rss_kb = peak_rss_kb(pid);
+    let cpu = tarem_bench::cpu_micros(pid) - cpu_before;
+    let peak_rss_kb = tarem_bench::memory_kb(pid, "VmHWM");
     // New connections to the Runtime API after init: each is a connect and a close of CPU.
     let runtime_connections = api.connections() - connections_before;
     process.stop();

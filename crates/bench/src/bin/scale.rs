@@ -140,31 +140,14 @@ fn resource(n: usize) -> (String, &'static str) {
     }
 }
 
-/// utime + stime of this process, in seconds (Linux: `/proc/self/stat`, 100 ticks a second).
+/// This process's CPU so far, in seconds.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    tarem_bench::cpu_micros(std::process::id()) as f64 / 1e6
 }
 
-/// This process's resident memory, in KB.
+/// This process's resident memory now, in KB.
 fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    tarem_bench::memory_kb(std::process::id(), "VmRSS")
 }
 
 fn counts(local: &LocalLoop) -> BTreeMap<&'static str, u64> {
