@@ -787,10 +787,10 @@ async fn a_young_claim_is_left_to_its_invocation_even_when_the_mapping_changes()
     local.automation.fail_next_starts([at_limit()]);
     claim_then_stop(&local, clock.now()).await;
     let starts = local.faults.calls("automation.start");
-    let approval = json!({"checkName": SG_CHECK, "ssmAutomationDocument": SG_DOCUMENT,
-        "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [AUTOMATION_ROLE]},
-        "regexPattern": "(sg-\\w+)", "mode": "approval"});
-    local.mappings.put(&approval).unwrap();
+    local
+        .mappings
+        .put(&mapping_with(json!({"mode": "approval"})))
+        .unwrap();
     clock.advance(Duration::minutes(1));
     local.sweep_episodes().await.unwrap();
     assert_eq!(
@@ -825,10 +825,10 @@ async fn a_sweep_asks_ssm_about_a_running_runbook_only_past_the_in_flight_timeou
     local.deliver_stream().await;
     assert_eq!(local.automation.executions().len(), 1);
     let asked = local.faults.calls("automation.describe");
-    let approval = json!({"checkName": SG_CHECK, "ssmAutomationDocument": SG_DOCUMENT,
-        "automationParameters": {"GroupId": ["$resourceId"], "AutomationAssumeRole": [AUTOMATION_ROLE]},
-        "regexPattern": "(sg-\\w+)", "mode": "approval"});
-    local.mappings.put(&approval).unwrap();
+    local
+        .mappings
+        .put(&mapping_with(json!({"mode": "approval"})))
+        .unwrap();
     clock.advance(Duration::minutes(10));
     local.sweep_episodes().await.unwrap();
     assert_eq!(

@@ -76,6 +76,14 @@ struct AutomationState {
     known_documents: Vec<String>,
 }
 
+impl AutomationState {
+    /// An execution as SSM in `region` knows it (executions are regional).
+    fn in_region(&self, region: &str, execution_id: &str) -> Option<&SimulatedExecution> {
+        let execution = &self.executions[*self.by_id.get(execution_id)?];
+        (execution.region == region).then_some(execution)
+    }
+}
+
 impl InMemoryAutomation {
     /// Only these documents exist; starting any other fails as SSM does (InvalidDocument).
     pub fn with_documents(documents: &[&str]) -> Self {
@@ -233,12 +241,8 @@ impl Automation for InMemoryAutomation {
         execution_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, PortError> {
         self.faults.check("automation.tags")?;
-        let state = lock(&self.state);
-        Ok(state
-            .by_id
-            .get(execution_id)
-            .map(|&index| &state.executions[index])
-            .filter(|e| e.region == region)
+        Ok(lock(&self.state)
+            .in_region(region, execution_id)
             .map(|e| e.tags.clone()))
     }
 
@@ -248,12 +252,8 @@ impl Automation for InMemoryAutomation {
         execution_id: &str,
     ) -> Result<Option<ExecutionInfo>, PortError> {
         self.faults.check("automation.describe")?;
-        let state = lock(&self.state);
-        Ok(state
-            .by_id
-            .get(execution_id)
-            .map(|&index| &state.executions[index])
-            .filter(|e| e.region == region)
+        Ok(lock(&self.state)
+            .in_region(region, execution_id)
             .map(|e| ExecutionInfo {
                 status: e.status.clone(),
                 document: e.document.clone(),
