@@ -598,6 +598,41 @@ async fn a_breaker_hold_names_the_end_of_its_window() {
     }
 }
 
+/// The breaker's queue: with one start an hour, the second finding waits for 11:00, the third
+/// for 12:00 and the fourth for 13:00, each for the window that can start it.
+#[tokio::test]
+async fn breaker_holds_wake_one_windows_share_at_a_time() {
+    let (local, clock) = configured(SafetyConfig {
+        breaker_limit: 1,
+        ..test_safety()
+    });
+    clock.set(parse_time("2026-11-02T10:20:00Z").unwrap());
+    for group in ["sg-1", "sg-2", "sg-3", "sg-4"] {
+        deliver(&local, &ta_event(SG_CHECK, &sg_arn(group), "Red", at(0))).await;
+    }
+    let mut ends: Vec<String> = local
+        .executions
+        .episodes()
+        .into_iter()
+        .filter_map(|e| match e.stage {
+            tarem_shared::episode::Stage::Held { until, reason, .. } => {
+                assert!(reason.contains("place "), "{reason}");
+                until
+            }
+            _ => None,
+        })
+        .collect();
+    ends.sort();
+    assert_eq!(
+        ends,
+        [
+            "2026-11-02T11:00:00.000Z",
+            "2026-11-02T12:00:00.000Z",
+            "2026-11-02T13:00:00.000Z",
+        ]
+    );
+}
+
 /// Resource tags cost a Tagging API call per finding: the lifecycle asks for them only when a
 /// control reads them (opt-in or opt-out, a mapping's mode tag).
 #[test]
@@ -613,7 +648,7 @@ fn tags_are_read_only_when_a_control_needs_them() {
         tags: None,
         starts_allowed: Some(true),
         ops_items_this_month: Some(0),
-        breaker_open: false,
+        breaker_queue: None,
         execution: None,
         resource_busy: None,
         ops_item: None,

@@ -117,6 +117,50 @@ async fn a_due_episode_is_acted_on_within_one_sweep_of_its_time() {
     assert!(clock.now() >= until, "not before the cool-down ends");
 }
 
+/// A flood of 1,000 Red findings of one check against a breaker of 50 starts an hour: each
+/// window wakes only the 50 it can start, so the sweeps look at each held episode about once,
+/// not once per window (which would be 950 + 900 + … + 50 = 9,500 looks), and the breaker is
+/// never exceeded.
+#[tokio::test]
+async fn a_breaker_flood_wakes_each_window_only_what_it_can_start() {
+    let (local, clock) = local_loop_configured(InMemoryAutomation::default(), quiet_stack());
+    let t0 = clock.now();
+    for batch in 0..10 {
+        for i in 0..100 {
+            let group = format!("sg-{:05}", batch * 100 + i);
+            local
+                .track(&ta_event(SG_CHECK, &sg_arn(&group), "Red", t0))
+                .await
+                .unwrap();
+        }
+        local.deliver_stream().await;
+    }
+    assert_eq!(local.automation.executions().len(), 50);
+    finish_all(&local, "Success").await;
+    let mut looked = 0;
+    let mut sweeps = 0;
+    while local.automation.executions().len() < 1_000 {
+        clock.advance(Duration::minutes(15));
+        looked += local.sweep_episodes().await.unwrap().episodes;
+        sweeps += 1;
+        finish_all(&local, "Success").await;
+        assert!(sweeps <= 4 * 20, "every start within 20 windows");
+    }
+    let mut per_hour = std::collections::BTreeMap::<i64, usize>::new();
+    for execution in local.automation.executions() {
+        *per_hour
+            .entry(execution.started_at.unwrap().timestamp().div_euclid(3600))
+            .or_default() += 1;
+    }
+    assert!(per_hour.values().all(|&n| n <= 50), "{per_hour:?}");
+    assert_eq!(per_hour.len(), 20, "50 an hour: {per_hour:?}");
+    // Each finding is looked at a bounded number of times whatever the number of windows: a
+    // held one when its window comes, and each OpsItem once a sweep after a status write (the
+    // start, the fix), to check it says what the episode says. Waking every held episode at
+    // every window's end would be 9,500 looks more.
+    assert!(looked <= 3 * 1_000, "{looked} looks for 1,000 findings");
+}
+
 /// The findings sweep for 30 mapped checks reads each check's flagged rows from the flagged
 /// index and reads whole only those it clears: the same reads whether the tracker holds 1,000 or
 /// 4,000 other rows.

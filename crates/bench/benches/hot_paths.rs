@@ -43,7 +43,7 @@ fn hot_paths(c: &mut Criterion) {
         tags: Some(&tags),
         starts_allowed: Some(true),
         ops_items_this_month: Some(0),
-        breaker_open: false,
+        breaker_queue: None,
         execution: None,
         resource_busy: None,
         ops_item: None,

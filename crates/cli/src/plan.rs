@@ -149,7 +149,7 @@ pub fn plan(source: &str, event: &Value, mappings: &[Value], stack: &LifecycleCo
         tags: Some(&tags),
         starts_allowed: Some(true),
         ops_items_this_month: Some(0),
-        breaker_open: false,
+        breaker_queue: None,
         execution: None,
         resource_busy: None,
         ops_item: None,

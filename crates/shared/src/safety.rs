@@ -182,6 +182,12 @@ pub fn breaker_counter(
     )
 }
 
+/// The counter that hands out places to the starts a breaker window refused, so each later
+/// window wakes only its share of them.
+pub fn breaker_queue(breaker_counter: &str) -> String {
+    format!("{breaker_counter}#queue")
+}
+
 /// The counter of an account's OpsItems created in `now`'s calendar month (OpsCenter's quota
 /// is per account).
 pub fn ops_item_counter(account: &str, now: DateTime<Utc>) -> String {

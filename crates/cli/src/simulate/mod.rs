@@ -20,7 +20,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tarem_shared::automation_event::is_final;
 use tarem_shared::clock::{Clock, ManualClock};
-use tarem_shared::episode::Stage;
 use tarem_shared::finding::parse_time;
 use tarem_shared::local::LocalLoop;
 
@@ -170,6 +169,8 @@ pub(super) struct Run<'a> {
     pub(super) story: Vec<String>,
     /// The executions whose start the story has told.
     pub(super) told_starts: std::collections::HashSet<String>,
+    /// How many executions `tell_new_starts` has read (the rest are new).
+    pub(super) starts_seen: usize,
 }
 
 pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
@@ -239,6 +240,7 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
         report: Report::default(),
         story: found_note.into_iter().collect(),
         told_starts: Default::default(),
+        starts_seen: 0,
     };
     for (source, events) in inputs {
         // The sweeps that fall due before this file's first event come first in the story.
@@ -293,18 +295,10 @@ impl Run<'_> {
         }
     }
 
-    /// Whether an episode waits on time: a hold with an end, a verify window, a running
-    /// runbook, or an OpsItem owed.
+    /// Whether an episode waits on time (a hold with an end, a verify window, a running
+    /// runbook, an OpsItem owed or to check): it has a due time in the due index.
     fn pending(&self) -> bool {
-        self.local.executions.episodes().iter().any(|episode| {
-            episode.ops_item_owed
-                || matches!(
-                    &episode.stage,
-                    Stage::Held { until: Some(_), .. }
-                        | Stage::Verifying { .. }
-                        | Stage::Remediating
-                )
-        })
+        self.local.executions.waits_on_time()
     }
 
     async fn sweep(&mut self) {

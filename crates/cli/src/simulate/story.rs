@@ -177,7 +177,9 @@ impl Run<'_> {
 
     /// The starts a sweep made (a retry after the cool-down), told as an event's are.
     pub(super) fn tell_new_starts(&mut self) {
-        for execution in self.local.automation.executions() {
+        let known = self.starts_seen;
+        for execution in self.local.automation.executions_since(known) {
+            self.starts_seen += 1;
             if self.told_starts.insert(execution.execution_id.clone()) {
                 self.story.push(format!(
                     "  automation {} started: {} in {} with {} (ClientToken {})",

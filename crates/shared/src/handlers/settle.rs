@@ -10,7 +10,7 @@ use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
 use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, Need};
 use crate::ports::{ExecutionInfo, LockHolder, OpsItemView};
-use crate::safety::{breaker_counter, ops_item_counter};
+use crate::safety::{breaker_counter, breaker_queue, ops_item_counter};
 use std::collections::{BTreeMap, HashSet};
 
 /// The facts a decision asked for, held while it is asked again.
@@ -20,7 +20,7 @@ struct Gathered {
     tags: Option<BTreeMap<String, String>>,
     starts_allowed: Option<bool>,
     ops_items_this_month: Option<u64>,
-    breaker_open: bool,
+    breaker_queue: Option<u64>,
     execution: Option<Option<ExecutionInfo>>,
     resource_busy: Option<LockHolder>,
     ops_item: Option<Option<OpsItemView>>,
@@ -33,7 +33,7 @@ impl Gathered {
             tags: self.tags.as_ref(),
             starts_allowed: self.starts_allowed,
             ops_items_this_month: self.ops_items_this_month,
-            breaker_open: self.breaker_open,
+            breaker_queue: self.breaker_queue,
             execution: self.execution.as_ref().map(Option::as_ref),
             resource_busy: self.resource_busy.as_ref(),
             ops_item: self.ops_item.as_ref().map(Option::as_ref),
@@ -162,7 +162,20 @@ impl ResultsHandler {
             tracing::warn!(metric = "automations.breaker", "circuit breaker tripped");
             crate::telemetry::count(crate::telemetry::BREAKER_TRIPPED);
             self.undo(&std::mem::take(reserved)).await;
-            gathered.breaker_open = true;
+            // A place in the window's queue; without one (the count failed) the hold wakes when
+            // the window turns, as the first in the queue would.
+            let place = match self
+                .counters
+                .increment(&breaker_queue(&breaker), expires_at)
+                .await
+            {
+                Ok(place) => place,
+                Err(error) => {
+                    tracing::warn!(%error, "could not take a place in the breaker's queue; waking when the window turns");
+                    1
+                }
+            };
+            gathered.breaker_queue = Some(place);
             *decision = self.decide(current, happening, row, gathered).await?;
         }
         Ok(())

@@ -145,8 +145,11 @@ pub struct Facts<'a> {
     pub tags: Option<&'a BTreeMap<String, String>>,
     pub starts_allowed: Option<bool>,
     pub ops_items_this_month: Option<u64>,
-    /// The circuit breaker refused the start (learnt by trying to count it).
-    pub breaker_open: bool,
+    /// The circuit breaker refused the start (learnt by trying to count it): this episode's place
+    /// in the queue of starts it refused in the window (1 = the first refused). The queue wakes
+    /// one window's share at a time, so a flood of held starts is looked at about twice each,
+    /// not once per window.
+    pub breaker_queue: Option<u64>,
     /// SSM's answer for the last attempt's execution; `Some(None)`: SSM does not know it (or
     /// will not say: access denied), so only the in-flight timeout can end it.
     pub execution: Option<Option<&'a ExecutionInfo>>,

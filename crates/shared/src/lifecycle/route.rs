@@ -146,18 +146,35 @@ impl Lifecycle<'_> {
                         ),
                     };
                     hold("in-flight", reason, until)
-                } else if facts.breaker_open {
+                } else if let Stage::Held {
+                    control,
+                    until: Some(until),
+                    ..
+                } = &next.stage
+                    && control == "circuit-breaker"
+                    && !self.passed(until)
+                {
+                    // Its place in the window's queue stands: asking the breaker again before
+                    // its turn would only take a new place at the back.
+                    next.stage.clone()
+                } else if let Some(place) = facts.breaker_queue {
                     let window = safety.breaker_window.num_seconds().max(1);
-                    let end = DateTime::from_timestamp(
-                        (self.now.timestamp().div_euclid(window) + 1) * window,
-                        0,
-                    );
+                    // The first `limit` refused wake when the window turns, the next `limit` a
+                    // window later, and so on: each window wakes only what it can start.
+                    let windows_ahead = place.saturating_sub(1) / safety.breaker_limit.max(1);
+                    let end = i64::try_from(windows_ahead)
+                        .ok()
+                        .and_then(|ahead| {
+                            ahead.checked_add(self.now.timestamp().div_euclid(window) + 1)
+                        })
+                        .and_then(|turn| turn.checked_mul(window))
+                        .and_then(|at| DateTime::from_timestamp(at, 0));
                     hold(
                         "circuit-breaker",
                         format!(
-                            "circuit breaker: {} starts for this check within {} minutes; waiting for the window to turn",
+                            "circuit breaker: {} starts for this check within {} minutes; waiting for the window to turn (place {place} in its queue)",
                             safety.breaker_limit,
-                            safety.breaker_window.num_minutes()
+                            safety.breaker_window.num_minutes(),
                         ),
                         end,
                     )

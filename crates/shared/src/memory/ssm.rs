@@ -9,7 +9,7 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// The kill switch: on unless switched off.
@@ -72,6 +72,8 @@ struct AutomationState {
     /// with it: lookups stay constant however many executions pile up.
     by_id: HashMap<String, usize>,
     by_token: HashMap<String, usize>,
+    /// The executions without a final status, by index: finishing them reads only these.
+    running: BTreeSet<usize>,
     /// Documents that exist in every region; empty means all do.
     known_documents: Vec<String>,
 }
@@ -116,13 +118,19 @@ impl InMemoryAutomation {
         lock(&self.state).executions.clone()
     }
 
-    /// The executions still running (without copying the finished ones, which pile up).
+    /// The executions started after the first `count`, in start order.
+    pub fn executions_since(&self, count: usize) -> Vec<SimulatedExecution> {
+        let state = lock(&self.state);
+        state.executions.get(count..).unwrap_or_default().to_vec()
+    }
+
+    /// The executions still running (without reading the finished ones, which pile up).
     pub fn running(&self) -> Vec<SimulatedExecution> {
-        lock(&self.state)
-            .executions
+        let state = lock(&self.state);
+        state
+            .running
             .iter()
-            .filter(|e| !crate::automation_event::is_final(&e.status))
-            .cloned()
+            .map(|&index| state.executions[index].clone())
             .collect()
     }
 
@@ -150,10 +158,16 @@ impl InMemoryAutomation {
     ) -> Option<SimulatedExecution> {
         let mut state = lock(&self.state);
         let index = *state.by_id.get(execution_id)?;
+        let final_status = crate::automation_event::is_final(status);
+        if final_status {
+            state.running.remove(&index);
+        } else {
+            state.running.insert(index);
+        }
         let execution = &mut state.executions[index];
         execution.status = status.to_owned();
         execution.failure_message = failure_message.map(str::to_owned);
-        if crate::automation_event::is_final(status) {
+        if final_status {
             execution.ended_at = self.clock.as_ref().map(|clock| clock.now());
         }
         Some(execution.clone())
@@ -200,6 +214,7 @@ impl Automation for InMemoryAutomation {
         state
             .by_token
             .insert(request.client_token.to_ascii_lowercase(), index);
+        state.running.insert(index);
         state.executions.push(SimulatedExecution {
             execution_id: execution_id.clone(),
             document: request.document.clone(),

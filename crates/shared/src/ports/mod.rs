@@ -285,7 +285,8 @@ pub trait Counters: Send + Sync {
         limit: u64,
         expires_at: i64,
     ) -> Result<bool, PortError>;
-    async fn increment(&self, name: &str, expires_at: i64) -> Result<(), PortError>;
+    /// Adds one and answers the count afterwards (1 for a new counter).
+    async fn increment(&self, name: &str, expires_at: i64) -> Result<u64, PortError>;
     /// Takes back one (a reserved start that did not happen); never below zero.
     async fn decrement(&self, name: &str) -> Result<(), PortError>;
     async fn value(&self, name: &str) -> Result<u64, PortError>;

@@ -8,7 +8,7 @@ use crate::ports::Counters;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 /// Named counters, in the execution table (key = the counter's name).
 #[derive(Clone)]
@@ -56,8 +56,9 @@ impl Counters for DynamoCounters {
         }
     }
 
-    async fn increment(&self, name: &str, expires_at: i64) -> Result<(), PortError> {
-        self.client
+    async fn increment(&self, name: &str, expires_at: i64) -> Result<u64, PortError> {
+        let output = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("automationExecutionId", s(name))
@@ -65,10 +66,16 @@ impl Counters for DynamoCounters {
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":expiresAt", n(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(|error| port_error("UpdateItem", &error))?;
-        Ok(())
+        Ok(output
+            .attributes()
+            .and_then(|item| item.get("count"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1))
     }
 
     async fn decrement(&self, name: &str) -> Result<(), PortError> {

@@ -32,10 +32,12 @@ impl Counters for InMemoryCounters {
         Ok(true)
     }
 
-    async fn increment(&self, name: &str, _expires_at: i64) -> Result<(), PortError> {
+    async fn increment(&self, name: &str, _expires_at: i64) -> Result<u64, PortError> {
         self.faults.check("counters.increment")?;
-        *lock(&self.values).entry(name.to_owned()).or_default() += 1;
-        Ok(())
+        let mut values = lock(&self.values);
+        let value = values.entry(name.to_owned()).or_default();
+        *value += 1;
+        Ok(*value)
     }
 
     async fn decrement(&self, name: &str) -> Result<(), PortError> {

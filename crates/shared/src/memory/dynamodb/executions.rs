@@ -67,6 +67,11 @@ impl InMemoryExecutions {
         lock(&self.state).episodes.values().cloned().collect()
     }
 
+    /// Whether any episode waits on time (has a due time): what is left for the sweeps.
+    pub fn waits_on_time(&self) -> bool {
+        !lock(&self.state).due.is_empty()
+    }
+
     pub fn episode(&self, finding_key: &str) -> Option<Episode> {
         lock(&self.state).episodes.get(finding_key).cloned()
     }
