@@ -171,3 +171,81 @@ pub async fn tracker_order_script(
     }
     Ok(())
 }
+
+/// The execution poll's reads: only rows still running and last updated before the cutoff, in
+/// whatever order the start and the status events were written (a final status that beat the
+/// start's write, a status update that moved a row's time). `Err` says what was read instead.
+pub async fn running_executions_script(
+    store: &dyn crate::ports::ExecutionStore,
+) -> Result<(), String> {
+    let row = |id: &str, status: &str, updated_at: &str| crate::ports::ExecutionRecord {
+        automation_execution_id: id.into(),
+        ops_item_id: None,
+        finding_key: format!("finding-{id}"),
+        region: "eu-west-1".into(),
+        document: Some("AWS-DisablePublicAccessForSecurityGroup".into()),
+        check_name: None,
+        resource: None,
+        client_token: None,
+        parameters: None,
+        resource_lock: None,
+        status: status.into(),
+        started_at: Some("2026-11-02T09:00:00.000Z".into()),
+        updated_at: updated_at.into(),
+        expires_at: 1_900_000_000,
+    };
+    let fail = |e: crate::error::PortError| e.to_string();
+    let nine = "2026-11-02T09:00:00.000Z";
+    store
+        .record_started(&row("running", "Pending", nine))
+        .await
+        .map_err(fail)?;
+    store
+        .record_started(&row("done", "Pending", nine))
+        .await
+        .map_err(fail)?;
+    store
+        .record_status(&row("done", "Success", "2026-11-02T09:05:00.000Z"))
+        .await
+        .map_err(fail)?;
+    // The final status's event arrived before the start was written.
+    store
+        .record_status(&row("beaten", "Failed", nine))
+        .await
+        .map_err(fail)?;
+    store
+        .record_started(&row("beaten", "Pending", nine))
+        .await
+        .map_err(fail)?;
+    store
+        .record_started(&row("moved", "Pending", nine))
+        .await
+        .map_err(fail)?;
+    store
+        .record_status(&row("moved", "InProgress", "2026-11-02T12:00:00.000Z"))
+        .await
+        .map_err(fail)?;
+    store
+        .record_started(&row("late", "Pending", "2026-11-02T12:00:00.000Z"))
+        .await
+        .map_err(fail)?;
+    for (cutoff, expected) in [
+        ("2026-11-02T10:00:00.000Z", vec!["running"]),
+        ("2026-11-02T13:00:00.000Z", vec!["late", "moved", "running"]),
+    ] {
+        let mut ids: Vec<String> = store
+            .unfinished(cutoff)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .map(|r| r.automation_execution_id)
+            .collect();
+        ids.sort();
+        if ids != expected {
+            return Err(format!(
+                "unfinished before {cutoff}: {ids:?}, not {expected:?}"
+            ));
+        }
+    }
+    Ok(())
+}

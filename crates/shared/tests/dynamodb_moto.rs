@@ -113,6 +113,17 @@ async fn the_conditional_write_follows_the_order_rules() {
     .unwrap();
 }
 
+/// The execution poll reads the running part of the due index, not the table: the same script
+/// the in-memory store passes.
+#[tokio::test]
+async fn the_execution_poll_reads_only_running_rows_whatever_the_write_order() {
+    let client = client().await;
+    let table = create_table(&client, EXECUTION_KEYS, false).await;
+    tarem_shared::contract::running_executions_script(&DynamoExecutions::new(client, &table))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn rows_written_by_other_tools_are_replaced_only_by_newer_findings() {
     let client = client().await;

@@ -1,13 +1,14 @@
 //! The execution table: execution rows, each finding's episode, and the sweep's cursor.
 
-use super::{Item, from_item, get_item, n, s, scan, to_item};
+use super::{Item, from_item, get_item, n, s, to_item};
 use crate::automation_event::FINAL_STATUSES;
 use crate::aws::errors::port_error;
 use crate::episode::{Episode, episode_key};
 use crate::error::{ErrorKind, PortError};
+use crate::finding::parse_time;
 use crate::ports::{
-    DueEpisode, EpisodePage, ExecutionRecord, ExecutionStore, Page, StatusWrite, SweepState,
-    due_shard,
+    DUE_SHARDS, DueEpisode, EpisodePage, ExecutionRecord, ExecutionStore, Page, StatusWrite,
+    SweepState, due_shard,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -31,11 +32,6 @@ impl DynamoExecutions {
         }
     }
 }
-
-const FINAL_PLACEHOLDERS: [&str; 9] = [
-    ":final0", ":final1", ":final2", ":final3", ":final4", ":final5", ":final6", ":final7",
-    ":final8",
-];
 
 /// `SET` clauses that fill attributes only where the row lacks them, so whichever of the results
 /// handler and the status handler writes first, the row ends up complete.
@@ -96,18 +92,35 @@ impl ExecutionStore for DynamoExecutions {
                 .expression_attribute_names(format!("#{name}"), name)
                 .expression_attribute_values(format!(":{name}"), value);
         }
+        if let Some((shard, at)) = running_mark(record) {
+            clauses.push("dueShard = if_not_exists(dueShard, :dueShard)".to_owned());
+            clauses.push("dueAt = if_not_exists(dueAt, :dueAt)".to_owned());
+            update = update
+                .expression_attribute_values(":dueShard", shard)
+                .expression_attribute_values(":dueAt", at);
+        }
         let output = update
             .update_expression(format!("SET {}", clauses.join(", ")))
             .send()
             .await
             .map_err(|error| port_error("UpdateItem", &error))?;
-        Ok(output
+        let status = output
             .attributes
             .as_ref()
             .and_then(|item| item.get("status"))
             .and_then(|v| v.as_s().ok())
             .cloned()
-            .unwrap_or_else(|| record.status.clone()))
+            .unwrap_or_else(|| record.status.clone());
+        let marked = output
+            .attributes
+            .as_ref()
+            .is_some_and(|item| item.contains_key("dueShard"));
+        if marked && crate::automation_event::is_final(&status) {
+            // The final status came first (its event beat this write): the row leaves the
+            // running index it was just put in.
+            self.unmark_running(&record.automation_execution_id).await?;
+        }
+        Ok(status)
     }
 
     async fn get(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, PortError> {
@@ -147,8 +160,20 @@ impl ExecutionStore for DynamoExecutions {
             finals.push(format!(":final{i}"));
             update = update.expression_attribute_values(format!(":final{i}"), s(*status));
         }
+        // In the running index while the status is not final, out of it once it is.
+        let expression = match running_mark(record) {
+            Some((shard, at)) => {
+                clauses.push("dueShard = :dueShard".to_owned());
+                clauses.push("dueAt = :dueAt".to_owned());
+                update = update
+                    .expression_attribute_values(":dueShard", shard)
+                    .expression_attribute_values(":dueAt", at);
+                format!("SET {}", clauses.join(", "))
+            }
+            None => format!("SET {} REMOVE dueShard, dueAt", clauses.join(", ")),
+        };
         let result = update
-            .update_expression(format!("SET {}", clauses.join(", ")))
+            .update_expression(expression)
             .condition_expression(format!(
                 "attribute_not_exists(#status) OR NOT (#status IN ({}))",
                 finals.join(", ")
@@ -167,29 +192,45 @@ impl ExecutionStore for DynamoExecutions {
     }
 
     async fn unfinished(&self, updated_before: &str) -> Result<Vec<ExecutionRecord>, PortError> {
-        let mut values = vec![(":before", s(updated_before))];
-        let mut finals = vec![];
-        for (i, status) in FINAL_STATUSES.iter().enumerate() {
-            finals.push(format!(":final{i}"));
-            values.push((FINAL_PLACEHOLDERS[i], s(*status)));
+        let before = parse_time(updated_before).map_or(0, |at| at.timestamp());
+        let mut rows = vec![];
+        for shard in 0..DUE_SHARDS {
+            let mut after = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("dueShard = :shard AND dueAt < :before")
+                    .expression_attribute_values(":shard", s(running_shard(shard)))
+                    .expression_attribute_values(":before", n(before))
+                    .set_exclusive_start_key(after)
+                    .send()
+                    .await
+                    .map_err(|error| port_error("Query", &error))?;
+                for item in output.items.unwrap_or_default() {
+                    let Some(id) = item
+                        .get("automationExecutionId")
+                        .and_then(|v| v.as_s().ok())
+                    else {
+                        continue;
+                    };
+                    // The index projects the key only: the row itself, read consistently (it
+                    // may have ended since the index saw it).
+                    if let Some(row) = self.get(id).await?
+                        && !crate::automation_event::is_final(&row.status)
+                    {
+                        rows.push(row);
+                    }
+                }
+                after = output.last_evaluated_key.filter(|key| !key.is_empty());
+                if after.is_none() {
+                    break;
+                }
+            }
         }
-        // Execution rows only: states and counters carry no `status`.
-        let filter = format!(
-            "attribute_exists(#status) AND attribute_not_exists(recordType) AND updatedAt < :before AND NOT (#status IN ({}))",
-            finals.join(", ")
-        );
-        let items = scan(
-            &self.client,
-            &self.table,
-            &filter,
-            &[("#status", "status")],
-            values,
-        )
-        .await?;
-        items
-            .into_iter()
-            .map(|item| from_item("Scan", item))
-            .collect()
+        Ok(rows)
     }
 
     async fn get_episode(&self, finding_key: &str) -> Result<Option<Episode>, PortError> {
@@ -352,6 +393,55 @@ impl ExecutionStore for DynamoExecutions {
             .await
             .map_err(|error| port_error("PutItem", &error))?;
         Ok(())
+    }
+}
+
+/// The due index's partition for running executions of `shard`: an execution row sits there,
+/// by its last update, while its status is not final, so the execution poll reads only
+/// executions still running (not the table). One index serves both: CloudFormation adds one
+/// index per table update.
+fn running_shard(shard: u32) -> String {
+    format!("running#{shard}")
+}
+
+/// The running index's key values for a row whose status is not final.
+fn running_mark(record: &ExecutionRecord) -> Option<(AttributeValue, AttributeValue)> {
+    if crate::automation_event::is_final(&record.status) {
+        return None;
+    }
+    let at = parse_time(&record.updated_at).map_or(0, |at| at.timestamp());
+    Some((
+        s(running_shard(due_shard(&record.automation_execution_id))),
+        n(at),
+    ))
+}
+
+impl DynamoExecutions {
+    /// Takes a row out of the running index, if its status is final.
+    async fn unmark_running(&self, execution_id: &str) -> Result<(), PortError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("automationExecutionId", s(execution_id))
+            .update_expression("REMOVE dueShard, dueAt")
+            .expression_attribute_names("#status", "status");
+        let mut finals = vec![];
+        for (i, status) in FINAL_STATUSES.iter().enumerate() {
+            finals.push(format!(":final{i}"));
+            update = update.expression_attribute_values(format!(":final{i}"), s(*status));
+        }
+        match update
+            .condition_expression(format!("#status IN ({})", finals.join(", ")))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(port_error("UpdateItem", &error)),
+            },
+        }
     }
 }
 

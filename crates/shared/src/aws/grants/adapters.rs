@@ -69,7 +69,7 @@ pub const ADAPTERS: &[(&str, &[Grant])] = &[
             grant(
                 "dynamodb:GetItem",
                 On::ExecutionTable,
-                &["get", "get_episode", "sweep_state"],
+                &["get", "get_episode", "sweep_state", "unfinished"],
                 "episodes, execution rows, the sweep's state",
             ),
             grant(
@@ -87,14 +87,14 @@ pub const ADAPTERS: &[(&str, &[Grant])] = &[
             grant(
                 "dynamodb:Scan",
                 On::ExecutionTable,
-                &["unfinished", "open_episodes", "episodes"],
-                "unfinished executions; episodes an older version wrote (once); every episode (status)",
+                &["open_episodes", "episodes"],
+                "episodes an older version wrote (once); every episode (status)",
             ),
             grant(
                 "dynamodb:Query",
                 On::ExecutionIndex,
-                &["due_episodes"],
-                "the episodes due now",
+                &["due_episodes", "unfinished"],
+                "the episodes due now; the executions still running",
             ),
         ],
     ),
