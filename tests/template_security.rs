@@ -70,20 +70,35 @@ fn log_policy_problems(template: &Value) -> Vec<String> {
             }
         }
         if acts.contains(&"logs:PutLogEvents") {
-            // The rule's ARN, from its name (the tables wait for this policy, so it may not wait
-            // for the rule).
-            let rule_name = resource(template, "TrustedAdvisorEventRule")
-                .pointer("/Properties/Name/Fn::Sub")
-                .and_then(Value::as_str)
-                .unwrap_or("(unnamed)");
-            let rule_arn = format!(
-                "arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{rule_name}"
+            // The rules' ARNs, from their names (the tables wait for this policy, so it may not
+            // wait for the rules): the default bus's rule, and the hub bus's (on a custom bus a
+            // rule's ARN names the bus).
+            let name = |rule: &str| {
+                resource(template, rule)
+                    .pointer("/Properties/Name/Fn::Sub")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(unnamed)")
+                    .to_owned()
+            };
+            let prefix = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/";
+            let default_rule = format!("{prefix}{}", name("TrustedAdvisorEventRule"));
+            let hub_rule = format!(
+                "{prefix}${{AWS::StackName}}-hub/{}",
+                name("HubTrustedAdvisorRule")
             );
-            if source.and_then(Value::as_str) == Some(rule_arn.as_str()) {
+            let sources: Vec<&str> = source
+                .map(one_or_many)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(Value::as_str)
+                .collect();
+            if sources.contains(&default_rule.as_str())
+                && sources.iter().all(|s| *s == default_rule || *s == hub_rule)
+            {
                 puts_from_rule = true;
             } else {
                 problems
-                    .push("logs:PutLogEvents is not limited to the Trusted Advisor rule".into());
+                    .push("logs:PutLogEvents is not limited to the Trusted Advisor rules".into());
             }
         }
     }
@@ -371,8 +386,9 @@ fn tables_are_protected_and_log_groups_exist_before_their_functions() {
 fn a_first_deploy_asks_only_what_a_user_decides_in_a_documented_order() {
     let template = load_template();
     let parameters: Vec<&String> = template["Parameters"].as_object().unwrap().keys().collect();
+    // 14 for one account, and the organisation's id (empty unless the stack is a hub).
     assert!(
-        parameters.len() <= 14,
+        parameters.len() <= 15,
         "{} parameters: {parameters:?}",
         parameters.len()
     );

@@ -308,6 +308,7 @@ fn statement_lets_rule_send(statement: &Value, queue: &str, rule: &str) -> bool 
         .any(|(_, value)| {
             one_or_many(value)
                 .iter()
+                .flat_map(|v| branches(v))
                 .any(|v| is_get_att(v, rule, "Arn"))
         });
     allow && principal && action && resource && conditioned

@@ -124,6 +124,15 @@ pub fn is_get_att(v: &Value, resource: &str, attribute: &str) -> bool {
     get_att(v) == Some((resource, attribute))
 }
 
+/// `v`, or the branches of `v` when it is an `Fn::If` (an entry that exists under a condition,
+/// as a hub-only rule's ARN in a list).
+pub fn branches(v: &Value) -> Vec<&Value> {
+    match v.get("Fn::If").and_then(Value::as_array) {
+        Some(parts) if parts.len() == 3 => vec![&parts[1], &parts[2]],
+        _ => vec![v],
+    }
+}
+
 pub fn ref_to(v: &Value) -> Option<&str> {
     v.get("Ref")?.as_str()
 }

@@ -273,6 +273,22 @@ pub const DEPLOY: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "AWS::Events::EventBus",
+        &[
+            "events:CreateEventBus",
+            "events:DescribeEventBus",
+            "events:DeleteEventBus",
+        ],
+    ),
+    (
+        "AWS::Events::EventBusPolicy",
+        &[
+            "events:PutPermission",
+            "events:RemovePermission",
+            "events:DescribeEventBus",
+        ],
+    ),
+    (
         "AWS::Events::Rule",
         &[
             "events:PutRule",
