@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tarem_shared::episode::Stage;
-use tarem_shared::finding::{TrackingRules, finding_from_event};
+use tarem_shared::finding::{Finding, TrackingRules, finding_from_event};
 use tarem_shared::lifecycle::{Facts, Happening, Lifecycle, LifecycleConfig};
 use tarem_shared::mapping::{Mapping, Mode, plain_json};
 use tarem_shared::ports::DATA_REMEDIATION;
@@ -125,10 +125,21 @@ impl Plan {
 /// and the OpsItem budget unused.
 pub fn plan(source: &str, event: &Value, mappings: &[Value], stack: &LifecycleConfig) -> Plan {
     let now = chrono::Utc::now();
-    let finding = match finding_from_event(event, now, &TrackingRules::default()) {
-        Ok(finding) => finding,
-        Err(rejection) => return Plan::rejected(source, rejection.to_string()),
-    };
+    match finding_from_event(event, now, &TrackingRules::default()) {
+        Ok(finding) => plan_finding(source, &finding, mappings, stack),
+        Err(rejection) => Plan::rejected(source, rejection.to_string()),
+    }
+}
+
+/// What the loop would do with a finding (an event's, or a tracker row) as a new episode.
+pub fn plan_finding(
+    source: &str,
+    finding: &Finding,
+    mappings: &[Value],
+    stack: &LifecycleConfig,
+) -> Plan {
+    let now = chrono::Utc::now();
+    let finding = finding.clone();
     let mapping = mappings
         .iter()
         .find(|item| {

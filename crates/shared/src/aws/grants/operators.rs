@@ -53,8 +53,15 @@ pub const CLI: &[Command] = &[
     ),
     (
         "plan",
-        &["commands/plan.rs", "stack.rs"],
-        &[("DynamoMappings", "store", &["list"])],
+        &["commands/plan.rs", "blast.rs", "stack.rs"],
+        &[
+            ("DynamoMappings", "store", &["list"]),
+            (
+                "DynamoTracker",
+                "tracker (--flagged)",
+                &["flagged_keys", "pending", "get"],
+            ),
+        ],
         &[DESCRIBE_STACK],
     ),
     (
