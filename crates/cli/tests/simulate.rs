@@ -260,3 +260,61 @@ fn safety_decisions_are_in_the_story_and_the_json() {
     let story = String::from_utf8(tarem(&args).stdout).unwrap();
     assert!(story.contains("held       approval: "), "{story}");
 }
+
+/// The backtest: the raw-event audit log exported as log records (the events, in arrival order,
+/// which need not be their time order) replays to the same report as `tarem simulate` on the
+/// same events, per check included.
+#[test]
+fn a_backtest_from_an_audit_log_export_matches_the_simulation_of_its_events() {
+    let mut records = vec![];
+    let mut names: Vec<PathBuf> = std::fs::read_dir(repo().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name().is_some_and(|n| n != "mappings.json")
+        })
+        .collect();
+    names.sort();
+    for (i, path) in names.iter().enumerate() {
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        // CloudWatch Logs' record: the event whole, as text, in `message`.
+        records.push(
+            json!({"timestamp": 1_793_613_600_000_i64 + i as i64, "message": event.to_string()}),
+        );
+    }
+    // Delivered out of order: the backtest puts them back in their time order.
+    records.reverse();
+    let export = std::env::temp_dir().join(format!("tarem-audit-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &export,
+        records
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+
+    let simulated = json_run(&[
+        "simulate",
+        "--mappings",
+        "events/mappings.json",
+        "--output",
+        "json",
+        "events/",
+    ]);
+    let backtest = json_run(&[
+        "simulate",
+        "--mappings",
+        "events/mappings.json",
+        "--output",
+        "json",
+        "--from-logs",
+        export.to_str().unwrap(),
+    ]);
+    assert_eq!(backtest, simulated);
+    let sg = &backtest["byCheck"]["Security groups should not allow unrestricted access to ports with high risk"];
+    assert_eq!(sg["started"], 1, "{sg}");
+    assert_eq!(sg["episodes"]["fixed"], 1, "{sg}");
+}

@@ -24,8 +24,12 @@ pub struct SimulateArgs {
     /// text for people, json for scripts.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
+    /// A backtest: replay this export of the stack's raw-event audit log (JSON Lines of
+    /// events or of log records, or a `filter-log-events` answer) instead of event files.
+    #[arg(long, value_name = "FILE", conflicts_with = "events")]
+    from_logs: Option<PathBuf>,
     /// Trusted Advisor event files, or folders of them (read in name order).
-    #[arg(required = true, value_name = "EVENTS")]
+    #[arg(required_unless_present = "from_logs", value_name = "EVENTS")]
     events: Vec<PathBuf>,
 }
 
@@ -36,6 +40,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
         outcomes: args.outcome,
         inputs: args.events,
         settle: simulate::parse_duration(&args.settle)?,
+        from_logs: args.from_logs,
     };
     let simulation = simulate::run(&options).await?;
     match args.output {

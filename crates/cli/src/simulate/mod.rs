@@ -8,6 +8,7 @@
 //! execution sweep with it), and after the last event the clock runs on until nothing waits on
 //! time (at most `--settle`, 48 hours by default), so the output is the end state.
 
+mod audit_log;
 mod story;
 
 use crate::CliError;
@@ -34,6 +35,17 @@ pub struct SimulateOptions {
     pub inputs: Vec<PathBuf>,
     /// How long the clock runs on after the last event, at most, while something waits on time.
     pub settle: Duration,
+    /// A backtest: the events of this raw-event audit-log export instead of `inputs`.
+    pub from_logs: Option<PathBuf>,
+}
+
+/// What the run did for one check: its findings' episodes, the runbooks started for them, and
+/// where the episodes ended (per state).
+#[derive(Debug, Default, Serialize)]
+pub struct CheckOutcome {
+    pub findings: usize,
+    pub started: usize,
+    pub episodes: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -90,6 +102,8 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     pub ops_items_detail: Vec<Value>,
     pub automations_detail: Vec<Value>,
+    /// Per check: what would have started, been held, verified and escalated.
+    pub by_check: BTreeMap<String, CheckOutcome>,
 }
 
 pub struct Simulation {
@@ -174,7 +188,10 @@ pub(super) struct Run<'a> {
 }
 
 pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
-    let inputs = crate::inputs::event_files(&options.inputs, options.mappings.as_deref())?;
+    let inputs = match &options.from_logs {
+        Some(_) => crate::inputs::Inputs::default(),
+        None => crate::inputs::event_files(&options.inputs, options.mappings.as_deref())?,
+    };
     let local = crate::inputs::local_mappings(
         options.mappings.as_deref(),
         options.pack.as_deref(),
@@ -190,6 +207,17 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
     let outcomes = parse_outcomes(&options.outcomes, &mapping_items)?;
     let files = inputs.events;
     let mut inputs = vec![];
+    if let Some(log) = &options.from_logs {
+        // The lines that hold no event first (they have no time), then the events in order.
+        let mut events = vec![];
+        for event in audit_log::read(log)? {
+            match event {
+                Ok(event) => events.push(event),
+                Err(reason) => inputs.push((log.display().to_string(), Err(reason))),
+            }
+        }
+        inputs.push((format!("{} (audit log)", log.display()), Ok(events)));
+    }
     for file in &files {
         let events = std::fs::read_to_string(file)
             .map_err(|e| e.to_string())

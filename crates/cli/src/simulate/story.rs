@@ -205,6 +205,16 @@ impl Run<'_> {
                 .episodes
                 .entry(episode.stage.name().to_owned())
                 .or_default() += 1;
+            let check = report
+                .by_check
+                .entry(episode.check_name.clone())
+                .or_default();
+            check.findings += 1;
+            check.started += episode.attempts.len();
+            *check
+                .episodes
+                .entry(episode.stage.name().to_owned())
+                .or_default() += 1;
         }
         let verifying: std::collections::HashSet<&str> = episodes
             .iter()
@@ -272,6 +282,18 @@ impl Run<'_> {
             report.ops_items.open,
             if episodes_line.is_empty() { "none".to_owned() } else { episodes_line },
         ));
+        for (check, outcome) in &report.by_check {
+            let ended = outcome
+                .episodes
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.story.push(format!(
+                "  by check   {check}: findings {}, runbooks started {}; episodes {ended}",
+                outcome.findings, outcome.started
+            ));
+        }
         // What `tarem status` would show on the simulated stack at the end of the run.
         let mut status =
             crate::status::summarize(&episodes, tarem_shared::clock::Clock::now(self.clock));
