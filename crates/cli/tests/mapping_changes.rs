@@ -200,3 +200,76 @@ async fn mapping_commands_show_what_they_change() {
         "the import wrote nothing"
     );
 }
+
+/// Enabling says first how many resources flagged now the runbook would start on, and on which
+/// (from the tracker, as `tarem plan --flagged` would), then asks: without a terminal nothing
+/// is written until `--yes` is given.
+#[tokio::test]
+async fn enabling_shows_the_blast_radius_and_asks_first() {
+    use tarem_shared::finding::{Finding, Status};
+    use tarem_shared::ports::TrackerStore;
+    let stack = MotoStack::deploy(&[]).await;
+    let check = "Security groups should not allow unrestricted access to ports with high risk";
+    let added = stack.tarem(&[
+        "mapping",
+        "add",
+        "--check-name",
+        check,
+        "--document",
+        "AWS-DisablePublicAccessForSecurityGroup",
+        "--param",
+        "GroupId=$resourceId",
+        "--param",
+        "AutomationAssumeRole=arn:aws:iam::123456789012:role/tarem-example",
+        "--regex",
+        r"(sg-\w+)",
+        "--mode",
+        "approval",
+        "--offline",
+    ]);
+    assert!(added.status.success(), "{}", text(&added));
+    // Two flagged security groups and a fixed one, as check-tracker writes them (AWS's sample
+    // event's shape, events/01-security-group-port-22-open.json).
+    let client = support::client().await;
+    let tracker = tarem_shared::aws::dynamodb::DynamoTracker::new(client, &stack.tracker_table);
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    for (group, status) in [
+        ("sg-0a1b2c3d4e5f67890", Status::Red),
+        ("sg-0b2c3d4e5f6789012", Status::Yellow),
+        ("sg-0c3d4e5f678901234", Status::Green),
+    ] {
+        let resource = format!("arn:aws:ec2:ap-southeast-2:123456789012:security-group/{group}");
+        let row =
+            Finding::new("123456789012", check, &resource, "ap-southeast-2").at(status, at, at);
+        tracker.put_if_newer(&row).await.unwrap();
+    }
+
+    let asked = stack.tarem(&["mapping", "enable", check]);
+    assert_eq!(asked.status.code(), Some(2), "{}", text(&asked));
+    let said = text(&asked);
+    assert!(
+        said.contains("blast radius: 2 flagged resources; 2 would start"),
+        "{said}"
+    );
+    assert!(
+        said.contains("security-group/sg-0a1b2c3d4e5f67890 | starting AWS-DisablePublicAccessForSecurityGroup in ap-southeast-2"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("sg-0c3d4e5f678901234"),
+        "the Green one: {said}"
+    );
+    assert!(said.contains("pass --yes"), "{said}");
+    let unchanged: Value =
+        serde_json::from_slice(&stack.tarem(&["mapping", "show", check]).stdout).unwrap();
+    assert_eq!(
+        unchanged["mode"], "approval",
+        "nothing written without --yes"
+    );
+
+    let enabled = stack.tarem(&["mapping", "enable", check, "--yes"]);
+    assert!(enabled.status.success(), "{}", text(&enabled));
+    let shown: Value =
+        serde_json::from_slice(&stack.tarem(&["mapping", "show", check]).stdout).unwrap();
+    assert_eq!(shown["mode"], "automated");
+}

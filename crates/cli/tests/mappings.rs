@@ -148,7 +148,7 @@ async fn the_table_commands_validate_first_and_say_what_is_wrong() {
         ],
     );
     assert!(fixed.status.success(), "{}", text(&fixed));
-    assert!(tarem(&table, &["enable", "c"]).status.success());
+    assert!(tarem(&table, &["enable", "c", "--yes"]).status.success());
     let listed: Value =
         serde_json::from_slice(&tarem(&table, &["list", "--output", "json"]).stdout).unwrap();
     assert_eq!(listed[0]["mode"], "automated");

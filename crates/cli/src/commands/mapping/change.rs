@@ -53,11 +53,13 @@ pub(super) async fn write_item(
     .await
 }
 
+/// `yes`: set it without asking. Enabling asks otherwise, after the blast radius.
 pub(super) async fn set_mode(
     context: &Context,
     check: &str,
     mode: Mode,
     dry_run: bool,
+    yes: bool,
 ) -> Result<(), CliError> {
     let table = context.connect().await?;
     let Some(item) = table.store.get(check).await? else {
@@ -66,6 +68,12 @@ pub(super) async fn set_mode(
     let changed = crate::mappings::with_mode(&item, mode);
     // What the deployed stack would refuse of the mapping in its new mode, before it is set.
     super::files::validate_or_report(context, std::slice::from_ref(&changed), true).await?;
+    if mode == Mode::Automated {
+        eprint!("{}", blast_radius(context, check, &changed).await);
+        if !dry_run && !yes {
+            confirm(&format!("Enable {check:?} in {}?", table.table))?;
+        }
+    }
     write(
         context,
         check,
@@ -111,4 +119,77 @@ async fn write(
     }
     crate::out!("{done}");
     Ok(())
+}
+
+/// How many resources flagged now the enabled mapping would start on, and the first of them;
+/// or why that cannot be told (the tracker unreachable: enabling is not blocked by it).
+async fn blast_radius(context: &Context, check: &str, enabled: &Value) -> String {
+    let Ok(connected) = context.connect().await else {
+        return String::new();
+    };
+    let tracker_table = connected.stack.tracker_table();
+    let tracker = tarem_shared::aws::dynamodb::DynamoTracker::new(
+        context.aws.dynamodb(&connected.sdk),
+        &tracker_table,
+    );
+    let account = connected
+        .stack
+        .deployed
+        .as_ref()
+        .map(|d| d.account.clone())
+        .filter(|a| !a.is_empty());
+    let checks = [check.to_owned()];
+    let rows = match crate::blast::flagged_rows(&tracker, account.as_deref(), &checks).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            return format!(
+                "blast radius unknown: the tracker ({tracker_table}) could not be read: {error}\n"
+            );
+        }
+    };
+    let items = [enabled.clone()];
+    let config = match connected.stack.lifecycle() {
+        Ok(Some(config)) => config,
+        _ => crate::plan::playground_stack(&items),
+    };
+    let radius = crate::blast::blast_radius(&rows, &items, &config);
+    let mut text = format!("{}\n", crate::blast::summary(&radius));
+    const SHOWN: usize = 5;
+    let starts = radius
+        .plans
+        .iter()
+        .filter(|p| p.episode.as_ref().is_some_and(|e| e.state == "remediating"));
+    for plan in starts.clone().take(SHOWN) {
+        text.push_str(&format!(
+            "  {} | {}\n",
+            plan.finding.as_ref().map_or("", |f| f.resource.as_str()),
+            plan.would.as_deref().unwrap_or_default()
+        ));
+    }
+    let more = starts.count().saturating_sub(SHOWN);
+    if more > 0 {
+        text.push_str(&format!(
+            "  … and {more} more (tarem plan --flagged --check NAME lists them all)\n"
+        ));
+    }
+    text
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+fn confirm(question: &str) -> Result<(), CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(
+            "nothing written: there is no terminal to confirm on; pass --yes",
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        // Declined is not applied: a script reading the exit code must not think it was.
+        Err(CliError::Problems("declined: nothing written".into()))
+    }
 }

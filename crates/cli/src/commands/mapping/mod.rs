@@ -117,13 +117,17 @@ enum MappingCommand {
     /// Change an existing mapping: only the attributes given (or the whole item with --from);
     /// validated first.
     Update(ItemFlags),
-    /// Start the check's runbook automatically (mode automated).
+    /// Start the check's runbook automatically (mode automated). Shows the blast radius (how
+    /// many resources flagged now it would start on, and the first ones), then asks.
     Enable {
         /// The check name.
         check: String,
         /// Show the change and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Enable without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
     /// Stop starting it (mode approval: the OpsItem links the runbook).
     Disable {
@@ -275,11 +279,13 @@ async fn run_command(context: &Context, command: MappingCommand) -> Result<(), C
         MappingCommand::Show { check } => show(context, &check).await,
         MappingCommand::Add(flags) => change::write_item(context, &flags, false).await,
         MappingCommand::Update(flags) => change::write_item(context, &flags, true).await,
-        MappingCommand::Enable { check, dry_run } => {
-            change::set_mode(context, &check, Mode::Automated, dry_run).await
-        }
+        MappingCommand::Enable {
+            check,
+            dry_run,
+            yes,
+        } => change::set_mode(context, &check, Mode::Automated, dry_run, yes).await,
         MappingCommand::Disable { check, dry_run } => {
-            change::set_mode(context, &check, Mode::Approval, dry_run).await
+            change::set_mode(context, &check, Mode::Approval, dry_run, true).await
         }
         MappingCommand::Remove { check, dry_run } => change::remove(context, &check, dry_run).await,
         MappingCommand::Import {

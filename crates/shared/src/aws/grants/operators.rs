@@ -31,6 +31,7 @@ pub const CLI: &[Command] = &[
             "commands/mapping/mod.rs",
             "commands/mapping/files.rs",
             "commands/mapping/change.rs",
+            "blast.rs",
             "stack.rs",
         ],
         &[
@@ -38,6 +39,11 @@ pub const CLI: &[Command] = &[
                 "DynamoMappings",
                 "store",
                 &["get", "list", "put", "delete", "check_names"],
+            ),
+            (
+                "DynamoTracker",
+                "tracker (enable's blast radius)",
+                &["flagged_keys", "pending", "get"],
             ),
             ("SsmDocuments", "documents", &["parameters"]),
             ("SupportTrustedAdvisor", "advisor", &["checks"]),
