@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use std::collections::HashMap;
 
@@ -155,11 +156,7 @@ impl ExecutionStore for DynamoExecutions {
                 .expression_attribute_names(format!("#{name}"), name)
                 .expression_attribute_values(format!(":{name}"), value);
         }
-        let mut finals = vec![];
-        for (i, status) in FINAL_STATUSES.iter().enumerate() {
-            finals.push(format!(":final{i}"));
-            update = update.expression_attribute_values(format!(":final{i}"), s(*status));
-        }
+        let (mut update, finals) = with_final_statuses(update);
         // In the running index while the status is not final, out of it once it is.
         let expression = match running_mark(record) {
             Some((shard, at)) => {
@@ -175,8 +172,7 @@ impl ExecutionStore for DynamoExecutions {
         let result = update
             .update_expression(expression)
             .condition_expression(format!(
-                "attribute_not_exists(#status) OR NOT (#status IN ({}))",
-                finals.join(", ")
+                "attribute_not_exists(#status) OR NOT (#status IN ({finals}))"
             ))
             .send()
             .await;
@@ -396,6 +392,16 @@ impl ExecutionStore for DynamoExecutions {
     }
 }
 
+/// The final statuses as the update's `:final0`… values, and their list for an `IN (…)`.
+fn with_final_statuses(mut update: UpdateItemFluentBuilder) -> (UpdateItemFluentBuilder, String) {
+    let mut finals = vec![];
+    for (i, status) in FINAL_STATUSES.iter().enumerate() {
+        finals.push(format!(":final{i}"));
+        update = update.expression_attribute_values(format!(":final{i}"), s(*status));
+    }
+    (update, finals.join(", "))
+}
+
 /// The due index's partition for running executions of `shard`: an execution row sits there,
 /// by its last update, while its status is not final, so the execution poll reads only
 /// executions still running (not the table). One index serves both: CloudFormation adds one
@@ -419,20 +425,16 @@ fn running_mark(record: &ExecutionRecord) -> Option<(AttributeValue, AttributeVa
 impl DynamoExecutions {
     /// Takes a row out of the running index, if its status is final.
     async fn unmark_running(&self, execution_id: &str) -> Result<(), PortError> {
-        let mut update = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("automationExecutionId", s(execution_id))
             .update_expression("REMOVE dueShard, dueAt")
             .expression_attribute_names("#status", "status");
-        let mut finals = vec![];
-        for (i, status) in FINAL_STATUSES.iter().enumerate() {
-            finals.push(format!(":final{i}"));
-            update = update.expression_attribute_values(format!(":final{i}"), s(*status));
-        }
+        let (update, finals) = with_final_statuses(update);
         match update
-            .condition_expression(format!("#status IN ({})", finals.join(", ")))
+            .condition_expression(format!("#status IN ({finals})"))
             .send()
             .await
         {
