@@ -635,6 +635,62 @@ async fn parked_messages_replay_through_the_same_handlers_after_a_fix() {
     );
 }
 
+/// A stream batch Lambda gave up on, replayed 25 hours later: DynamoDB Streams no longer holds
+/// its records (it keeps them up to 24 hours). The replay says so and keeps the message; the
+/// finding is not lost, because its row waited in the tracker's pending index and the sweep
+/// acted on it long before.
+#[tokio::test]
+async fn a_stream_range_replayed_after_the_stream_trimmed_it_is_said_and_the_sweep_kept_the_finding()
+ {
+    use tarem_shared::replay::Replayer;
+    let (local, clock) = local_loop();
+    local
+        .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
+        .await
+        .unwrap();
+    let lost = local.pending_stream_batch();
+    let sequence = lost["Records"][0]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    local.parked.send(
+        json!({
+            "requestContext": {"condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": sequence,
+                "endSequenceNumber": sequence, "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/1"}
+        })
+        .to_string(),
+    );
+    // The sweeps run meanwhile: the row's settle check finds the change no record delivered.
+    for _ in 0..4 {
+        clock.advance(chrono::Duration::minutes(15));
+        local.sweep_episodes().await.unwrap();
+    }
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "the sweep started it"
+    );
+    let replayer = Replayer {
+        queue: &*local.parked,
+        stream: &local,
+        redrive: &local,
+    };
+    // Within the day the records are still there: the replay goes through (and starts nothing
+    // twice).
+    let early = replayer.replay(10, true).await.unwrap();
+    assert_eq!(early[0].outcome, "would replay");
+    clock.advance(chrono::Duration::hours(25));
+    let late = replayer.replay(10, false).await.unwrap();
+    assert_eq!(
+        late[0].outcome,
+        "failed: the stream no longer holds these records (kept 24 hours)"
+    );
+    assert!(!late[0].deleted, "the message stays for a person to read");
+    assert_eq!(local.parked.messages().len(), 1);
+    assert_eq!(local.automation.executions().len(), 1);
+}
+
 /// A finding's later records wait behind its failed one: the reply names both, in order, and
 /// the later state is not acted on before the earlier one; another finding's record in the same
 /// batch is done. Lambda redelivers from the failed record and the batch converges.

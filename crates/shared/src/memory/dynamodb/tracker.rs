@@ -46,8 +46,9 @@ struct TrackerState {
     /// reads what is due, not the table: kept by [`TrackerState::set_work`].
     pending: BTreeSet<(u32, i64, (String, String))>,
     stream: Vec<EventRecord>,
-    /// Every record ever written (DynamoDB Streams keeps them 24 hours).
-    history: Vec<EventRecord>,
+    /// The records of the last 24 hours, oldest first: DynamoDB Streams keeps a record "for up
+    /// to 24 hours", so an older one is gone (a parked range replayed later finds nothing).
+    history: std::collections::VecDeque<EventRecord>,
     sequence: u64,
 }
 
@@ -70,9 +71,12 @@ impl InMemoryTracker {
         lock(&self.state).rows.values().cloned().collect()
     }
 
-    /// Every stream record written so far, oldest first.
+    /// The stream records still in the stream (the last 24 hours), oldest first.
     pub fn stream_history(&self) -> Vec<EventRecord> {
-        lock(&self.state).history.clone()
+        let cutoff = self.clock.now() - STREAM_RETENTION;
+        let mut state = lock(&self.state);
+        trim_history(&mut state.history, cutoff);
+        state.history.iter().cloned().collect()
     }
 
     /// A row another version (or another tool) wrote: no settle mark, not in the flagged index,
@@ -121,6 +125,22 @@ enum Work {
     Flagged,
 }
 
+/// How long DynamoDB Streams keeps a record.
+const STREAM_RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
+/// Drops the records written before `cutoff` (the oldest are at the front).
+fn trim_history(
+    history: &mut std::collections::VecDeque<EventRecord>,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) {
+    while history
+        .front()
+        .is_some_and(|record| record.change.approximate_creation_date_time < cutoff)
+    {
+        history.pop_front();
+    }
+}
+
 /// How long after a write its settle check is due: past the stream's normal delivery, so the
 /// check finds the change applied.
 pub const SETTLE_AFTER: chrono::Duration = chrono::Duration::minutes(15);
@@ -166,7 +186,8 @@ impl TrackerStore for InMemoryTracker {
             old.as_ref(),
             self.clock.now(),
         );
-        state.history.push(record.clone());
+        trim_history(&mut state.history, self.clock.now() - STREAM_RETENTION);
+        state.history.push_back(record.clone());
         state.stream.push(record);
         Ok(WriteOutcome::replacing(
             old.map(|old| (old.resource_status, old.time_millis())),
