@@ -530,6 +530,24 @@ async fn unreadable_stream_records_do_not_block_the_batch() {
     assert_eq!(local.automation.executions().len(), 1);
 }
 
+/// The stream records written so far, never delivered: Lambda gave up on their batch, and its
+/// on-failure record (which names the sequence range only) is parked.
+fn park_pending_stream_range(local: &LocalLoop) {
+    let lost = local.pending_stream_batch();
+    let sequence = lost["Records"][0]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    local.parked.send(
+        json!({
+            "requestContext": {"condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": sequence,
+                "endSequenceNumber": sequence, "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/1"}
+        })
+        .to_string(),
+    );
+}
+
 /// What a handler parked comes back through the same handler after the fix, and leaves the
 /// queue; a dry run reads without touching anything.
 #[tokio::test]
@@ -561,19 +579,7 @@ async fn parked_messages_replay_through_the_same_handlers_after_a_fix() {
         .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
         .await
         .unwrap();
-    let lost = local.pending_stream_batch();
-    let sequence = lost["Records"][0]["dynamodb"]["SequenceNumber"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    local.parked.send(
-        json!({
-            "requestContext": {"condition": "RetryAttemptsExhausted"},
-            "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": sequence,
-                "endSequenceNumber": sequence, "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/1"}
-        })
-        .to_string(),
-    );
+    park_pending_stream_range(&local);
     assert_eq!(local.parked.messages().len(), 3);
 
     let replayer = Replayer {
@@ -648,19 +654,7 @@ async fn a_stream_range_replayed_after_the_stream_trimmed_it_is_said_and_the_swe
         .track(&ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0)))
         .await
         .unwrap();
-    let lost = local.pending_stream_batch();
-    let sequence = lost["Records"][0]["dynamodb"]["SequenceNumber"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    local.parked.send(
-        json!({
-            "requestContext": {"condition": "RetryAttemptsExhausted"},
-            "DDBStreamBatchInfo": {"shardId": "shardId-1", "startSequenceNumber": sequence,
-                "endSequenceNumber": sequence, "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/1"}
-        })
-        .to_string(),
-    );
+    park_pending_stream_range(&local);
     // The sweeps run meanwhile: the row's settle check finds the change no record delivered.
     for _ in 0..4 {
         clock.advance(chrono::Duration::minutes(15));
