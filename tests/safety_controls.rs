@@ -652,6 +652,8 @@ fn tags_are_read_only_when_a_control_needs_them() {
         execution: None,
         resource_busy: None,
         ops_item: None,
+        member: Some(&tarem_shared::ports::MemberStanding::Ready),
+        member_gate: Some(None),
     };
     let decide = |config: &LifecycleConfig| {
         Lifecycle {
@@ -932,10 +934,14 @@ async fn the_kill_switch_stops_the_next_start_within_one_sweep() {
     for group in ["sg-1", "sg-2", "sg-3"] {
         deliver(&local, &ta_event(SG_CHECK, &sg_arn(group), "Red", at(0))).await;
     }
-    local.results.automation = std::sync::Arc::new(SwitchOffAfterFirstStart {
-        inner: local.automation.clone(),
-        kill_switch: local.kill_switch.clone(),
-    });
+    local.results.members = std::sync::Arc::new(tarem_shared::ports::OwnAccount::new(
+        std::sync::Arc::new(SwitchOffAfterFirstStart {
+            inner: local.automation.clone(),
+            kill_switch: local.kill_switch.clone(),
+        }),
+        local.ops_center.clone(),
+        local.resource_tags.clone(),
+    ));
     item["mode"] = json!("automated");
     local.mappings.put(&item).unwrap();
     clock.advance(Duration::minutes(15));
@@ -958,10 +964,14 @@ async fn the_kill_switch_stops_the_next_start_within_one_sweep() {
 
     // Delivered as one stream batch, the same holds.
     let (mut local, _) = local_loop();
-    local.results.automation = std::sync::Arc::new(SwitchOffAfterFirstStart {
-        inner: local.automation.clone(),
-        kill_switch: local.kill_switch.clone(),
-    });
+    local.results.members = std::sync::Arc::new(tarem_shared::ports::OwnAccount::new(
+        std::sync::Arc::new(SwitchOffAfterFirstStart {
+            inner: local.automation.clone(),
+            kill_switch: local.kill_switch.clone(),
+        }),
+        local.ops_center.clone(),
+        local.resource_tags.clone(),
+    ));
     for group in ["sg-1", "sg-2", "sg-3"] {
         local
             .track(&ta_event(SG_CHECK, &sg_arn(group), "Red", at(0)))

@@ -47,6 +47,8 @@ fn hot_paths(c: &mut Criterion) {
         execution: None,
         resource_busy: None,
         ops_item: None,
+        member: Some(&tarem_shared::ports::MemberStanding::Ready),
+        member_gate: Some(None),
     };
     let decision = lifecycle
         .decide(None, Happening::Tracked(&finding), &facts)

@@ -106,6 +106,7 @@ fn main() {
         ("MAPPING_TABLE", mapping_table.clone()),
         ("EXECUTION_TABLE", execution_table.clone()),
         ("GOVERNED_ACCOUNTS", ACCOUNT.into()),
+        ("HOME_ACCOUNT", ACCOUNT.into()),
     ];
     let counters = [("DynamoDB", &dynamodb_calls), ("stub", &stub_calls)];
     let mut results = vec![];

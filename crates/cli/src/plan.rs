@@ -164,6 +164,8 @@ pub fn plan_finding(
         execution: None,
         resource_busy: None,
         ops_item: None,
+        member: Some(&tarem_shared::ports::MemberStanding::Ready),
+        member_gate: Some(None),
     };
     let lifecycle = Lifecycle { config, now };
     let decision = match lifecycle.decide(None, Happening::Tracked(&finding), &facts) {

@@ -43,6 +43,8 @@ pub struct AutomationStatusEvent {
     pub region: String,
     /// When SSM reported it (the envelope's `time`): a final status's end time.
     pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// The account it ran in (the envelope's `account`, set by AWS on `aws.ssm` events).
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,6 +124,11 @@ pub fn parse(
         definition: text(detail, "Definition"),
         region,
         time,
+        account: event
+            .get("account")
+            .and_then(Value::as_str)
+            .filter(|account| !account.is_empty())
+            .map(str::to_owned),
     })
 }
 

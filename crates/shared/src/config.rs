@@ -271,6 +271,20 @@ impl Settings {
         Ok(accounts.into_iter().collect())
     }
 
+    /// The stack's own account (`HOME_ACCOUNT`, set by the template): reached with the
+    /// function's own credentials; every other governed account through its member role.
+    pub fn home_account(&self) -> Result<String, ConfigError> {
+        let account = self.required("HOME_ACCOUNT")?;
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                name: "HOME_ACCOUNT",
+                value: account,
+                expected: "a 12-digit AWS account id",
+            });
+        }
+        Ok(account)
+    }
+
     /// The stack's safety settings.
     pub fn safety(&self) -> Result<SafetyConfig, ConfigError> {
         let defaults = SafetyConfig::default();

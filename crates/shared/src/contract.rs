@@ -179,6 +179,7 @@ pub async fn running_executions_script(
     store: &dyn crate::ports::ExecutionStore,
 ) -> Result<(), String> {
     let row = |id: &str, status: &str, updated_at: &str| crate::ports::ExecutionRecord {
+        account: None,
         automation_execution_id: id.into(),
         ops_item_id: None,
         finding_key: format!("finding-{id}"),

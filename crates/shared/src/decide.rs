@@ -93,19 +93,37 @@ enum RoleCheck {
     NeedsApproval(String),
 }
 
+/// Whether `role` is the allowlist's entry `allowed`. An entry may name the finding's account
+/// as `$accountId` (an organisation's member-local automation role,
+/// `arn:aws:iam::$accountId:role/tarem/tarem-automation-default`): it allows that role in the
+/// finding's own account only, never another's (roles are not passed across accounts).
+fn role_allowed(allowed: &str, role: &str, account: Option<&str>) -> bool {
+    match account {
+        Some(account) if allowed.contains("$accountId") => {
+            allowed.replace("$accountId", account) == role
+        }
+        _ => allowed == role,
+    }
+}
+
 const NO_ROLE: &str = "automated remediation needs the mapping to pass an AutomationAssumeRole from the stack's role allowlist; without one SSM would run the runbook with the function's own permissions";
 
 fn check_role(
     parameters: &BTreeMap<String, Vec<String>>,
     allowed_roles: &[String],
     mode: Mode,
+    account: Option<&str>,
 ) -> RoleCheck {
     let roles = parameters
         .get("AutomationAssumeRole")
         .map(Vec::as_slice)
         .unwrap_or_default();
     if !allowed_roles.is_empty()
-        && let Some(role) = roles.iter().find(|role| !allowed_roles.contains(role))
+        && let Some(role) = roles.iter().find(|role| {
+            !allowed_roles
+                .iter()
+                .any(|allowed| role_allowed(allowed, role, account))
+        })
     {
         return RoleCheck::Blocked(format!(
             "the AutomationAssumeRole {role} is not one of the stack's automation roles ({})",
@@ -181,7 +199,7 @@ pub fn mapping_refusals(
     let parameters = BTreeMap::from([("AutomationAssumeRole".to_owned(), literal)]);
     match safety {
         // A role given through a variable is checked when it is filled.
-        Some(safety) => match check_role(&parameters, &safety.allowed_roles, mapping.mode) {
+        Some(safety) => match check_role(&parameters, &safety.allowed_roles, mapping.mode, None) {
             RoleCheck::Blocked(reason) => refusals.push(("automationParameters", reason)),
             RoleCheck::NeedsApproval(reason) if !has_role || safety.allowed_roles.is_empty() => {
                 refusals.push(held(&reason))
@@ -280,7 +298,12 @@ pub fn plan_remediation(
             };
         }
     };
-    let role = check_role(&parameters, &safety.allowed_roles, mode);
+    let role = check_role(
+        &parameters,
+        &safety.allowed_roles,
+        mode,
+        finding.account_id.as_deref(),
+    );
     if let RoleCheck::Blocked(reason) = role {
         return Remediation::Blocked {
             document: Some(document),

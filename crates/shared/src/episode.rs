@@ -46,6 +46,9 @@ pub enum Stage {
     Escalated { reason: String },
     /// Trusted Advisor reports the resource Green: the episode is over.
     Fixed { at: String },
+    /// The finding's account left the organisation, or was suspended or closed: the episode is
+    /// over, unfixed, and nothing more can be done or written there.
+    Gone { reason: String },
 }
 
 impl Stage {
@@ -59,15 +62,16 @@ impl Stage {
             Stage::Unconfirmed => "unconfirmed",
             Stage::Escalated { .. } => "escalated",
             Stage::Fixed { .. } => "fixed",
+            Stage::Gone { .. } => "gone",
         }
     }
 
     pub fn is_open(&self) -> bool {
-        !matches!(self, Stage::Fixed { .. })
+        !matches!(self, Stage::Fixed { .. } | Stage::Gone { .. })
     }
 
     /// Every state name, for counts.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "flagged",
         "held",
         "remediating",
@@ -75,6 +79,7 @@ impl Stage {
         "unconfirmed",
         "escalated",
         "fixed",
+        "gone",
     ];
 }
 

@@ -11,8 +11,8 @@ use crate::handlers::{
 use crate::lifecycle::LifecycleConfig;
 use crate::memory::{
     Faults, InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch,
-    InMemoryLocks, InMemoryMappings, InMemoryOpsCenter, InMemoryQueue, InMemoryResourceTags,
-    InMemoryTracker, InMemoryTrustedAdvisor, WithFaults,
+    InMemoryLocks, InMemoryMappings, InMemoryMembers, InMemoryOpsCenter, InMemoryQueue,
+    InMemoryResourceTags, InMemoryTracker, InMemoryTrustedAdvisor, WithFaults,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct LocalLoop {
     pub counters: Arc<InMemoryCounters>,
     pub locks: Arc<InMemoryLocks>,
     pub kill_switch: Arc<InMemoryKillSwitch>,
+    /// The hub's own account (whose services are the ones above) and the member accounts.
+    pub members: Arc<InMemoryMembers>,
     /// Where the handlers park what they cannot use (one queue for the three, locally).
     pub parked: Arc<InMemoryQueue>,
     /// Trusted Advisor's results, for the reconcile sweep.
@@ -80,6 +82,18 @@ impl LocalLoop {
         let parked = Arc::new(InMemoryQueue::default().with_faults(faults.clone()));
         let advisor = Arc::new(InMemoryTrustedAdvisor::default().with_faults(faults.clone()));
         let execution_config = config.clone();
+        let account = "123456789012";
+        let members = Arc::new(InMemoryMembers::new(
+            account,
+            crate::ports::MemberClients {
+                automation: automation.clone(),
+                ops_center: ops_center.clone(),
+                tags: resource_tags.clone(),
+                gate: Arc::new(crate::ports::NoGate),
+            },
+            clock.clone(),
+            faults.clone(),
+        ));
         Self {
             check_tracker: CheckTracker {
                 tracker: tracker.clone(),
@@ -95,9 +109,7 @@ impl LocalLoop {
                     chrono::Duration::seconds(60),
                 ),
                 executions: executions.clone(),
-                automation: automation.clone(),
-                ops_center: ops_center.clone(),
-                tags: resource_tags.clone(),
+                members: members.clone(),
                 counters: counters.clone(),
                 locks: locks.clone(),
                 kill_switch: kill_switch.clone(),
@@ -110,8 +122,7 @@ impl LocalLoop {
                 tracker: tracker.clone(),
                 executions: executions.clone(),
                 locks: locks.clone(),
-                automation: automation.clone(),
-                ops_center: ops_center.clone(),
+                members: members.clone(),
                 clock: clock.clone(),
                 config: execution_config,
                 parking: parked.clone(),
@@ -126,10 +137,11 @@ impl LocalLoop {
             counters,
             locks,
             kill_switch,
+            members,
             parked,
             advisor,
             faults,
-            account: "123456789012".into(),
+            account: account.into(),
         }
     }
 

@@ -41,7 +41,9 @@ impl Note {
                 OpsItemStatus::Open
             }
             Stage::Remediating | Stage::Verifying { .. } => OpsItemStatus::InProgress,
-            Stage::Unconfirmed | Stage::Fixed { .. } => OpsItemStatus::Resolved,
+            Stage::Unconfirmed | Stage::Fixed { .. } | Stage::Gone { .. } => {
+                OpsItemStatus::Resolved
+            }
         }
     }
 }

@@ -210,6 +210,7 @@ async fn both_mapping_shapes_read_the_same() {
 
 fn execution(id: &str, status: &str, token: Option<&str>) -> ExecutionRecord {
     ExecutionRecord {
+        account: None,
         automation_execution_id: id.into(),
         ops_item_id: Some("oi-0123456789ab".into()),
         finding_key: "finding".into(),

@@ -12,13 +12,16 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 use tarem_shared::aws::dynamodb::{DynamoExecutions, DynamoLocks, DynamoTracker};
+use tarem_shared::aws::members::StsMembers;
 use tarem_shared::aws::sdk_config;
 use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
+use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::handlers::ExecutionHandler;
 use tarem_shared::lifecycle::LifecycleConfig;
+use tarem_shared::ports::{MemberClients, NoGate};
 use tarem_shared::telemetry::Emf;
 
 struct Config {
@@ -26,6 +29,7 @@ struct Config {
     parking_queue_url: String,
     tracker_table: String,
     execution_table: String,
+    home_account: String,
     lifecycle: LifecycleConfig,
 }
 
@@ -36,6 +40,7 @@ impl Config {
             parking_queue_url: settings.required("PARKING_QUEUE_URL")?,
             tracker_table: settings.required("TRACKER_TABLE")?,
             execution_table: settings.required("EXECUTION_TABLE")?,
+            home_account: settings.home_account()?,
             // Outcomes are judged by the limits each attempt recorded when it started, so this
             // function needs the verification settings, not the stack's safety controls.
             lifecycle: settings.lifecycle(Default::default())?,
@@ -60,8 +65,16 @@ async fn main() -> Result<(), Error> {
             &config.execution_table,
         )),
         locks: Arc::new(DynamoLocks::new(dynamodb, config.execution_table)),
-        automation: Arc::new(SsmAutomation::new(&sdk)),
-        ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
+        members: Arc::new(StsMembers::new(
+            &sdk,
+            &config.home_account,
+            MemberClients {
+                automation: Arc::new(SsmAutomation::new(&sdk)),
+                ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
+                tags: Arc::new(TaggingResourceTags::new(&sdk)),
+                gate: Arc::new(NoGate),
+            },
+        )),
         clock: Arc::new(SystemClock),
         config: config.lifecycle,
         parking: Arc::new(SqsQueue::new(

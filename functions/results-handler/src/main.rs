@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tarem_shared::aws::dynamodb::{
     DynamoCounters, DynamoExecutions, DynamoLocks, DynamoMappings, DynamoTracker,
 };
+use tarem_shared::aws::members::StsMembers;
 use tarem_shared::aws::sdk_config;
 use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter, SsmParameterKillSwitch};
@@ -24,6 +25,7 @@ use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, Settings};
 use tarem_shared::handlers::{MappingCache, ResultsHandler};
 use tarem_shared::lifecycle::LifecycleConfig;
+use tarem_shared::ports::{MemberClients, NoGate};
 use tarem_shared::telemetry::Emf;
 
 struct Config {
@@ -32,6 +34,7 @@ struct Config {
     mapping_table: String,
     execution_table: String,
     kill_switch_parameter: String,
+    home_account: String,
     mapping_cache: tarem_shared::Duration,
     lifecycle: LifecycleConfig,
 }
@@ -45,6 +48,7 @@ impl Config {
             mapping_table: settings.required("MAPPING_TABLE")?,
             execution_table: settings.required("EXECUTION_TABLE")?,
             kill_switch_parameter: settings.required("KILL_SWITCH_PARAMETER")?,
+            home_account: settings.home_account()?,
             mapping_cache: settings.mapping_cache()?,
             lifecycle: settings.lifecycle(settings.safety()?)?,
         })
@@ -78,9 +82,16 @@ async fn main() -> Result<(), Error> {
             &config.execution_table,
         )),
         locks: Arc::new(DynamoLocks::new(dynamodb, config.execution_table)),
-        automation: Arc::new(SsmAutomation::new(&sdk)),
-        ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
-        tags: Arc::new(TaggingResourceTags::new(&sdk)),
+        members: Arc::new(StsMembers::new(
+            &sdk,
+            &config.home_account,
+            MemberClients {
+                automation: Arc::new(SsmAutomation::new(&sdk)),
+                ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
+                tags: Arc::new(TaggingResourceTags::new(&sdk)),
+                gate: Arc::new(NoGate),
+            },
+        )),
         kill_switch: Arc::new(SsmParameterKillSwitch::new(
             ssm,
             config.kill_switch_parameter,

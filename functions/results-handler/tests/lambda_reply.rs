@@ -79,6 +79,7 @@ async fn the_reply_names_the_failed_record_and_the_later_one_of_its_finding_and_
             ("MAPPING_TABLE", mapping_table.as_str()),
             ("EXECUTION_TABLE", execution_table.as_str()),
             ("GOVERNED_ACCOUNTS", "123456789012"),
+            ("HOME_ACCOUNT", "123456789012"),
             (
                 "ALLOWED_AUTOMATION_DOCUMENTS",
                 "AWS-DisablePublicAccessForSecurityGroup",
@@ -135,6 +136,7 @@ async fn a_batch_that_succeeds_replies_with_an_empty_failure_list() {
             ("MAPPING_TABLE", mapping_table.as_str()),
             ("EXECUTION_TABLE", execution_table.as_str()),
             ("GOVERNED_ACCOUNTS", "123456789012"),
+            ("HOME_ACCOUNT", "123456789012"),
             (
                 "ALLOWED_AUTOMATION_DOCUMENTS",
                 "AWS-DisablePublicAccessForSecurityGroup",
@@ -173,6 +175,7 @@ fn the_function_keeps_one_runtime_api_connection_across_invocations() {
             ("MAPPING_TABLE", "unused-mappings"),
             ("EXECUTION_TABLE", "unused-executions"),
             ("GOVERNED_ACCOUNTS", "123456789012"),
+            ("HOME_ACCOUNT", "123456789012"),
             (
                 "ALLOWED_AUTOMATION_DOCUMENTS",
                 "AWS-DisablePublicAccessForSecurityGroup",

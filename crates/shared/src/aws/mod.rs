@@ -4,6 +4,7 @@
 pub mod dynamodb;
 pub mod errors;
 pub mod grants;
+pub mod members;
 pub mod sqs;
 pub mod ssm;
 pub mod support;

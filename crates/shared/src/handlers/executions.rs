@@ -5,12 +5,12 @@
 use super::record_outcome;
 use crate::automation_event::{self, AutomationStatusEvent, EventRejection, is_final, is_success};
 use crate::clock::Clock;
-use crate::error::PortError;
+use crate::error::{ErrorKind, PortError};
 use crate::finding::format_time;
 use crate::lifecycle::{LifecycleConfig, Outcome};
 use crate::ports::{
-    Automation, ExecutionRecord, ExecutionStore, OpsCenter, OpsItemStatus, ResourceLocks,
-    TrackerStore,
+    ExecutionRecord, ExecutionStore, MemberClients, MemberReach, Members, OpsItemStatus,
+    ResourceLocks, TrackerStore,
 };
 use crate::ports::{ParkingLot, Target};
 use crate::ports::{TAG_CLIENT_TOKEN, TAG_FINDING, TAG_OPS_ITEM};
@@ -25,8 +25,8 @@ pub struct ExecutionHandler {
     pub executions: Arc<dyn ExecutionStore>,
     /// The resource lock of an attempt is released when its outcome comes.
     pub locks: Arc<dyn ResourceLocks>,
-    pub automation: Arc<dyn Automation>,
-    pub ops_center: Arc<dyn OpsCenter>,
+    /// The accounts executions run in: each is described, and its OpsItem written, there.
+    pub members: Arc<dyn Members>,
     pub clock: Arc<dyn Clock>,
     /// The lifecycle's settings (verify window, resolve-on, retention).
     pub config: LifecycleConfig,
@@ -134,7 +134,8 @@ impl ExecutionHandler {
         &self,
         row: &ExecutionRecord,
     ) -> Result<Option<ExecutionOutcome>, PortError> {
-        let Some(info) = self
+        let clients = self.member(row.account.as_deref()).await?;
+        let Some(info) = clients
             .automation
             .describe(&row.region, &row.automation_execution_id)
             .await?
@@ -154,6 +155,7 @@ impl ExecutionHandler {
             definition: Some(info.document),
             region: row.region.clone(),
             time: Some(info.end_time.map_or(now, |end| end.min(now))),
+            account: row.account.clone(),
         };
         self.record(event).await.map(Some)
     }
@@ -191,6 +193,27 @@ impl ExecutionHandler {
         self.record(event).instrument(span).await
     }
 
+    /// The clients of an execution's account; one out of reach is an error (retried, and in the
+    /// end parked with the event).
+    async fn member(&self, account: Option<&str>) -> Result<MemberClients, PortError> {
+        match self.members.reach(account).await? {
+            MemberReach::Ready(clients) => Ok(clients),
+            MemberReach::Held(reason) => Err(PortError::new(
+                "AssumeRole",
+                ErrorKind::Unavailable,
+                format!(
+                    "account {} is out of reach: {reason}",
+                    account.unwrap_or("(none)")
+                ),
+            )),
+            MemberReach::Gone(reason) => Err(PortError::new(
+                "AssumeRole",
+                ErrorKind::AccessDenied,
+                format!("account {} is gone: {reason}", account.unwrap_or("(none)")),
+            )),
+        }
+    }
+
     async fn record(&self, event: AutomationStatusEvent) -> Result<ExecutionOutcome, PortError> {
         let now = self.clock.now();
         let known = self.executions.get(&event.execution_id).await?;
@@ -204,11 +227,16 @@ impl ExecutionHandler {
                 status: event.status,
             });
         }
+        let account = known
+            .as_ref()
+            .and_then(|row| row.account.clone())
+            .or_else(|| event.account.clone());
+        let clients = self.member(account.as_deref()).await?;
         let mut row = match known {
             Some(row) => row,
             None => {
                 // The row may not be written yet: the execution's own tags say whose it is.
-                let tags = self
+                let tags = clients
                     .automation
                     .tags(&event.region, &event.execution_id)
                     .await?;
@@ -226,6 +254,7 @@ impl ExecutionHandler {
                 };
                 ExecutionRecord {
                     automation_execution_id: event.execution_id.clone(),
+                    account: event.account.clone(),
                     ops_item_id: tags.get(TAG_OPS_ITEM).cloned(),
                     finding_key,
                     region: event.region.clone(),
@@ -247,7 +276,7 @@ impl ExecutionHandler {
         // Best effort: the failing step and its message enrich the OpsItem and tell a failure
         // that would repeat from one that passes; their absence must not block the outcome.
         let (reason, failure_type) = if failed {
-            match self
+            match clients
                 .automation
                 .describe(&row.region, &event.execution_id)
                 .await
@@ -284,7 +313,7 @@ impl ExecutionHandler {
             super::Stores {
                 tracker: &*self.tracker,
                 executions: &*self.executions,
-                ops_center: &*self.ops_center,
+                ops_center: &*clients.ops_center,
                 locks: &*self.locks,
                 clock: &*self.clock,
             },
@@ -327,7 +356,7 @@ impl ExecutionHandler {
                 description: None,
                 operational_data: std::collections::BTreeMap::from([(key, data)]),
             };
-            super::ignore_missing(self.ops_center.update(id, &update).await)?;
+            super::ignore_missing(clients.ops_center.update(id, &update).await)?;
         }
         let metric = if is_success(&event.status) {
             "automations.succeeded"

@@ -18,8 +18,8 @@ use crate::finding::Finding;
 use crate::lifecycle::LifecycleConfig;
 use crate::mapping::{Mapping, MappingError};
 use crate::ports::{
-    Automation, Counters, ExecutionStore, KillSwitch, MappingStore, OpsCenter, ResourceLocks,
-    ResourceTags, TrackerStore,
+    Counters, ExecutionStore, KillSwitch, MappingStore, Members, OpsCenter, ResourceLocks,
+    TrackerStore,
 };
 use crate::ports::{ParkingLot, Target};
 use crate::stream::{TrackerChange, decode_record};
@@ -135,9 +135,9 @@ pub struct ResultsHandler {
     pub tracker: Arc<dyn TrackerStore>,
     pub mappings: MappingCache,
     pub executions: Arc<dyn ExecutionStore>,
-    pub automation: Arc<dyn Automation>,
-    pub ops_center: Arc<dyn OpsCenter>,
-    pub tags: Arc<dyn ResourceTags>,
+    /// The accounts findings are acted on in: each finding's tags, OpsItem and runbook are its
+    /// account's.
+    pub members: Arc<dyn Members>,
     pub counters: Arc<dyn Counters>,
     /// One runbook per resource at a time.
     pub locks: Arc<dyn ResourceLocks>,
@@ -200,11 +200,12 @@ impl BatchReport {
 }
 
 impl ResultsHandler {
-    pub(super) fn stores(&self) -> super::Stores<'_> {
+    /// The stores an outcome is recorded with, and the finding's account's OpsCenter.
+    pub(super) fn stores<'a>(&'a self, ops_center: &'a dyn OpsCenter) -> super::Stores<'a> {
         super::Stores {
             tracker: &*self.tracker,
             executions: &*self.executions,
-            ops_center: &*self.ops_center,
+            ops_center,
             locks: &*self.locks,
             clock: &*self.clock,
         }

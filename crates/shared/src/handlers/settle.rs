@@ -9,7 +9,9 @@ use super::{Reserved, TRIES, ignore_missing, lock_lease, release_ended};
 use crate::episode::{Episode, Stage};
 use crate::finding::Finding;
 use crate::lifecycle::{Decision, Facts, Happening, Lifecycle, Need};
-use crate::ports::{ExecutionInfo, LockHolder, OpsItemView};
+use crate::ports::{
+    ExecutionInfo, LockHolder, MemberClients, MemberReach, MemberStanding, OpsItemView,
+};
 use crate::safety::{breaker_counter, breaker_queue, ops_item_counter};
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,6 +26,10 @@ struct Gathered {
     execution: Option<Option<ExecutionInfo>>,
     resource_busy: Option<LockHolder>,
     ops_item: Option<Option<OpsItemView>>,
+    member: Option<MemberStanding>,
+    member_gate: Option<Option<String>>,
+    /// The account's clients, once it was reached.
+    clients: Option<MemberClients>,
 }
 
 impl Gathered {
@@ -37,6 +43,8 @@ impl Gathered {
             execution: self.execution.as_ref().map(Option::as_ref),
             resource_busy: self.resource_busy.as_ref(),
             ops_item: self.ops_item.as_ref().map(Option::as_ref),
+            member: self.member.as_ref(),
+            member_gate: self.member_gate.as_ref().map(Option::as_deref),
         }
     }
 }
@@ -223,24 +231,51 @@ impl ResultsHandler {
                 Need::Mapping => {
                     gathered.mapping = Some(self.mappings.get(&row.check_name).await?);
                 }
+                Need::Member => {
+                    let reach = self.members.reach(row.account_id.as_deref()).await?;
+                    gathered.member = Some(reach.standing());
+                    match reach {
+                        MemberReach::Ready(clients) => gathered.clients = Some(clients),
+                        MemberReach::Held(reason) => {
+                            tracing::warn!(%reason, account = row.account_id.as_deref(), metric = "accounts.unreachable", "the finding's account cannot be reached");
+                        }
+                        MemberReach::Gone(reason) => {
+                            tracing::warn!(%reason, account = row.account_id.as_deref(), metric = "accounts.gone", "the finding's account is gone");
+                        }
+                    }
+                }
                 Need::Tags => {
                     gathered.tags = Some(match row.resource_arn() {
-                        Some(arn) => self.tags.tags(&row.region, arn).await?,
+                        Some(arn) => {
+                            let clients = self.reached(row, gathered).await?;
+                            clients.tags.tags(&row.region, arn).await?
+                        }
                         None => BTreeMap::new(),
                     });
                 }
                 Need::KillSwitch => {
                     gathered.starts_allowed = Some(self.kill_switch.starts_allowed().await?);
                 }
+                Need::MemberGate => {
+                    let clients = self.reached(row, gathered).await?;
+                    gathered.member_gate = Some(clients.gate.refusal().await?);
+                }
                 Need::OpsItemState => {
                     let id = current.and_then(|e| e.ops_item_id.as_deref());
                     gathered.ops_item = Some(match id {
-                        Some(id) => self.ops_center.view(id).await?,
+                        Some(id) => {
+                            self.reached(row, gathered)
+                                .await?
+                                .ops_center
+                                .view(id)
+                                .await?
+                        }
                         None => None,
                     });
                 }
                 Need::ExecutionStatus => {
-                    gathered.execution = Some(self.last_execution(current).await?);
+                    let clients = self.reached(row, gathered).await?;
+                    gathered.execution = Some(last_execution(&*clients.automation, current).await?);
                 }
                 Need::OpsItemBudget => {
                     gathered.ops_items_this_month = Some(
@@ -256,26 +291,29 @@ impl ResultsHandler {
         }
     }
 
-    /// What SSM says of the episode's last execution. A permanent refusal (access denied in
-    /// that region) reads as unknown, so the in-flight timeout still ends the attempt; a
-    /// passing failure is retried by the next sweep.
-    async fn last_execution(
+    /// The clients of the row's account, reached once per decision.
+    async fn reached(
         &self,
-        current: Option<&Episode>,
-    ) -> Result<Option<ExecutionInfo>, Failure> {
-        let Some(attempt) = current.and_then(Episode::last_attempt) else {
-            return Ok(None);
-        };
-        let Some(id) = &attempt.execution_id else {
-            return Ok(None);
-        };
-        match self.automation.describe(&attempt.region, id).await {
-            Ok(info) => Ok(info),
-            Err(error) if error.is_retryable() => Err(error.into()),
-            Err(error) => {
-                tracing::warn!(%error, execution = %id, "SSM will not describe the execution; its status is unknown");
-                Ok(None)
-            }
+        row: &Finding,
+        gathered: &mut Gathered,
+    ) -> Result<MemberClients, Failure> {
+        if let Some(clients) = &gathered.clients {
+            return Ok(clients.clone());
+        }
+        let clients = self.member(row).await?;
+        gathered.clients = Some(clients.clone());
+        Ok(clients)
+    }
+
+    /// The clients of the row's account; an account out of reach is a passing failure here
+    /// (the lifecycle, told first, holds or ends its episodes without calling this).
+    pub(super) async fn member(&self, row: &Finding) -> Result<MemberClients, Failure> {
+        match self.members.reach(row.account_id.as_deref()).await? {
+            MemberReach::Ready(clients) => Ok(clients),
+            MemberReach::Held(reason) | MemberReach::Gone(reason) => Err(Failure::Retry(format!(
+                "account {} is out of reach: {reason}",
+                row.account_id.as_deref().unwrap_or("(none)")
+            ))),
         }
     }
 
@@ -296,11 +334,19 @@ impl ResultsHandler {
             });
             return Ok(true);
         };
-        if let Some((id, update)) = &decision.close_previous {
-            ignore_missing(self.ops_center.update(id, update).await)?;
+        let touches_ops_items = decision.close_previous.is_some()
+            || decision.open_ops_item.is_some()
+            || (decision.update_ops_item.is_some() && next.ops_item_id.is_some());
+        let ops_center = match touches_ops_items {
+            true => Some(self.member(row).await?.ops_center),
+            false => None,
+        };
+        let ops_center = ops_center.as_deref();
+        if let (Some((id, update)), Some(ops_center)) = (&decision.close_previous, ops_center) {
+            ignore_missing(ops_center.update(id, update).await)?;
         }
-        if let Some(item) = &decision.open_ops_item {
-            match self.ops_center.create(item).await {
+        if let (Some(item), Some(ops_center)) = (&decision.open_ops_item, ops_center) {
+            match ops_center.create(item).await {
                 Ok(created) => {
                     next.ops_item_id = Some(created.id.clone());
                     next.ops_item_owed = false;
@@ -343,8 +389,10 @@ impl ResultsHandler {
                 reason: reason.clone(),
             });
         }
-        if let (Some(update), Some(id)) = (&decision.update_ops_item, &next.ops_item_id) {
-            ignore_missing(self.ops_center.update(id, update).await)?;
+        if let (Some(update), Some(id), Some(ops_center)) =
+            (&decision.update_ops_item, &next.ops_item_id, ops_center)
+        {
+            ignore_missing(ops_center.update(id, update).await)?;
             steps.push(Step::OpsItemUpdated {
                 id: id.clone(),
                 status: update.status.map(|s| s.as_str().to_owned()),
@@ -370,6 +418,29 @@ impl ResultsHandler {
             self.start(row, &next, start, steps, pass, reserved).await?;
         }
         Ok(true)
+    }
+}
+
+/// What SSM says of the episode's last execution. A permanent refusal (access denied in that
+/// region) reads as unknown, so the in-flight timeout still ends the attempt; a passing failure
+/// is retried by the next sweep.
+async fn last_execution(
+    automation: &dyn crate::ports::Automation,
+    current: Option<&Episode>,
+) -> Result<Option<ExecutionInfo>, Failure> {
+    let Some(attempt) = current.and_then(Episode::last_attempt) else {
+        return Ok(None);
+    };
+    let Some(id) = &attempt.execution_id else {
+        return Ok(None);
+    };
+    match automation.describe(&attempt.region, id).await {
+        Ok(info) => Ok(info),
+        Err(error) if error.is_retryable() => Err(error.into()),
+        Err(error) => {
+            tracing::warn!(%error, execution = %id, "SSM will not describe the execution; its status is unknown");
+            Ok(None)
+        }
     }
 }
 

@@ -158,8 +158,10 @@ impl ResultsHandler {
         if let Some(id) = &episode.ops_item_id {
             request.tags.insert(TAG_OPS_ITEM.to_owned(), id.clone());
         }
+        // The finding's account: its runbook, its OpsItem.
+        let clients = self.member(row).await?;
         let starter = Starter {
-            automation: &*self.automation,
+            automation: &*clients.automation,
             clock: &*self.clock,
             pacer: &self.pacer,
             lane: format!(
@@ -177,7 +179,8 @@ impl ResultsHandler {
                 let withdrawal = start
                     .withdraw
                     .expect("only a withdrawable start is withdrawn");
-                self.withdraw(episode, *withdrawal, steps).await?;
+                self.withdraw(&*clients.ops_center, episode, *withdrawal, steps)
+                    .await?;
                 // It never reached SSM: as if its lock had never been taken.
                 if let Some(key) = &lock {
                     self.locks.abandon(key, &request.client_token).await?;
@@ -210,8 +213,13 @@ impl ResultsHandler {
                 {
                     tracing::warn!(%error, "could not give back the breaker's count");
                 }
-                let decision =
-                    record_outcome(self.stores(), &self.config, &row.hash_key, &outcome).await?;
+                let decision = record_outcome(
+                    self.stores(&*clients.ops_center),
+                    &self.config,
+                    &row.hash_key,
+                    &outcome,
+                )
+                .await?;
                 if let Some(episode) = &decision.episode {
                     steps.push(stage_step(episode, &decision.why));
                 }
@@ -239,6 +247,7 @@ impl ResultsHandler {
         }
         let record = ExecutionRecord {
             automation_execution_id: execution_id.clone(),
+            account: row.account_id.clone(),
             ops_item_id: episode.ops_item_id.clone(),
             finding_key: row.hash_key.clone(),
             region: request.region.clone(),
@@ -259,7 +268,8 @@ impl ResultsHandler {
             && let Some(id) = &episode.ops_item_id
         {
             ignore_missing(
-                self.ops_center
+                clients
+                    .ops_center
                     .update(id, &started_update(&request, &execution_id))
                     .await,
             )?;
@@ -272,6 +282,7 @@ impl ResultsHandler {
     /// give it now, and says so on the OpsItem.
     async fn withdraw(
         &self,
+        ops_center: &dyn crate::ports::OpsCenter,
         claimed: &Episode,
         withdrawal: Withdrawal,
         steps: &mut Vec<Step>,
@@ -285,7 +296,7 @@ impl ResultsHandler {
         // (the episode no longer shows anything to do).
         if let Some(id) = &next.ops_item_id {
             let update = &withdrawal.update_ops_item;
-            ignore_missing(self.ops_center.update(id, update).await)?;
+            ignore_missing(ops_center.update(id, update).await)?;
             steps.push(Step::OpsItemUpdated {
                 id: id.clone(),
                 status: update.status.map(|s| s.as_str().to_owned()),

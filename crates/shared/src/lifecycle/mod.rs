@@ -18,6 +18,7 @@
 //!   was already in the tracker when the outcome came.
 
 mod failure;
+mod member;
 mod notes;
 mod outcome;
 mod route;
@@ -36,8 +37,8 @@ use crate::finding::{Finding, format_time};
 use crate::mapping::{Mapping, MappingError};
 use crate::opsitem::Note;
 use crate::ports::{
-    ExecutionInfo, LockHolder, NewOpsItem, OpsItemStatus, OpsItemUpdate, OpsItemView,
-    StartAutomation,
+    ExecutionInfo, LockHolder, MemberStanding, NewOpsItem, OpsItemStatus, OpsItemUpdate,
+    OpsItemView, StartAutomation,
 };
 use crate::safety::SafetyConfig;
 use chrono::{DateTime, Duration, Utc};
@@ -135,6 +136,10 @@ pub enum Need {
     ExecutionStatus,
     /// What the episode's OpsItem says now (asked only at its check).
     OpsItemState,
+    /// Whether the finding's account can be reached (asked first, for every row).
+    Member,
+    /// The account owner's stop (asked with the kill switch, before a start).
+    MemberGate,
 }
 
 /// The facts gathered for a decision; `None` is "not gathered yet".
@@ -158,6 +163,10 @@ pub struct Facts<'a> {
     pub resource_busy: Option<&'a LockHolder>,
     /// What the episode's OpsItem says; `Some(None)`: it no longer exists.
     pub ops_item: Option<Option<&'a OpsItemView>>,
+    /// Whether the finding's account can be reached.
+    pub member: Option<&'a MemberStanding>,
+    /// Why the account's owner refuses starts there; `Some(None)`: they do not.
+    pub member_gate: Option<Option<&'a str>>,
 }
 
 /// A start to carry out.
@@ -259,6 +268,12 @@ impl Lifecycle<'_> {
         happening: Happening<'_>,
         facts: &Facts<'_>,
     ) -> Result<Decision, Need> {
+        if let Happening::Tracked(row) | Happening::Tick(row) = happening
+            && let Some(mut decision) = self.out_of_reach(current, row, facts)?
+        {
+            self.schedule(&mut decision, facts);
+            return Ok(decision);
+        }
         let mut decision = match happening {
             Happening::Tracked(row) => self.tracked(current, row, facts)?,
             Happening::Outcome(outcome, row) => self.outcome(current, outcome, row),

@@ -54,7 +54,7 @@ impl Lifecycle<'_> {
                     ResolveOn::Verified => "the runbook succeeded, not yet confirmed by Trusted Advisor".into(),
                 },
             ),
-            Stage::Escalated { reason } => (None, reason.clone()),
+            Stage::Escalated { reason } | Stage::Gone { reason } => (None, reason.clone()),
             Stage::Fixed { at } => (
                 None,
                 format!("Trusted Advisor reported the resource Green at {at}"),

@@ -1,5 +1,6 @@
 //! What the mapping makes of a finding, whether it gets an OpsItem, and whether a start happens now.
 
+use super::member::MEMBER_GATE;
 use super::{Facts, Lifecycle, Need, OpsItemWant, Route, Start};
 use crate::decide::{
     Remediation, automation_tags, client_token, plan_remediation, resource_lock_key,
@@ -126,6 +127,8 @@ impl Lifecycle<'_> {
                         "automation starts are switched off (the stack's kill switch parameter is `off`)".into(),
                         None,
                     )
+                } else if let Some(reason) = facts.member_gate.ok_or(Need::MemberGate)? {
+                    hold(MEMBER_GATE, reason.to_owned(), None)
                 } else if let Some(holder) = facts.resource_busy {
                     let (reason, until) = match holder.released_at {
                         Some(released) => (

@@ -40,7 +40,11 @@ pub fn stage_due(
         Stage::Held {
             until: Some(until), ..
         } => parse_time(until).map(at).or(Some(at(now))),
-        Stage::Held { control, .. } if control == "kill-switch" || control == "in-flight" => {
+        Stage::Held { control, .. }
+            if control == "kill-switch"
+                || control == "in-flight"
+                || control == super::member::MEMBER_GATE =>
+        {
             Some(at(now + SWEEP_PERIOD))
         }
         Stage::Remediating => {

@@ -8,6 +8,7 @@
 //! Behind the `memory` feature: the Lambda binaries do not carry them.
 
 mod dynamodb;
+mod members;
 mod sqs;
 mod ssm;
 mod support;
@@ -16,6 +17,7 @@ mod tagging;
 pub use dynamodb::{
     InMemoryCounters, InMemoryExecutions, InMemoryLocks, InMemoryMappings, InMemoryTracker,
 };
+pub use members::{InMemoryMember, InMemoryMembers, MemberAccount, MemberRole};
 pub use sqs::InMemoryQueue;
 pub use ssm::{
     DuplicateAnswer, InMemoryAutomation, InMemoryKillSwitch, InMemoryOpsCenter, SimulatedExecution,

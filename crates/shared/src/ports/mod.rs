@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod members;
 mod replay;
 mod ssm;
+pub use members::*;
 pub use replay::*;
 pub use ssm::*;
 
@@ -131,6 +133,10 @@ pub trait MappingStore: Send + Sync {
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
     pub automation_execution_id: String,
+    /// The account it runs in (the finding's); absent on rows from before organisations, and
+    /// for the stack's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The episode's OpsItem when the start happened (absent while the OpsItem is owed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops_item_id: Option<String>,
@@ -165,6 +171,7 @@ impl ExecutionRecord {
     pub fn filled_from(&self, other: &ExecutionRecord) -> ExecutionRecord {
         ExecutionRecord {
             automation_execution_id: self.automation_execution_id.clone(),
+            account: self.account.clone().or_else(|| other.account.clone()),
             ops_item_id: self
                 .ops_item_id
                 .clone()

@@ -45,6 +45,7 @@ fn fill_missing(
     ];
     let optional = [
         ("opsItemId", record.ops_item_id.as_ref()),
+        ("account", record.account.as_ref()),
         ("document", record.document.as_ref()),
         ("checkName", record.check_name.as_ref()),
         ("resource", record.resource.as_ref()),

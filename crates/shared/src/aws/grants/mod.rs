@@ -182,6 +182,8 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
             ("DynamoLocks", "locks", &["release", "abandon"]),
             ("SsmOpsCenter", "ops_center", &["update", "view"]),
             ("SsmAutomation", "automation", &["tags", "describe"]),
+            // Built for the account's clients; never called here.
+            ("TaggingResourceTags", "tags", &[]),
             ("SqsQueue", "parking", &["park"]),
         ],
     ),

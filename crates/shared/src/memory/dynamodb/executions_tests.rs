@@ -118,6 +118,7 @@ async fn the_due_index_pages_through_ties_follows_a_reschedule_and_forgets_the_e
 async fn a_status_write_fills_what_the_row_lacks_and_keeps_what_it_has() {
     let store = InMemoryExecutions::default();
     let bare = ExecutionRecord {
+        account: None,
         automation_execution_id: "e".into(),
         ops_item_id: Some("oi-1".into()),
         finding_key: "k".into(),
@@ -171,6 +172,7 @@ async fn a_status_write_fills_what_the_row_lacks_and_keeps_what_it_has() {
 async fn execution_rows_keep_a_final_status_and_states_are_versioned() {
     let store = InMemoryExecutions::default();
     let row = ExecutionRecord {
+        account: None,
         automation_execution_id: "e".into(),
         ops_item_id: Some("oi-1".into()),
         finding_key: "k".into(),

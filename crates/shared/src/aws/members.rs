@@ -1,0 +1,169 @@
+//! The organisation on AWS: the hub reaches a member account by assuming its
+//! `role/tarem/tarem-member` (STS in the function's region: regional endpoints, which opt-in
+//! regions need), and keeps each account's credentials and clients until shortly before they
+//! expire. The stack's own account is reached with the function's own clients.
+
+use super::errors::port_error;
+use super::ssm::{SsmAutomation, SsmOpsCenter};
+use super::tagging::TaggingResourceTags;
+use crate::error::{ErrorKind, PortError};
+use crate::ports::{MemberClients, MemberGate, MemberReach, Members, gate_refusal};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// The member role every member account has (member/global.yaml).
+pub const MEMBER_ROLE: &str = "role/tarem/tarem-member";
+/// The session name the hub's calls carry in members (member/regional.yaml forwards the status
+/// events of executions whose `ExecutedBy` is a `tarem-member` session).
+const SESSION: &str = "tarem-hub";
+/// Credentials are renewed this long before they expire.
+const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// An account that refused the hub is asked again after this long, not on every finding.
+const REFUSAL_KEPT: Duration = Duration::from_secs(5 * 60);
+
+pub struct StsMembers {
+    home: String,
+    home_clients: MemberClients,
+    sts: aws_sdk_sts::Client,
+    base: aws_config::SdkConfig,
+    partition: String,
+    cache: Mutex<HashMap<String, (SystemTime, MemberReach)>>,
+}
+
+impl StsMembers {
+    /// `home` is the stack's own account (reached with `home_clients`).
+    pub fn new(base: &aws_config::SdkConfig, home: &str, home_clients: MemberClients) -> Self {
+        Self {
+            home: home.to_owned(),
+            home_clients,
+            sts: aws_sdk_sts::Client::new(base),
+            base: base.clone(),
+            partition: "aws".into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, account: &str) -> Option<MemberReach> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, reach) = cache.get(account)?;
+        (SystemTime::now() < *until).then(|| reach.clone())
+    }
+
+    async fn assume(&self, account: &str) -> Result<(SystemTime, MemberReach), PortError> {
+        let role = format!("arn:{}:iam::{account}:{MEMBER_ROLE}", self.partition);
+        let answer = self
+            .sts
+            .assume_role()
+            .role_arn(&role)
+            .role_session_name(SESSION)
+            .send()
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                let error = port_error("AssumeRole", &error);
+                if error.kind == ErrorKind::AccessDenied {
+                    // Not onboarded, failed, excluded, or the management account.
+                    let reason = format!(
+                        "AccessDenied on sts:AssumeRole of {role}: its member stacks are missing or do not trust this hub ({})",
+                        error.message
+                    );
+                    return Ok((SystemTime::now() + REFUSAL_KEPT, MemberReach::Held(reason)));
+                }
+                return Err(error);
+            }
+        };
+        let Some(credentials) = answer.credentials else {
+            return Err(PortError::new(
+                "AssumeRole",
+                ErrorKind::Unavailable,
+                "STS answered without credentials",
+            ));
+        };
+        let expires = SystemTime::try_from(credentials.expiration)
+            .unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(15 * 60));
+        let provider = aws_sdk_sts::config::Credentials::new(
+            credentials.access_key_id,
+            credentials.secret_access_key,
+            Some(credentials.session_token),
+            Some(expires),
+            "tarem-member",
+        );
+        let config = self
+            .base
+            .to_builder()
+            .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build();
+        let ssm = aws_sdk_ssm::Client::new(&config);
+        let clients = MemberClients {
+            automation: Arc::new(SsmAutomation::new(&config)),
+            ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
+            tags: Arc::new(TaggingResourceTags::new(&config)),
+            gate: Arc::new(SsmMemberGate { client: ssm }),
+        };
+        let until = expires
+            .checked_sub(RENEW_BEFORE)
+            .unwrap_or_else(SystemTime::now);
+        Ok((until, MemberReach::Ready(clients)))
+    }
+}
+
+#[async_trait]
+impl Members for StsMembers {
+    async fn reach(&self, account: Option<&str>) -> Result<MemberReach, PortError> {
+        let Some(account) = account.filter(|account| *account != self.home) else {
+            return Ok(MemberReach::Ready(self.home_clients.clone()));
+        };
+        if let Some(reach) = self.cached(account) {
+            return Ok(reach);
+        }
+        let (until, reach) = self.assume(account).await?;
+        if let MemberReach::Held(reason) = &reach {
+            tracing::warn!(%account, %reason, metric = "accounts.unreachable", "member role refused the hub");
+        }
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account.to_owned(), (until, reach.clone()));
+        Ok(reach)
+    }
+}
+
+/// The member's own stop: `/tarem/member/paused` and `/tarem/member/version`, read together
+/// (one GetParameters) before each start there.
+pub struct SsmMemberGate {
+    client: aws_sdk_ssm::Client,
+}
+
+pub const MEMBER_PAUSED_PARAMETER: &str = "/tarem/member/paused";
+pub const MEMBER_VERSION_PARAMETER: &str = "/tarem/member/version";
+
+#[async_trait]
+impl MemberGate for SsmMemberGate {
+    async fn refusal(&self) -> Result<Option<String>, PortError> {
+        let answer = self
+            .client
+            .get_parameters()
+            .names(MEMBER_PAUSED_PARAMETER)
+            .names(MEMBER_VERSION_PARAMETER)
+            .send()
+            .await
+            .map_err(|error| port_error("GetParameters", &error))?;
+        let value = |name: &str| {
+            answer
+                .parameters()
+                .iter()
+                .find(|p| p.name() == Some(name))
+                .and_then(|p| p.value())
+                .map(str::to_owned)
+        };
+        Ok(gate_refusal(
+            value(MEMBER_PAUSED_PARAMETER).as_deref(),
+            value(MEMBER_VERSION_PARAMETER).as_deref(),
+        ))
+    }
+}
