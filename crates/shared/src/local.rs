@@ -208,12 +208,45 @@ impl LocalLoop {
         outcome: impl Fn(&str) -> (String, Option<String>),
     ) -> Vec<Value> {
         let mut events = vec![];
-        for execution in self.automation.running() {
+        let mut accounts = vec![(self.account.clone(), self.automation.clone())];
+        accounts.extend(
+            self.members
+                .accounts()
+                .into_iter()
+                .map(|(account, member)| (account, member.automation.clone())),
+        );
+        for (account, automation) in &accounts {
+            events.extend(self.complete_in(account, automation, &outcome));
+        }
+        events
+    }
+
+    /// Makes this loop an organisation's hub: it governs its own account and `members`, each
+    /// with its member stacks deployed (their own Automation, OpsCenter and tags).
+    pub fn govern(&mut self, members: &[&str]) {
+        let governed: std::collections::BTreeSet<String> = std::iter::once(self.account.clone())
+            .chain(members.iter().map(|m| (*m).to_owned()))
+            .collect();
+        for member in members {
+            self.members.add(member);
+        }
+        self.check_tracker.rules.governed_accounts = Some(governed.clone());
+        self.results.config.safety.governed_accounts = Some(governed.clone());
+        self.execution_handler.config.safety.governed_accounts = Some(governed);
+    }
+
+    fn complete_in(
+        &self,
+        account: &str,
+        automation: &InMemoryAutomation,
+        outcome: &impl Fn(&str) -> (String, Option<String>),
+    ) -> Vec<Value> {
+        let mut events = vec![];
+        for execution in automation.running() {
             let (status, failure) = outcome(&execution.document);
-            self.automation
-                .complete(&execution.execution_id, &status, failure.as_deref());
+            automation.complete(&execution.execution_id, &status, failure.as_deref());
             events.push(status_event(
-                &self.account,
+                account,
                 &execution.region,
                 &execution.execution_id,
                 &execution.document,

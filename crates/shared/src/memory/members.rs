@@ -125,6 +125,7 @@ impl InMemoryMembers {
                 Arc::new(InMemoryMember {
                     automation: Arc::new(
                         InMemoryAutomation::default()
+                            .in_account(account)
                             .with_clock(self.clock.clone())
                             .with_faults(self.faults.clone()),
                     ),

@@ -63,6 +63,9 @@ pub struct InMemoryAutomation {
     pub(crate) faults: Arc<Faults>,
     state: Mutex<AutomationState>,
     clock: Option<Arc<dyn Clock>>,
+    /// A member account's Automation: its id ends its executions' ids, which SSM makes unique
+    /// across accounts (UUIDs) and the execution table is keyed by.
+    account: Option<String>,
 }
 
 #[derive(Default)]
@@ -106,6 +109,12 @@ impl InMemoryAutomation {
     /// call): the caller sees this error.
     pub fn lose_next_start_answers(&self, count: usize, error: PortError) {
         self.faults.fail("automation.start.response", count, error);
+    }
+
+    /// The Automation of a member account (its executions' ids are its own).
+    pub fn in_account(mut self, account: &str) -> Self {
+        self.account = Some(account.to_owned());
+        self
     }
 
     /// Stamps each start with this clock's time.
@@ -208,7 +217,10 @@ impl Automation for InMemoryAutomation {
             };
         }
         let number = state.executions.len() as u64 + 1;
-        let execution_id = format!("{number:08x}-0000-4000-8000-{:012x}", number);
+        let execution_id = match &self.account {
+            Some(account) => format!("{number:08x}-0000-4000-8000-{account:0>12}"),
+            None => format!("{number:08x}-0000-4000-8000-{:012x}", number),
+        };
         let index = state.executions.len();
         state.by_id.insert(execution_id.clone(), index);
         state
