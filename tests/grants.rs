@@ -26,6 +26,7 @@ fn source_of(adapter: &str) -> &'static str {
         "TaggingResourceTags" => "crates/shared/src/aws/tagging.rs",
         "SupportTrustedAdvisor" => "crates/shared/src/aws/support.rs",
         "SqsQueue" => "crates/shared/src/aws/sqs.rs",
+        "StsMembers" => "crates/shared/src/aws/members.rs",
         other => panic!("no source for {other}"),
     }
 }
@@ -85,6 +86,7 @@ const SDK_OPERATIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("tag", &["get_resources"]),
+    ("sts", &["assume_role"]),
     (
         "sqs",
         &[
@@ -233,6 +235,7 @@ fn resource_matches(on: On, function: &str, resource: &Value) -> bool {
         On::OpsItems => text.contains(":opsitem/*"),
         On::AllowedDocuments => text.contains("automation-definition/"),
         On::AutomationExecutions => text.contains(":automation-execution/*"),
+        On::MemberRoles => text.contains(":role/tarem/tarem-member"),
         On::Anything => text == r#""*""#,
     }
 }
@@ -250,6 +253,8 @@ fn statements(template: &Value, function: &str) -> Vec<Value> {
     let mut found = vec![];
     let mut documents = vec![];
     for policy in one_or_many(&resources[logical]["Properties"]["Policies"]) {
+        // A hub's policy (`Fn::If` [OrganisationHub, policy, AWS::NoValue]) counts as granted.
+        let policy = policy.pointer("/Fn::If/1").unwrap_or(policy);
         documents.push(policy.get("PolicyDocument").unwrap_or(policy).clone());
     }
     for (_, resource) in resources.as_object().unwrap() {

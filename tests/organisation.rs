@@ -23,7 +23,8 @@ use tarem_shared::ports::OpsItemStatus;
 const A: &str = "111122223333";
 const B: &str = "444455556666";
 const C: &str = "777788889999";
-/// The member-local automation role (member/global.yaml), allowlisted once for every account.
+/// The member-local automation role (member/global.yaml), named in the mapping with the
+/// finding's account: each member's own, without allowlisting every account's.
 const MEMBER_ROLE: &str = "arn:aws:iam::$accountId:role/tarem/tarem-automation-default";
 
 fn member_arn(account: &str, group: &str) -> String {
@@ -37,10 +38,9 @@ fn member_event(account: &str, group: &str, status: &str, seconds: i64) -> Value
     event
 }
 
+/// The tests' stack: its allowlist names only the hub's own role.
 fn org_stack() -> LifecycleConfig {
-    let mut stack = test_stack();
-    stack.safety.allowed_roles = vec![MEMBER_ROLE.to_owned()];
-    stack
+    test_stack()
 }
 
 /// A hub governing A, B and C, with the walkthrough's security-group mapping passing each
@@ -133,7 +133,7 @@ async fn each_account_is_remediated_in_itself_with_its_own_role_and_its_own_opsi
 }
 
 #[tokio::test]
-async fn an_allowlisted_account_role_never_passes_for_another_account() {
+async fn a_member_role_never_passes_for_another_account_nor_in_the_hub() {
     let (local, _) = organisation();
     // A mapping that hard-codes A's role: B's finding must not run with it.
     local
@@ -174,6 +174,44 @@ async fn an_allowlisted_account_role_never_passes_for_another_account() {
         matches!(&b.stage, Stage::Flagged { reason } if reason.contains("not one of the stack's automation roles")),
         "{:?}",
         b.stage
+    );
+    // The hub's own finding does not get the member-local role either: its allowlist decides.
+    let mut own = ta_event(SG_CHECK, &sg_arn("sg-9"), "Red", at(0));
+    own["account"] = json!("123456789012");
+    local
+        .mappings
+        .put(&walkthrough_mapping(
+            SG_CHECK,
+            SG_DOCUMENT,
+            &format!(
+                r#"{{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["{MEMBER_ROLE}"]}}"#
+            ),
+            r"(sg-\w+)",
+            true,
+        ))
+        .unwrap();
+    deliver(&local, &own).await;
+    assert!(local.automation.executions().is_empty());
+    // And a member's own role under another path is not one of them.
+    local
+        .mappings
+        .put(&walkthrough_mapping(
+            SG_CHECK,
+            SG_DOCUMENT,
+            r#"{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::$accountId:role/Admin"]}"#,
+            r"(sg-\w+)",
+            true,
+        ))
+        .unwrap();
+    deliver(&local, &member_event(C, "sg-1", "Red", 0)).await;
+    assert!(
+        local
+            .members
+            .member(C)
+            .unwrap()
+            .automation
+            .executions()
+            .is_empty()
     );
 }
 

@@ -394,3 +394,52 @@ fn a_plain_deploy_makes_no_hub_bus() {
         Some(&Value::from("OrganizationId"))
     );
 }
+
+/// The hub's functions may assume exactly the member role, in member accounts of their own
+/// organisation, and only when the stack is a hub; a plain stack governs only its own account.
+#[test]
+fn the_hub_assumes_only_the_member_role_inside_its_organisation_and_only_as_a_hub() {
+    let hub = load("template.yaml");
+    let mut found = 0;
+    for function in [
+        "ResultsHandlerFunction",
+        "AutomationExecutionHandlerFunction",
+    ] {
+        for policy in one_or_many(&hub["Resources"][function]["Properties"]["Policies"]) {
+            let Some(branches) = policy.get("Fn::If") else {
+                let text = policy.to_string();
+                assert!(
+                    !text.contains("sts:AssumeRole"),
+                    "{function}: unconditional AssumeRole"
+                );
+                continue;
+            };
+            assert_eq!(branches[0], "OrganisationHub", "{function}");
+            assert_eq!(branches[2]["Ref"], "AWS::NoValue", "{function}");
+            for statement in one_or_many(&branches[1]["Statement"]) {
+                assert_eq!(actions(statement), ["sts:AssumeRole"], "{function}");
+                assert!(
+                    statement["Resource"]
+                        .to_string()
+                        .ends_with(":role/tarem/tarem-member\"}"),
+                    "{function}: {}",
+                    statement["Resource"]
+                );
+                assert_eq!(
+                    condition(statement, "StringEquals", "aws:ResourceOrgID"),
+                    Some(&Value::from("${aws:PrincipalOrgID}")),
+                    "{function}: only roles of its own organisation"
+                );
+                found += 1;
+            }
+        }
+    }
+    assert_eq!(found, 2, "both functions that act in members");
+    let governed = &hub["Globals"]["Function"]["Environment"]["Variables"]["GOVERNED_ACCOUNTS"];
+    assert_eq!(governed["Fn::If"][0], "HasMembers");
+    assert_eq!(
+        governed["Fn::If"][2]["Ref"], "AWS::AccountId",
+        "a plain stack: its own"
+    );
+    assert_eq!(hub["Parameters"]["MemberAccounts"]["Default"], "");
+}

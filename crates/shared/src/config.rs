@@ -341,6 +341,10 @@ impl Settings {
                 self.non_negative_or("START_INTERVAL_MS", 1000)?,
             ),
             governed_accounts: Some(self.governed_accounts()?),
+            home_account: match self.read("HOME_ACCOUNT") {
+                Some(_) => Some(self.home_account()?),
+                None => None,
+            },
         })
     }
 

@@ -93,17 +93,28 @@ enum RoleCheck {
     NeedsApproval(String),
 }
 
-/// Whether `role` is the allowlist's entry `allowed`. An entry may name the finding's account
-/// as `$accountId` (an organisation's member-local automation role,
-/// `arn:aws:iam::$accountId:role/tarem/tarem-automation-default`): it allows that role in the
-/// finding's own account only, never another's (roles are not passed across accounts).
-fn role_allowed(allowed: &str, role: &str, account: Option<&str>) -> bool {
-    match account {
-        Some(account) if allowed.contains("$accountId") => {
-            allowed.replace("$accountId", account) == role
-        }
-        _ => allowed == role,
-    }
+/// The member-local automation roles: the member templates make them (member/global.yaml),
+/// trusted by SSM in that account only, and the member role may pass only them.
+const MEMBER_AUTOMATION_ROLE: &str = ":role/tarem/tarem-automation-";
+
+/// Whether a finding in a member account (`member`: its id, when the finding is not the hub's
+/// own) passes one of its own account's member-local automation roles. Roles are not passed
+/// across accounts: another account's is never one.
+fn is_member_role(role: &str, member: Option<&str>) -> bool {
+    let Some(account) = member else {
+        return false;
+    };
+    ["aws", "aws-us-gov", "aws-cn"].iter().any(|partition| {
+        role.strip_prefix(&format!(
+            "arn:{partition}:iam::{account}{MEMBER_AUTOMATION_ROLE}"
+        ))
+        .is_some_and(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+        })
+    })
 }
 
 const NO_ROLE: &str = "automated remediation needs the mapping to pass an AutomationAssumeRole from the stack's role allowlist; without one SSM would run the runbook with the function's own permissions";
@@ -112,18 +123,17 @@ fn check_role(
     parameters: &BTreeMap<String, Vec<String>>,
     allowed_roles: &[String],
     mode: Mode,
-    account: Option<&str>,
+    member: Option<&str>,
 ) -> RoleCheck {
     let roles = parameters
         .get("AutomationAssumeRole")
         .map(Vec::as_slice)
         .unwrap_or_default();
+    if roles.len() == 1 && is_member_role(&roles[0], member) {
+        return RoleCheck::Allowed;
+    }
     if !allowed_roles.is_empty()
-        && let Some(role) = roles.iter().find(|role| {
-            !allowed_roles
-                .iter()
-                .any(|allowed| role_allowed(allowed, role, account))
-        })
+        && let Some(role) = roles.iter().find(|role| !allowed_roles.contains(role))
     {
         return RoleCheck::Blocked(format!(
             "the AutomationAssumeRole {role} is not one of the stack's automation roles ({})",
@@ -298,12 +308,14 @@ pub fn plan_remediation(
             };
         }
     };
-    let role = check_role(
-        &parameters,
-        &safety.allowed_roles,
-        mode,
-        finding.account_id.as_deref(),
-    );
+    // A member's finding: neither a local run's (no home known) nor the hub's own.
+    let member = finding.account_id.as_deref().filter(|account| {
+        safety
+            .home_account
+            .as_deref()
+            .is_some_and(|home| home != *account)
+    });
+    let role = check_role(&parameters, &safety.allowed_roles, mode, member);
     if let RoleCheck::Blocked(reason) = role {
         return Remediation::Blocked {
             document: Some(document),

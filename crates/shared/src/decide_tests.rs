@@ -204,3 +204,30 @@ fn an_account_owned_document_starts_only_pinned_to_a_version() {
         Remediation::Start(_)
     ));
 }
+
+#[test]
+fn a_member_passes_only_its_own_member_local_automation_roles() {
+    let b = Some("444455556666");
+    for role in [
+        "arn:aws:iam::444455556666:role/tarem/tarem-automation-default",
+        "arn:aws:iam::444455556666:role/tarem/tarem-automation-sg-pack",
+        "arn:aws-us-gov:iam::444455556666:role/tarem/tarem-automation-default",
+    ] {
+        assert!(is_member_role(role, b), "{role}");
+    }
+    for role in [
+        // Another account's, another path's, an empty name, a path below.
+        "arn:aws:iam::111122223333:role/tarem/tarem-automation-default",
+        "arn:aws:iam::444455556666:role/Admin",
+        "arn:aws:iam::444455556666:role/tarem-automation-default",
+        "arn:aws:iam::444455556666:role/tarem/tarem-automation-",
+        "arn:aws:iam::444455556666:role/tarem/tarem-automation-x/../Admin",
+    ] {
+        assert!(!is_member_role(role, b), "{role}");
+    }
+    // Not a member's finding (the hub's own, or a local run): never by this rule.
+    assert!(!is_member_role(
+        "arn:aws:iam::444455556666:role/tarem/tarem-automation-default",
+        None
+    ));
+}

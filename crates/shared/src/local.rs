@@ -232,6 +232,7 @@ impl LocalLoop {
         }
         self.check_tracker.rules.governed_accounts = Some(governed.clone());
         self.results.config.safety.governed_accounts = Some(governed.clone());
+        self.results.config.safety.home_account = Some(self.account.clone());
         self.execution_handler.config.safety.governed_accounts = Some(governed);
     }
 

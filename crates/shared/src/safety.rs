@@ -53,6 +53,9 @@ pub struct SafetyConfig {
     /// The accounts the stack acts for; `None`: any (a local run). A finding of any other
     /// account never starts a runbook.
     pub governed_accounts: Option<BTreeSet<String>>,
+    /// The stack's own account (`HOME_ACCOUNT`); every other governed account is a member,
+    /// whose runbooks run with its own `role/tarem/tarem-automation-*`.
+    pub home_account: Option<String>,
 }
 
 impl Default for SafetyConfig {
@@ -70,6 +73,7 @@ impl Default for SafetyConfig {
             monthly_ops_item_budget: 9_000,
             start_interval: Duration::seconds(1),
             governed_accounts: None,
+            home_account: None,
         }
     }
 }

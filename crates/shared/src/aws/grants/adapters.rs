@@ -275,4 +275,13 @@ pub const ADAPTERS: &[(&str, &[Grant])] = &[
             ),
         ],
     ),
+    (
+        "StsMembers",
+        &[grant(
+            "sts:AssumeRole",
+            On::MemberRoles,
+            &["reach"],
+            "acting in a member account (tags, OpsItems, starts, polls) through its own role",
+        )],
+    ),
 ];

@@ -32,6 +32,8 @@ pub enum On {
     AllowedDocuments,
     /// Automation executions of the stack's account, any region.
     AutomationExecutions,
+    /// Each member account's `role/tarem/tarem-member`, inside the organisation.
+    MemberRoles,
     /// An action without resource-level permissions (the Service Authorization Reference).
     Anything,
 }
@@ -50,6 +52,9 @@ impl On {
             On::OpsItems => "OpsItems of this account and region",
             On::AllowedDocuments => "each allowed document (AWS's and this account's)",
             On::AutomationExecutions => "automation executions of this account",
+            On::MemberRoles => {
+                "each member's `role/tarem/tarem-member`, in the organisation (a hub only)"
+            }
             On::Anything => "`*` (no resource-level permissions)",
         }
     }
@@ -160,6 +165,7 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
                 &["start", "find_by_client_token", "describe"],
             ),
             ("TaggingResourceTags", "tags", &["tags"]),
+            ("StsMembers", "members", &["reach"]),
             ("SqsQueue", "parking", &["park"]),
         ],
     ),
@@ -182,6 +188,7 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
             ("DynamoLocks", "locks", &["release", "abandon"]),
             ("SsmOpsCenter", "ops_center", &["update", "view"]),
             ("SsmAutomation", "automation", &["tags", "describe"]),
+            ("StsMembers", "members", &["reach"]),
             // Built for the account's clients; never called here.
             ("TaggingResourceTags", "tags", &[]),
             ("SqsQueue", "parking", &["park"]),
