@@ -35,10 +35,20 @@ pub struct StsMembers {
 impl StsMembers {
     /// `home` is the stack's own account (reached with `home_clients`).
     pub fn new(base: &aws_config::SdkConfig, home: &str, home_clients: MemberClients) -> Self {
+        Self::with_sts(aws_sdk_sts::Client::new(base), base, home, home_clients)
+    }
+
+    /// With this STS client (tests point it at a mock).
+    pub fn with_sts(
+        sts: aws_sdk_sts::Client,
+        base: &aws_config::SdkConfig,
+        home: &str,
+        home_clients: MemberClients,
+    ) -> Self {
         Self {
             home: home.to_owned(),
             home_clients,
-            sts: aws_sdk_sts::Client::new(base),
+            sts,
             base: base.clone(),
             partition: "aws".into(),
             cache: Mutex::new(HashMap::new()),
