@@ -224,6 +224,15 @@ impl LocalLoop {
     /// Makes this loop an organisation's hub: it governs its own account and `members`, each
     /// with its member stacks deployed (their own Automation, OpsCenter and tags).
     pub fn govern(&mut self, members: &[&str]) {
+        self.govern_as(None, members);
+    }
+
+    /// [`Self::govern`], with `hub` (when given) as the hub's own account.
+    pub fn govern_as(&mut self, hub: Option<&str>, members: &[&str]) {
+        if let Some(hub) = hub {
+            self.account = hub.to_owned();
+            self.members.set_home(hub);
+        }
         let governed: std::collections::BTreeSet<String> = std::iter::once(self.account.clone())
             .chain(members.iter().map(|m| (*m).to_owned()))
             .collect();

@@ -28,6 +28,10 @@ pub struct SimulateArgs {
     /// events or of log records, or a `filter-log-events` answer) instead of event files.
     #[arg(long, value_name = "FILE", conflicts_with = "events")]
     from_logs: Option<PathBuf>,
+    /// An organisation to simulate: the hub's account and its members (JSON; each member
+    /// `{"role": "deployed|missing", "paused": false, "version": "1", "active": true}`).
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
     /// Trusted Advisor event files, or folders of them (read in name order).
     #[arg(required_unless_present = "from_logs", value_name = "EVENTS")]
     events: Vec<PathBuf>,
@@ -41,6 +45,7 @@ pub async fn run(args: SimulateArgs) -> Result<(), CliError> {
         inputs: args.events,
         settle: simulate::parse_duration(&args.settle)?,
         from_logs: args.from_logs,
+        accounts: args.accounts,
     };
     let simulation = simulate::run(&options).await?;
     match args.output {

@@ -8,6 +8,7 @@
 //! execution sweep with it), and after the last event the clock runs on until nothing waits on
 //! time (at most `--settle`, 48 hours by default), so the output is the end state.
 
+mod accounts;
 mod audit_log;
 mod story;
 
@@ -37,6 +38,8 @@ pub struct SimulateOptions {
     pub settle: Duration,
     /// A backtest: the events of this raw-event audit-log export instead of `inputs`.
     pub from_logs: Option<PathBuf>,
+    /// An organisation: the hub's account and its members, each with its own services.
+    pub accounts: Option<PathBuf>,
 }
 
 /// What the run did for one check: its findings' episodes, the runbooks started for them, and
@@ -104,6 +107,19 @@ pub struct Report {
     pub automations_detail: Vec<Value>,
     /// Per check: what would have started, been held, verified and escalated.
     pub by_check: BTreeMap<String, CheckOutcome>,
+    /// Per account, in an organisation (`--accounts`): its findings, starts and OpsItems there.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_account: BTreeMap<String, AccountOutcome>,
+}
+
+/// What the run did in one account of the organisation.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountOutcome {
+    pub findings: usize,
+    pub started: usize,
+    pub ops_items: usize,
+    pub episodes: BTreeMap<String, usize>,
 }
 
 pub struct Simulation {
@@ -183,8 +199,10 @@ pub(super) struct Run<'a> {
     pub(super) story: Vec<String>,
     /// The executions whose start the story has told.
     pub(super) told_starts: std::collections::HashSet<String>,
-    /// How many executions `tell_new_starts` has read (the rest are new).
-    pub(super) starts_seen: usize,
+    /// How many executions `tell_new_starts` has read in each account (the rest are new).
+    pub(super) starts_seen: BTreeMap<String, usize>,
+    /// The organisation's member accounts (none: one account).
+    pub(super) members: Vec<String>,
 }
 
 pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
@@ -249,11 +267,15 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
         .find_map(event_time)
         .unwrap_or(wall);
     let clock = Arc::new(ManualClock::new(start));
-    let local = LocalLoop::with_config(
+    let mut local = LocalLoop::with_config(
         clock.clone(),
         tarem_shared::memory::InMemoryAutomation::default(),
         playground_stack(&mapping_items),
     );
+    let members = match &options.accounts {
+        Some(file) => accounts::apply(file, &mut local)?,
+        None => vec![],
+    };
     for item in &mapping_items {
         local
             .mappings
@@ -268,7 +290,8 @@ pub async fn run(options: &SimulateOptions) -> Result<Simulation, CliError> {
         report: Report::default(),
         story: found_note.into_iter().collect(),
         told_starts: Default::default(),
-        starts_seen: 0,
+        starts_seen: Default::default(),
+        members,
     };
     for (source, events) in inputs {
         // The sweeps that fall due before this file's first event come first in the story.

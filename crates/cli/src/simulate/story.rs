@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use tarem_shared::automation_event::{is_final, is_success};
 use tarem_shared::episode::Stage;
 use tarem_shared::handlers::{ExecutionOutcome, RecordOutcome, Step, Tracked};
+use tarem_shared::memory::{InMemoryAutomation, InMemoryOpsCenter};
 use tarem_shared::ports::OpsItemStatus;
 
 fn short(text: &str) -> String {
@@ -177,24 +178,60 @@ impl Run<'_> {
 
     /// The starts a sweep made (a retry after the cool-down), told as an event's are.
     pub(super) fn tell_new_starts(&mut self) {
-        let known = self.starts_seen;
-        for execution in self.local.automation.executions_since(known) {
-            self.starts_seen += 1;
-            if self.told_starts.insert(execution.execution_id.clone()) {
-                self.story.push(format!(
-                    "  automation {} started: {} in {} with {} (ClientToken {})",
-                    execution.execution_id,
-                    execution.document,
-                    execution.region,
-                    json!(execution.parameters),
-                    execution.client_token
-                ));
+        for (account, automation) in self.automations() {
+            let seen = self.starts_seen.entry(account.clone()).or_default();
+            let known = *seen;
+            let new = automation.executions_since(known);
+            *seen += new.len();
+            // The hub's own starts are told as one account's always were.
+            let place = if account == self.local.account {
+                String::new()
+            } else {
+                format!("in account {account}: ")
+            };
+            for execution in new {
+                if self.told_starts.insert(execution.execution_id.clone()) {
+                    self.story.push(format!(
+                        "  automation {} started: {place}{} in {} with {} (ClientToken {})",
+                        execution.execution_id,
+                        execution.document,
+                        execution.region,
+                        json!(execution.parameters),
+                        execution.client_token
+                    ));
+                }
             }
         }
     }
 
+    /// Each account's Automation: the hub's own first, then the members'.
+    fn automations(&self) -> Vec<(String, std::sync::Arc<InMemoryAutomation>)> {
+        let mut all = vec![(self.local.account.clone(), self.local.automation.clone())];
+        for account in &self.members {
+            if let Some(member) = self.local.members.member(account) {
+                all.push((account.clone(), member.automation.clone()));
+            }
+        }
+        all
+    }
+
+    /// Each account's OpsCenter: the hub's own first, then the members'.
+    fn ops_centers(&self) -> Vec<(String, std::sync::Arc<InMemoryOpsCenter>)> {
+        let mut all = vec![(self.local.account.clone(), self.local.ops_center.clone())];
+        for account in &self.members {
+            if let Some(member) = self.local.members.member(account) {
+                all.push((account.clone(), member.ops_center.clone()));
+            }
+        }
+        all
+    }
+
     /// The report's counts, read from the end state.
     pub(super) fn finish(mut self) -> Simulation {
+        let automations = self.automations();
+        let ops_centers = self.ops_centers();
+        let organisation = !self.members.is_empty();
+        let home = self.local.account.clone();
         let report = &mut self.report;
         let episodes = self.local.executions.episodes();
         for name in Stage::NAMES {
@@ -215,19 +252,44 @@ impl Run<'_> {
                 .episodes
                 .entry(episode.stage.name().to_owned())
                 .or_default() += 1;
+            if organisation {
+                let account = report
+                    .by_account
+                    .entry(episode.account.clone().unwrap_or_else(|| home.clone()))
+                    .or_default();
+                account.findings += 1;
+                *account
+                    .episodes
+                    .entry(episode.stage.name().to_owned())
+                    .or_default() += 1;
+            }
         }
-        let verifying: std::collections::HashSet<&str> = episodes
+        // OpsItem ids are each account's: an item is told by its account and id.
+        let verifying: std::collections::HashSet<(String, &str)> = episodes
             .iter()
             .filter(|e| matches!(e.stage, Stage::Verifying { .. }))
-            .filter_map(|e| e.ops_item_id.as_deref())
+            .filter_map(|e| {
+                let account = e.account.clone().unwrap_or_else(|| home.clone());
+                Some((account, e.ops_item_id.as_deref()?))
+            })
             .collect();
-        for item in self.local.ops_center.items() {
+        for (account, item) in ops_centers
+            .iter()
+            .flat_map(|(account, center)| center.items().into_iter().map(move |i| (account, i)))
+        {
+            if organisation {
+                report
+                    .by_account
+                    .entry(account.clone())
+                    .or_default()
+                    .ops_items += 1;
+            }
             report.ops_items.created += 1;
             match item.status {
                 OpsItemStatus::Resolved => report.ops_items.resolved += 1,
                 OpsItemStatus::Open | OpsItemStatus::InProgress => report.ops_items.open += 1,
             }
-            if verifying.contains(item.id.as_str()) {
+            if verifying.contains(&(account.clone(), item.id.as_str())) {
                 report.ops_items.verifying += 1;
             }
             report.ops_items_detail.push(json!({
@@ -243,7 +305,17 @@ impl Run<'_> {
                 }).collect::<serde_json::Map<_, _>>(),
             }));
         }
-        for execution in self.local.automation.executions() {
+        for (account, execution) in automations
+            .iter()
+            .flat_map(|(account, a)| a.executions().into_iter().map(move |e| (account, e)))
+        {
+            if organisation {
+                report
+                    .by_account
+                    .entry(account.clone())
+                    .or_default()
+                    .started += 1;
+            }
             report.automations.started += 1;
             if is_success(&execution.status) {
                 report.automations.succeeded += 1;
@@ -252,6 +324,7 @@ impl Run<'_> {
             }
             report.automations_detail.push(json!({
                 "executionId": execution.execution_id,
+                "account": account,
                 "document": execution.document,
                 "region": execution.region,
                 "parameters": execution.parameters,
@@ -292,6 +365,21 @@ impl Run<'_> {
             self.story.push(format!(
                 "  by check   {check}: findings {}, runbooks started {}; episodes {ended}",
                 outcome.findings, outcome.started
+            ));
+        }
+        for (account, outcome) in &report.by_account {
+            let ended = outcome
+                .episodes
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.story.push(format!(
+                "  by account {account}: findings {}, runbooks started {}, OpsItems {}; episodes {}",
+                outcome.findings,
+                outcome.started,
+                outcome.ops_items,
+                if ended.is_empty() { "none".to_owned() } else { ended }
             ));
         }
         // What `tarem status` would show on the simulated stack at the end of the run.

@@ -93,7 +93,7 @@ impl MemberGate for Gate {
 /// own (the organisation of one); once members are added, an account the hub has no member
 /// stacks in is out of reach, as AssumeRole would answer.
 pub struct InMemoryMembers {
-    home: String,
+    home: Mutex<String>,
     home_clients: MemberClients,
     clock: Arc<dyn Clock>,
     faults: Arc<Faults>,
@@ -108,7 +108,7 @@ impl InMemoryMembers {
         faults: Arc<Faults>,
     ) -> Self {
         Self {
-            home: home.to_owned(),
+            home: Mutex::new(home.to_owned()),
             home_clients,
             clock,
             faults,
@@ -155,15 +155,21 @@ impl InMemoryMembers {
     }
 
     /// The hub's own account.
-    pub fn home(&self) -> &str {
-        &self.home
+    pub fn home(&self) -> String {
+        lock(&self.home).clone()
+    }
+
+    /// Makes `account` the hub's own (its services are the home clients).
+    pub fn set_home(&self, account: &str) {
+        *lock(&self.home) = account.to_owned();
     }
 }
 
 #[async_trait]
 impl Members for InMemoryMembers {
     async fn reach(&self, account: Option<&str>) -> Result<MemberReach, PortError> {
-        let Some(account) = account.filter(|account| *account != self.home) else {
+        let home = self.home();
+        let Some(account) = account.filter(|account| *account != home) else {
             return Ok(MemberReach::Ready(self.home_clients.clone()));
         };
         let members = lock(&self.members);
