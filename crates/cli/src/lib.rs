@@ -7,6 +7,7 @@
 //! - The work behind the commands: [`simulate`] (the local loop), [`mappings`] and
 //!   [`mapping_file`] (mappings as code), [`plan`], [`replay_aws`] (the replay tool's AWS side), [`stack`] (the deployed stack, read).
 
+pub mod accounts;
 pub mod blast;
 pub mod commands;
 pub mod doctor;

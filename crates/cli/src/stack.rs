@@ -141,6 +141,22 @@ impl Stack {
             .map(String::as_str)
     }
 
+    /// The stack's own account, when a stack was read.
+    pub fn account(&self) -> Option<&str> {
+        self.deployed.as_ref().map(|d| d.account.as_str())
+    }
+
+    /// The member accounts a hub governs (its `MemberAccounts` parameter), in order.
+    pub fn member_accounts(&self) -> Vec<String> {
+        self.parameter("MemberAccounts")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|account| !account.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The mapping table's name: the stack's output, else the template's default.
     pub fn mapping_table(&self) -> String {
         self.output_value("MappingTableName")
@@ -223,7 +239,14 @@ impl Stack {
             ("OPT_IN_TAG_KEY", tag_key.to_owned()),
             ("OPT_IN_TAG_VALUE", tag_value.to_owned()),
             ("TUNING", parameter("Tuning")),
-            ("GOVERNED_ACCOUNTS", deployed.account.clone()),
+            (
+                "GOVERNED_ACCOUNTS",
+                std::iter::once(deployed.account.clone())
+                    .chain(self.member_accounts())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("HOME_ACCOUNT", deployed.account.clone()),
         ])
         .map(Some)
         .map_err(|error| self.unreadable(error))

@@ -167,3 +167,84 @@ async fn status_reads_the_loop_from_the_tables() {
     assert!(said.contains("flagged now    2 findings"), "{said}");
     assert!(said.contains("time to fix    p50 6.0 h"), "{said}");
 }
+
+/// An organisation's table: the hub's finding runs, a member's is held because its member role
+/// refused the hub. `status --account` counts one account; `accounts` says what keeps the hub
+/// out of the member.
+#[tokio::test]
+async fn status_of_one_account_and_the_accounts_coverage() {
+    let client = client().await;
+    let table = table_keyed_by(&client, "automationExecutionId").await;
+    let executions = DynamoExecutions::new(client.clone(), &table);
+    let now = chrono::Utc::now();
+    let mut hub = episode("sg-1", "SG check", Stage::Remediating, 3, now);
+    hub.account = Some("111122223333".into());
+    let mut member = episode(
+        "sg-2",
+        "SG check",
+        Stage::Held {
+            control: "member-account".into(),
+            reason: "the hub cannot act in account 444455556666: AccessDenied on sts:AssumeRole"
+                .into(),
+            until: None,
+        },
+        1,
+        now,
+    );
+    member.account = Some("444455556666".into());
+    for e in [&hub, &member] {
+        assert!(executions.put_episode(e).await.unwrap());
+    }
+    let run = |args: &[&str]| {
+        let output = bare_tarem()
+            .args(args)
+            .args(["--execution-table", &table, "--endpoint-url", &endpoint()])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:9")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        output
+    };
+    let one: Value = serde_json::from_slice(
+        &run(&["status", "--account", "444455556666", "--output", "json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(one["episodes"]["held"], 1, "{one}");
+    assert!(one["episodes"].get("remediating").is_none(), "{one}");
+
+    let coverage: Value =
+        serde_json::from_slice(&run(&["accounts", "--output", "json"]).stdout).unwrap();
+    assert_eq!(coverage[0]["account"], "111122223333");
+    assert_eq!(coverage[0]["remediating"], 1);
+    assert_eq!(coverage[0]["standing"], "ok");
+    assert_eq!(coverage[1]["account"], "444455556666");
+    assert_eq!(coverage[1]["held"]["member-account"], 1);
+    assert!(
+        coverage[1]["standing"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreachable: the hub cannot act in account 444455556666"),
+        "{coverage}"
+    );
+    let screen = text(&run(&["accounts"]));
+    assert!(screen.contains("444455556666   member"), "{screen}");
+
+    let bad = bare_tarem()
+        .args([
+            "status",
+            "--account",
+            "4444",
+            "--execution-table",
+            &table,
+            "--endpoint-url",
+            &endpoint(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}

@@ -1,5 +1,6 @@
 //! The commands: each module has its arguments (`clap::Args`) and its `run()`.
 
+pub mod accounts;
 pub mod completions;
 pub mod dlq;
 pub mod doctor;
@@ -39,6 +40,9 @@ pub enum Command {
     /// The loop on one screen: flagged findings, episodes, the last 24 hours, time to fix,
     /// breakers, the kill switch, the OpsItem budget.
     Status(status::StatusArgs),
+    /// The organisation's coverage: each governed account, what its findings are doing, and
+    /// what keeps the hub out of it (a member role refused, a pause, an account gone).
+    Accounts(accounts::AccountsArgs),
     /// A preflight of the account and the stack: credentials, support plan, the stack and its
     /// tables, Trusted Advisor events, OpsCenter, the kill switch, alarms and mappings.
     Doctor(doctor::DoctorArgs),
@@ -55,6 +59,7 @@ impl Command {
             Command::Reconcile(args) => reconcile::run(args).await,
             Command::Dlq(args) => dlq::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Accounts(args) => accounts::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Completions(args) => completions::run(args),
         }

@@ -6,7 +6,7 @@ use crate::stack::StackArgs;
 use crate::status::{Breaker, Budget, summarize, text};
 use tarem_shared::aws::dynamodb::{DynamoCounters, DynamoExecutions};
 use tarem_shared::aws::ssm::SsmParameterKillSwitch;
-use tarem_shared::ports::{Counters, ExecutionStore, KillSwitch};
+use tarem_shared::ports::{Counters, KillSwitch};
 use tarem_shared::safety::{breaker_counter, ops_item_counter};
 
 #[derive(clap::Args)]
@@ -25,6 +25,10 @@ pub struct StatusArgs {
     /// [default: the stack's MonthlyOpsItemBudget]
     #[arg(long)]
     ops_item_budget: Option<u64>,
+    /// Only this account's findings (an organisation's hub governs several; episodes that
+    /// name no account are the stack's own).
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
     #[command(flatten)]
     aws: AwsArgs,
     /// text for people, json for scripts.
@@ -58,16 +62,18 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
     let executions = DynamoExecutions::new(dynamodb.clone(), &table);
     let counters = DynamoCounters::new(dynamodb, &table);
     let now = chrono::Utc::now();
+    if let Some(account) = &args.account
+        && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(CliError::Usage(format!(
+            "--account {account:?}: expected a 12-digit AWS account id"
+        )));
+    }
+    let home = stack.account().unwrap_or_default().to_owned();
     let read = async {
-        let mut episodes = vec![];
-        let mut after = None;
-        loop {
-            let page = executions.episodes(after.as_deref(), 500).await?;
-            episodes.extend(page.episodes);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
+        let mut episodes = super::accounts::read_episodes(&executions).await?;
+        if let Some(account) = &args.account {
+            episodes.retain(|e| e.account.as_deref().unwrap_or(&home) == account);
         }
         let mut status = summarize(&episodes, now);
         let window = breaker_window;

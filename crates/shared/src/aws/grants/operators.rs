@@ -97,12 +97,18 @@ pub const CLI: &[Command] = &[
     ),
     (
         "status",
-        &["commands/status.rs", "stack.rs"],
+        &["commands/status.rs", "commands/accounts.rs", "stack.rs"],
         &[
             ("DynamoExecutions", "executions", &["episodes"]),
             ("DynamoCounters", "counters", &["value"]),
             ("SsmParameterKillSwitch", "kill_switch", &["starts_allowed"]),
         ],
+        &[DESCRIBE_STACK],
+    ),
+    (
+        "accounts",
+        &["commands/accounts.rs", "stack.rs"],
+        &[("DynamoExecutions", "executions", &["episodes"])],
         &[DESCRIBE_STACK],
     ),
     (
