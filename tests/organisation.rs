@@ -500,3 +500,54 @@ async fn sts_throttled_is_retried_and_an_ungoverned_account_is_refused() {
     ));
     assert!(local.members.member("999988887777").is_none());
 }
+
+#[tokio::test]
+async fn the_execution_poll_skips_an_account_gone_or_out_of_reach_without_parking_it_each_time() {
+    let (local, clock) = organisation();
+    deliver(&local, &member_event(A, "sg-1", "Red", 0)).await;
+    deliver(&local, &member_event(B, "sg-1", "Red", 0)).await;
+    let a = local.members.member(A).unwrap();
+    let b = local.members.member(B).unwrap();
+    a.update(|account| account.active = false);
+    b.update(|account| account.role = MemberRole::Missing);
+    let parked_before = local.parked.messages().len();
+    clock.advance(Duration::hours(1));
+    for _ in 0..3 {
+        local.sweep_executions(Duration::minutes(30)).await.unwrap();
+        clock.advance(Duration::minutes(30));
+    }
+    assert_eq!(
+        local.parked.messages().len(),
+        parked_before,
+        "nothing parked"
+    );
+    // B's role is back: the poll reads its runbook's end and the episode moves on.
+    b.update(|account| account.role = MemberRole::Deployed);
+    for execution in b.automation.running() {
+        b.automation
+            .complete(&execution.execution_id, "Success", None);
+    }
+    local.sweep_executions(Duration::minutes(30)).await.unwrap();
+    assert!(matches!(
+        episode_of(&local, B, "sg-1").stage,
+        Stage::Verifying { .. }
+    ));
+}
+
+/// The hub's own refresh reaches it twice when the hub also runs the member stacks: on its
+/// default bus and, forwarded, on the hub bus (ASR #243's duplicate findings). One episode, one
+/// start, one OpsItem.
+#[tokio::test]
+async fn the_hubs_own_refresh_heard_on_both_buses_starts_once() {
+    let (local, _) = organisation();
+    // The hub's own findings pass the hub's allowlisted role (the walkthrough's).
+    local.mappings.put(&sg_mapping()).unwrap();
+    let mut own = ta_event(SG_CHECK, &sg_arn("sg-1"), "Red", at(0));
+    own["account"] = json!("123456789012");
+    let mut pipeline = Pipeline::new(&local);
+    pipeline.deliver_event(&own).await;
+    pipeline.deliver_event(&own).await;
+    assert_eq!(local.automation.executions().len(), 1);
+    assert_eq!(local.ops_center.items().len(), 1);
+    assert!(pipeline.parked.is_empty(), "{:?}", pipeline.parked);
+}

@@ -134,7 +134,16 @@ impl ExecutionHandler {
         &self,
         row: &ExecutionRecord,
     ) -> Result<Option<ExecutionOutcome>, PortError> {
-        let clients = self.member(row.account.as_deref()).await?;
+        // An account out of reach is looked at again at the next poll; one gone from the
+        // organisation never answers again (its episode ends as gone; the row expires with its
+        // TTL). Neither is parked every poll.
+        let clients = match self.members.reach(row.account.as_deref()).await? {
+            MemberReach::Ready(clients) => clients,
+            MemberReach::Held(reason) | MemberReach::Gone(reason) => {
+                tracing::warn!(execution = %row.automation_execution_id, account = row.account.as_deref(), %reason, metric = "executions.unreachable", "the execution's account is out of reach; not polled");
+                return Ok(None);
+            }
+        };
         let Some(info) = clients
             .automation
             .describe(&row.region, &row.automation_execution_id)
