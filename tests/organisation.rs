@@ -7,6 +7,9 @@
 //! 777788889999); events are the Trusted Advisor refresh shape of `tests/support` with the
 //! member's `account`, as a member's forwarding rule delivers it to the hub bus unchanged
 //! (EventBridge keeps `account` across buses: ORGANISATION.md §2, "verify live").
+//!
+//! Long on purpose: the catalogue of an organisation's failure modes, one order each, read
+//! together against the same three-account set-up.
 
 use chrono::Duration;
 use serde_json::{Value, json};
