@@ -41,6 +41,17 @@ fn member_event(account: &str, group: &str, status: &str, seconds: i64) -> Value
     event
 }
 
+/// The walkthrough's security-group mapping, passing `role` as its AutomationAssumeRole.
+fn sg_mapping_passing(role: &str) -> Value {
+    walkthrough_mapping(
+        SG_CHECK,
+        SG_DOCUMENT,
+        &format!(r#"{{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["{role}"]}}"#),
+        r"(sg-\w+)",
+        true,
+    )
+}
+
 /// The tests' stack: its allowlist names only the hub's own role.
 fn org_stack() -> LifecycleConfig {
     test_stack()
@@ -53,15 +64,7 @@ fn organisation_with(stack: LifecycleConfig) -> (LocalLoop, std::sync::Arc<Manua
     local.govern(&[A, B, C]);
     local
         .mappings
-        .put(&walkthrough_mapping(
-            SG_CHECK,
-            SG_DOCUMENT,
-            &format!(
-                r#"{{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["{MEMBER_ROLE}"]}}"#
-            ),
-            r"(sg-\w+)",
-            true,
-        ))
+        .put(&sg_mapping_passing(MEMBER_ROLE))
         .unwrap();
     (local, clock)
 }
@@ -141,15 +144,9 @@ async fn a_member_role_never_passes_for_another_account_nor_in_the_hub() {
     // A mapping that hard-codes A's role: B's finding must not run with it.
     local
         .mappings
-        .put(&walkthrough_mapping(
-            SG_CHECK,
-            SG_DOCUMENT,
-            &format!(
-                r#"{{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::{A}:role/tarem/tarem-automation-default"]}}"#
-            ),
-            r"(sg-\w+)",
-            true,
-        ))
+        .put(&sg_mapping_passing(&format!(
+            "arn:aws:iam::{A}:role/tarem/tarem-automation-default"
+        )))
         .unwrap();
     deliver(&local, &member_event(A, "sg-1", "Red", 0)).await;
     deliver(&local, &member_event(B, "sg-1", "Red", 0)).await;
@@ -183,28 +180,14 @@ async fn a_member_role_never_passes_for_another_account_nor_in_the_hub() {
     own["account"] = json!("123456789012");
     local
         .mappings
-        .put(&walkthrough_mapping(
-            SG_CHECK,
-            SG_DOCUMENT,
-            &format!(
-                r#"{{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["{MEMBER_ROLE}"]}}"#
-            ),
-            r"(sg-\w+)",
-            true,
-        ))
+        .put(&sg_mapping_passing(MEMBER_ROLE))
         .unwrap();
     deliver(&local, &own).await;
     assert!(local.automation.executions().is_empty());
     // And a member's own role under another path is not one of them.
     local
         .mappings
-        .put(&walkthrough_mapping(
-            SG_CHECK,
-            SG_DOCUMENT,
-            r#"{"GroupId": ["$resourceId"], "AutomationAssumeRole": ["arn:aws:iam::$accountId:role/Admin"]}"#,
-            r"(sg-\w+)",
-            true,
-        ))
+        .put(&sg_mapping_passing("arn:aws:iam::$accountId:role/Admin"))
         .unwrap();
     deliver(&local, &member_event(C, "sg-1", "Red", 0)).await;
     assert!(
