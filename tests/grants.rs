@@ -87,6 +87,7 @@ const SDK_OPERATIONS: &[(&str, &[&str])] = &[
     ),
     ("tag", &["get_resources"]),
     ("sts", &["assume_role"]),
+    ("organizations", &["describe_account"]),
     (
         "sqs",
         &[
@@ -236,6 +237,7 @@ fn resource_matches(on: On, function: &str, resource: &Value) -> bool {
         On::AllowedDocuments => text.contains("automation-definition/"),
         On::AutomationExecutions => text.contains(":automation-execution/*"),
         On::MemberRoles => text.contains(":role/tarem/tarem-member"),
+        On::OrganisationAccounts => text.contains(":account/${OrganizationId}/*"),
         On::Anything => text == r#""*""#,
     }
 }

@@ -1,8 +1,13 @@
 //! The hub reaching member accounts through STS (aws-smithy-mocks; moto's STS would let any role
 //! be assumed, so refusals are played here): the stack's own account needs no STS call, a
 //! member's credentials are kept until shortly before they expire, a refusal is kept a while and
-//! says why, and a throttled STS is a passing failure.
+//! says why, and a throttled STS is a passing failure. A refusal asks Organizations whether the
+//! account is gone (suspended, closed, left): then its episodes end instead of waiting.
 
+use aws_sdk_organizations::operation::describe_account::{
+    DescribeAccountError, DescribeAccountOutput,
+};
+use aws_sdk_organizations::types::{Account, AccountState};
 use aws_sdk_sts::Client;
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_sdk_sts::types::Credentials;
@@ -10,8 +15,9 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use std::sync::Arc;
 use tarem_shared::aws::members::StsMembers;
+use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
+use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::error::ErrorKind;
-use tarem_shared::memory::{InMemoryAutomation, InMemoryOpsCenter, InMemoryResourceTags};
 use tarem_shared::ports::{MemberClients, MemberReach, Members, NoGate};
 
 const HUB: &str = "111122223333";
@@ -22,18 +28,49 @@ fn sts(rules: &[&aws_smithy_mocks::Rule]) -> Client {
         .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled()))
 }
 
+fn organizations(rules: &[&aws_smithy_mocks::Rule]) -> aws_sdk_organizations::Client {
+    mock_client!(aws_sdk_organizations, RuleMode::MatchAny, rules, |config| {
+        config.retry_config(aws_sdk_organizations::config::retry::RetryConfig::disabled())
+    })
+}
+
+/// Organizations' answer for the member: an account in this state.
+fn described(state: AccountState) -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_organizations::Client::describe_account).then_output(move || {
+        DescribeAccountOutput::builder()
+            .account(Account::builder().id(MEMBER).state(state.clone()).build())
+            .build()
+    })
+}
+
+fn refused() -> aws_smithy_mocks::Rule {
+    mock!(Client::assume_role).then_error(|| {
+        AssumeRoleError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message(format!("User: arn:aws:sts::{HUB}:assumed-role/tarem-ResultsHandlerRole-X/fn is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{MEMBER}:role/tarem/tarem-member"))
+                .build(),
+        )
+    })
+}
+
 fn members(client: Client) -> StsMembers {
+    members_with(client, organizations(&[]))
+}
+
+fn members_with(client: Client, organizations: aws_sdk_organizations::Client) -> StsMembers {
     let base = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("us-east-1"))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
+    // The hub's own clients (built, never called here).
     let home = MemberClients {
-        automation: Arc::new(InMemoryAutomation::default()),
-        ops_center: Arc::new(InMemoryOpsCenter::default()),
-        tags: Arc::new(InMemoryResourceTags::default()),
+        automation: Arc::new(SsmAutomation::new(&base)),
+        ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&base))),
+        tags: Arc::new(TaggingResourceTags::new(&base)),
         gate: Arc::new(NoGate),
     };
-    StsMembers::with_sts(client, &base, HUB, home)
+    StsMembers::with_clients(client, organizations, &base, HUB, home)
 }
 
 /// AssumeRole's answer, with credentials valid for an hour (the default session).
@@ -85,15 +122,9 @@ async fn the_hubs_own_account_needs_no_sts_call_and_a_member_is_assumed_once() {
 
 #[tokio::test]
 async fn a_member_role_that_refuses_the_hub_holds_with_the_reason_and_is_not_asked_per_finding() {
-    let refused = mock!(Client::assume_role).then_error(|| {
-        AssumeRoleError::generic(
-            ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message(format!("User: arn:aws:sts::{HUB}:assumed-role/tarem-ResultsHandlerRole-X/fn is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{MEMBER}:role/tarem/tarem-member"))
-                .build(),
-        )
-    });
-    let members = members(sts(&[&refused]));
+    let refused = refused();
+    let active = described(AccountState::Active);
+    let members = members_with(sts(&[&refused]), organizations(&[&active]));
     let MemberReach::Held(reason) = members.reach(Some(MEMBER)).await.unwrap() else {
         panic!("held");
     };
@@ -103,6 +134,55 @@ async fn a_member_role_that_refuses_the_hub_holds_with_the_reason_and_is_not_ask
     );
     members.reach(Some(MEMBER)).await.unwrap();
     assert_eq!(refused.num_calls(), 1, "the refusal is kept a while");
+    assert_eq!(active.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_refusing_account_suspended_closed_or_gone_from_the_organisation_is_gone() {
+    for state in [
+        AccountState::Suspended,
+        AccountState::Closed,
+        AccountState::PendingClosure,
+    ] {
+        let refused = refused();
+        let ended = described(state.clone());
+        let members = members_with(sts(&[&refused]), organizations(&[&ended]));
+        let MemberReach::Gone(reason) = members.reach(Some(MEMBER)).await.unwrap() else {
+            panic!("{state:?}: gone");
+        };
+        assert!(reason.contains(state.as_str()), "{reason}");
+    }
+    let refused = refused();
+    let left = mock!(aws_sdk_organizations::Client::describe_account).then_error(|| {
+        DescribeAccountError::AccountNotFoundException(
+            aws_sdk_organizations::types::error::AccountNotFoundException::builder()
+                .message("You specified an account that doesn't exist.")
+                .build(),
+        )
+    });
+    let members = members_with(sts(&[&refused]), organizations(&[&left]));
+    let MemberReach::Gone(reason) = members.reach(Some(MEMBER)).await.unwrap() else {
+        panic!("an account no longer in the organisation is gone");
+    };
+    assert!(reason.contains("left the organisation"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_organizations_that_will_not_answer_leaves_the_account_held() {
+    let refused = refused();
+    let denied = mock!(aws_sdk_organizations::Client::describe_account).then_error(|| {
+        DescribeAccountError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("You don't have permissions to access this resource.")
+                .build(),
+        )
+    });
+    let members = members_with(sts(&[&refused]), organizations(&[&denied]));
+    assert!(matches!(
+        members.reach(Some(MEMBER)).await.unwrap(),
+        MemberReach::Held(_)
+    ));
 }
 
 #[tokio::test]

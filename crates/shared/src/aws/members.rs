@@ -2,6 +2,10 @@
 //! `role/tarem/tarem-member` (STS in the function's region: regional endpoints, which opt-in
 //! regions need), and keeps each account's credentials and clients until shortly before they
 //! expire. The stack's own account is reached with the function's own clients.
+//!
+//! When a member's role refuses the hub, Organizations says why: an account suspended, closed or
+//! no longer in the organisation is gone (its episodes end); any other is held (its member
+//! stacks are missing or broken). Only a refusal costs that call.
 
 use super::errors::port_error;
 use super::ssm::{SsmAutomation, SsmOpsCenter};
@@ -27,6 +31,7 @@ pub struct StsMembers {
     home: String,
     home_clients: MemberClients,
     sts: aws_sdk_sts::Client,
+    organizations: aws_sdk_organizations::Client,
     base: aws_config::SdkConfig,
     partition: String,
     cache: Mutex<HashMap<String, (SystemTime, MemberReach)>>,
@@ -35,12 +40,19 @@ pub struct StsMembers {
 impl StsMembers {
     /// `home` is the stack's own account (reached with `home_clients`).
     pub fn new(base: &aws_config::SdkConfig, home: &str, home_clients: MemberClients) -> Self {
-        Self::with_sts(aws_sdk_sts::Client::new(base), base, home, home_clients)
+        Self::with_clients(
+            aws_sdk_sts::Client::new(base),
+            aws_sdk_organizations::Client::new(base),
+            base,
+            home,
+            home_clients,
+        )
     }
 
-    /// With this STS client (tests point it at a mock).
-    pub fn with_sts(
+    /// With these STS and Organizations clients (tests point them at mocks).
+    pub fn with_clients(
         sts: aws_sdk_sts::Client,
+        organizations: aws_sdk_organizations::Client,
         base: &aws_config::SdkConfig,
         home: &str,
         home_clients: MemberClients,
@@ -49,6 +61,7 @@ impl StsMembers {
             home: home.to_owned(),
             home_clients,
             sts,
+            organizations,
             base: base.clone(),
             partition: "aws".into(),
             cache: Mutex::new(HashMap::new()),
@@ -75,12 +88,13 @@ impl StsMembers {
             Err(error) => {
                 let error = port_error("AssumeRole", &error);
                 if error.kind == ErrorKind::AccessDenied {
+                    let until = SystemTime::now() + REFUSAL_KEPT;
                     // Not onboarded, failed, excluded, or the management account.
                     let reason = format!(
                         "AccessDenied on sts:AssumeRole of {role}: its member stacks are missing or do not trust this hub ({})",
                         error.message
                     );
-                    return Ok((SystemTime::now() + REFUSAL_KEPT, MemberReach::Held(reason)));
+                    return Ok((until, MemberReach::Held(reason)));
                 }
                 return Err(error);
             }
@@ -122,6 +136,60 @@ impl StsMembers {
     }
 }
 
+impl StsMembers {
+    /// Why Organizations says the account is gone (suspended, closed, or not in the
+    /// organisation), if it does. An Organizations that will not answer (the hub is neither the
+    /// management account nor a delegated administrator) says nothing: the account is held.
+    async fn gone(&self, account: &str) -> Result<Option<String>, PortError> {
+        use aws_sdk_organizations::operation::describe_account::DescribeAccountError;
+        use aws_sdk_organizations::types::{AccountState, AccountStatus};
+        let answer = self
+            .organizations
+            .describe_account()
+            .account_id(account)
+            .send()
+            .await;
+        let described = match answer {
+            Ok(described) => described,
+            Err(error) => {
+                if matches!(
+                    error.as_service_error(),
+                    Some(DescribeAccountError::AccountNotFoundException(_))
+                ) {
+                    return Ok(Some(
+                        "the account left the organisation (Organizations: AccountNotFound)".into(),
+                    ));
+                }
+                let error = port_error("DescribeAccount", &error);
+                if error.is_retryable() {
+                    return Err(error);
+                }
+                tracing::warn!(%error, "Organizations will not say whether the account is gone; it is held");
+                return Ok(None);
+            }
+        };
+        let Some(found) = described.account() else {
+            return Ok(None);
+        };
+        let state = found.state().map(|s| s.as_str().to_owned());
+        let ended = matches!(
+            found.state(),
+            Some(AccountState::Suspended | AccountState::PendingClosure | AccountState::Closed)
+        ) || matches!(
+            found.status(),
+            Some(AccountStatus::Suspended | AccountStatus::PendingClosure)
+        );
+        Ok(ended.then(|| {
+            format!(
+                "the account is suspended or closed (Organizations: {})",
+                state
+                    .or_else(|| found.status().map(|s| s.as_str().to_owned()))
+                    .unwrap_or_default()
+            )
+        }))
+    }
+}
+
 #[async_trait]
 impl Members for StsMembers {
     async fn reach(&self, account: Option<&str>) -> Result<MemberReach, PortError> {
@@ -131,7 +199,12 @@ impl Members for StsMembers {
         if let Some(reach) = self.cached(account) {
             return Ok(reach);
         }
-        let (until, reach) = self.assume(account).await?;
+        let (until, mut reach) = self.assume(account).await?;
+        if matches!(reach, MemberReach::Held(_))
+            && let Some(gone) = self.gone(account).await?
+        {
+            reach = MemberReach::Gone(gone);
+        }
         if let MemberReach::Held(reason) = &reach {
             tracing::warn!(%account, %reason, metric = "accounts.unreachable", "member role refused the hub");
         }

@@ -277,11 +277,19 @@ pub const ADAPTERS: &[(&str, &[Grant])] = &[
     ),
     (
         "StsMembers",
-        &[grant(
-            "sts:AssumeRole",
-            On::MemberRoles,
-            &["reach"],
-            "acting in a member account (tags, OpsItems, starts, polls) through its own role",
-        )],
+        &[
+            grant(
+                "sts:AssumeRole",
+                On::MemberRoles,
+                &["reach"],
+                "acting in a member account (tags, OpsItems, starts, polls) through its own role",
+            ),
+            grant(
+                "organizations:DescribeAccount",
+                On::OrganisationAccounts,
+                &["reach"],
+                "whether a member whose role refuses the hub is suspended, closed or gone",
+            ),
+        ],
     ),
 ];

@@ -34,6 +34,8 @@ pub enum On {
     AutomationExecutions,
     /// Each member account's `role/tarem/tarem-member`, inside the organisation.
     MemberRoles,
+    /// The organisation's accounts, as Organizations names them.
+    OrganisationAccounts,
     /// An action without resource-level permissions (the Service Authorization Reference).
     Anything,
 }
@@ -55,6 +57,7 @@ impl On {
             On::MemberRoles => {
                 "each member's `role/tarem/tarem-member`, in the organisation (a hub only)"
             }
+            On::OrganisationAccounts => "the organisation's accounts (a hub only)",
             On::Anything => "`*` (no resource-level permissions)",
         }
     }
