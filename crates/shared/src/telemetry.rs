@@ -29,6 +29,7 @@ pub const FINDINGS_REJECTED: &str = "FindingsRejected";
 pub const EPISODES_OPENED: &str = "EpisodesOpened";
 pub const EPISODES_FIXED: &str = "EpisodesFixed";
 pub const EPISODES_ESCALATED: &str = "EpisodesEscalated";
+pub const EPISODES_GONE: &str = "EpisodesGone";
 pub const STARTS_HELD: &str = "StartsHeld";
 pub const AUTOMATIONS_STARTED: &str = "AutomationsStarted";
 pub const EXECUTIONS_SUCCEEDED: &str = "ExecutionsSucceeded";
@@ -73,9 +74,14 @@ pub const METRICS: &[Metric] = &[
         meaning: "Episodes remediation could not fix (attempt cap): a person must.",
     },
     Metric {
+        name: EPISODES_GONE,
+        unit: "Count",
+        meaning: "Episodes ended because their account left the organisation, or was suspended or closed.",
+    },
+    Metric {
         name: STARTS_HELD,
         unit: "Count",
-        meaning: "Episodes held by a control (dimension Control: approval, dry-run, cool-down, kill-switch, circuit-breaker, in-flight, opt-in…).",
+        meaning: "Episodes held by a control (dimension Control: approval, dry-run, cool-down, kill-switch, circuit-breaker, in-flight, opt-in, member-account, member…).",
     },
     Metric {
         name: AUTOMATIONS_STARTED,
@@ -210,6 +216,8 @@ pub fn episode_measures(previous: Option<&Episode>, next: &Episode) -> Vec<Measu
         }
         (Stage::Escalated { .. }, Some(Stage::Escalated { .. })) => {}
         (Stage::Escalated { .. }, _) => measures.push(Measure::count(EPISODES_ESCALATED)),
+        (Stage::Gone { .. }, Some(Stage::Gone { .. })) => {}
+        (Stage::Gone { .. }, _) => measures.push(Measure::count(EPISODES_GONE)),
         (
             Stage::Held { control, .. },
             Some(Stage::Held {
@@ -222,11 +230,12 @@ pub fn episode_measures(previous: Option<&Episode>, next: &Episode) -> Vec<Measu
         }),
         _ => {}
     }
-    // A fix that did not hold: from verifying (or unconfirmed) back to work, or to a person.
+    // A fix that did not hold: from verifying (or unconfirmed) back to work, or to a person (an
+    // account gone meanwhile says nothing about the fix).
     if matches!(was, Some(Stage::Verifying { .. } | Stage::Unconfirmed))
         && !matches!(
             next.stage,
-            Stage::Verifying { .. } | Stage::Unconfirmed | Stage::Fixed { .. }
+            Stage::Verifying { .. } | Stage::Unconfirmed | Stage::Fixed { .. } | Stage::Gone { .. }
         )
     {
         measures.push(Measure::count(VERIFICATIONS_FAILED));
@@ -446,6 +455,18 @@ mod tests {
         assert_eq!(
             names(&episode_measures(Some(&running), &failed)),
             [EPISODES_ESCALATED, EXECUTIONS_FAILED]
+        );
+        let mut gone = verifying.clone();
+        gone.stage = Stage::Gone {
+            reason: "the account left the organisation".into(),
+        };
+        assert_eq!(
+            names(&episode_measures(Some(&verifying), &gone)),
+            [EPISODES_GONE]
+        );
+        assert!(
+            episode_measures(Some(&gone), &gone).is_empty(),
+            "counted once"
         );
     }
 
