@@ -452,3 +452,52 @@ fn the_hub_assumes_only_the_member_role_inside_its_organisation_and_only_as_a_hu
     );
     assert_eq!(hub["Parameters"]["MemberAccounts"]["Default"], "");
 }
+
+/// What the hub does in a member, it does as `tarem-member`: the member role grants every call
+/// the member-side adapters make (the grants registry's, for Automation, OpsCenter and tags) on
+/// the resource kind each names, and the one GetParameters the member's gate reads.
+#[test]
+fn the_member_role_grants_every_call_the_hub_makes_in_a_member() {
+    use tarem_shared::aws::grants::{On, of};
+    let member = load("member/global.yaml");
+    let statements: Vec<Value> =
+        one_or_many(&member["Resources"]["MemberRole"]["Properties"]["Policies"])
+            .into_iter()
+            .flat_map(|policy| one_or_many(&policy["PolicyDocument"]["Statement"]))
+            .cloned()
+            .collect();
+    let grants = |action: &str, resource: &str| {
+        statements.iter().any(|statement| {
+            actions(statement).contains(&action)
+                && statement["Resource"].to_string().contains(resource)
+        })
+    };
+    for adapter in ["SsmAutomation", "SsmOpsCenter", "TaggingResourceTags"] {
+        for grant in of(adapter) {
+            let resource = match grant.on {
+                On::AllowedDocuments => "automation-definition/",
+                On::AutomationExecutions => ":automation-execution/*",
+                On::OpsItems => ":opsitem/*",
+                On::Anything => "*",
+                other => panic!("{adapter}: {other:?} has no member counterpart"),
+            };
+            assert!(
+                grants(grant.action, resource),
+                "tarem-member lacks {} on {resource} ({adapter})",
+                grant.action
+            );
+        }
+    }
+    assert!(
+        grants("ssm:GetParameters", ":parameter/tarem/member/*"),
+        "the member's gate reads its two parameters with one GetParameters"
+    );
+    let gate = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/shared/src/aws/members.rs"),
+    )
+    .unwrap();
+    assert!(
+        gate.contains(".get_parameters()"),
+        "the gate's call is the one granted"
+    );
+}
