@@ -20,6 +20,7 @@ fn source_of(adapter: &str) -> &'static str {
         "DynamoExecutions" => "crates/shared/src/aws/dynamodb/executions.rs",
         "DynamoCounters" => "crates/shared/src/aws/dynamodb/counters.rs",
         "DynamoLocks" => "crates/shared/src/aws/dynamodb/locks.rs",
+        "DynamoAccounts" => "crates/shared/src/aws/dynamodb/accounts.rs",
         "SsmOpsCenter" | "SsmParameterKillSwitch" | "SsmAutomation" | "SsmDocuments" => {
             "crates/shared/src/aws/ssm.rs"
         }

@@ -8,31 +8,8 @@ use tarem_shared::handlers::ExecutionOutcome;
 use tarem_shared::local::LocalLoop;
 use tarem_shared::ports::{CheckInfo, CheckResult, FlaggedResource, OpsItemStatus};
 
-fn sg_check() -> CheckInfo {
-    CheckInfo {
-        id: "1iG5NDGVre".into(),
-        name: SG_CHECK.into(),
-        columns: vec![
-            "Status".into(),
-            "Region".into(),
-            "Resource".into(),
-            "Last Updated Time".into(),
-        ],
-    }
-}
-
 fn flagged(group: &str, time: &str) -> FlaggedResource {
-    FlaggedResource {
-        status: "error".into(),
-        region: Some("ap-southeast-2".into()),
-        suppressed: false,
-        metadata: vec![
-            Some("Red".into()),
-            Some("ap-southeast-2".into()),
-            Some(sg_arn(group)),
-            Some(time.into()),
-        ],
-    }
+    flagged_resource(&sg_arn(group), time)
 }
 
 fn result(

@@ -941,6 +941,7 @@ async fn the_kill_switch_stops_the_next_start_within_one_sweep() {
         }),
         local.ops_center.clone(),
         local.resource_tags.clone(),
+        local.advisor.clone(),
     ));
     item["mode"] = json!("automated");
     local.mappings.put(&item).unwrap();
@@ -971,6 +972,7 @@ async fn the_kill_switch_stops_the_next_start_within_one_sweep() {
         }),
         local.ops_center.clone(),
         local.resource_tags.clone(),
+        local.advisor.clone(),
     ));
     for group in ["sg-1", "sg-2", "sg-3"] {
         local

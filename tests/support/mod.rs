@@ -27,6 +27,37 @@ pub fn instance_arn(instance: &str) -> String {
     format!("arn:aws:ec2:eu-west-1:123456789012:instance/{instance}")
 }
 
+/// The security-group check as the Support API describes it (DescribeTrustedAdvisorChecks: a
+/// Security Hub sourced check's columns, `Status`, `Region`, `Resource`, `Last Updated Time`).
+pub fn sg_check() -> tarem_shared::ports::CheckInfo {
+    tarem_shared::ports::CheckInfo {
+        id: "1iG5NDGVre".into(),
+        name: SG_CHECK.into(),
+        columns: vec![
+            "Status".into(),
+            "Region".into(),
+            "Resource".into(),
+            "Last Updated Time".into(),
+        ],
+    }
+}
+
+/// A flagged (Red) resource of [`sg_check`]'s result, as DescribeTrustedAdvisorCheckResult gives
+/// it: `status` "error", its metadata in the check's column order.
+pub fn flagged_resource(arn: &str, time: &str) -> tarem_shared::ports::FlaggedResource {
+    tarem_shared::ports::FlaggedResource {
+        status: "error".into(),
+        region: Some("ap-southeast-2".into()),
+        suppressed: false,
+        metadata: vec![
+            Some("Red".into()),
+            Some("ap-southeast-2".into()),
+            Some(arn.into()),
+            Some(time.into()),
+        ],
+    }
+}
+
 /// Seconds after 2026-11-02T09:00:00Z, as a Trusted Advisor time with milliseconds.
 pub fn at(seconds: i64) -> DateTime<Utc> {
     parse_time("2026-11-02T09:00:00Z").expect("literal time")

@@ -1,10 +1,12 @@
 //! `tarem accounts`: the organisation's coverage at a glance, from the stack (which accounts it
-//! governs) and its episodes (what each account's findings are doing). [`coverage`] is pure;
-//! `commands::accounts` reads the stack and the table.
+//! governs), its episodes (what each account's findings are doing) and its account registry
+//! (each account's latest findings sweep and latest event). [`coverage`] and [`with_registry`]
+//! are pure; `commands::accounts` reads the stack and the table.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tarem_shared::episode::{Episode, Stage};
+use tarem_shared::ports::{AccountRecord, AccountStanding, AdvisorAccess};
 
 /// One account's line.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -26,6 +28,18 @@ pub struct AccountCoverage {
     pub gone: usize,
     /// The latest episode change there (RFC 3339), if any.
     pub last_change: Option<String>,
+    /// The latest Trusted Advisor event heard from it (RFC 3339, to within the hour): its
+    /// forwarding works.
+    pub last_event: Option<String>,
+    /// Its latest findings sweep (RFC 3339).
+    pub last_sweep: Option<String>,
+    /// How that sweep read its findings: `support` (the Support API), or `none` (no plan that
+    /// allows it: covered by its events alone).
+    pub trusted_advisor: Option<String>,
+    /// `/tarem/member/version` there.
+    pub member_version: Option<String>,
+    /// Flagged findings its latest sweep found that no event brought.
+    pub missed_by_events: u64,
 }
 
 /// Each governed account (the hub first, then the members in order), then any account whose
@@ -130,16 +144,70 @@ pub fn coverage(
     lines
 }
 
+fn rfc3339(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// What the account registry says of each line's account: its latest event, its latest sweep
+/// and what that found. A standing the episodes do not show (an account held or gone with no
+/// finding yet, one whose events stopped) comes from here.
+pub fn with_registry(lines: &mut [AccountCoverage], records: &[AccountRecord]) {
+    for line in lines.iter_mut() {
+        let Some(record) = records.iter().find(|r| r.account == line.account) else {
+            continue;
+        };
+        line.last_event = record.last_event_at.map(rfc3339);
+        line.last_sweep = record.swept_at.map(rfc3339);
+        line.trusted_advisor = record.advisor.map(|advisor| {
+            match advisor {
+                AdvisorAccess::Support => "support",
+                AdvisorAccess::None => "none",
+            }
+            .to_owned()
+        });
+        line.member_version = record.member_version.clone();
+        line.missed_by_events = record.missed_by_events;
+        if line.standing != "ok" {
+            continue;
+        }
+        let reason = record.reason.clone().unwrap_or_default();
+        line.standing = match record.standing {
+            Some(AccountStanding::Held) => format!("unreachable: {reason}"),
+            Some(AccountStanding::Gone) => format!("gone: {reason}"),
+            _ if record.paused => "paused by its owner (/tarem/member/paused is on)".into(),
+            _ if record.missed_by_events > 0 => format!(
+                "events missing: its latest sweep found {} flagged findings no event brought; check its forwarding rule",
+                record.missed_by_events
+            ),
+            _ if record.advisor == Some(AdvisorAccess::None) => {
+                format!("covered by its events alone: {reason}")
+            }
+            _ => "ok".into(),
+        };
+    }
+}
+
 /// The screen: one line per account, then its standing when it is not ok.
 pub fn text(lines: &[AccountCoverage]) -> String {
     let mut out = vec![format!(
-        "{:<14} {:<12} {:>5} {:>11} {:>5} {:>9} {:>4}  last change",
-        "account", "role", "open", "remediating", "held", "escalated", "gone"
+        "{:<14} {:<12} {:>5} {:>11} {:>5} {:>9} {:>4} {:>7} {:<8} {:<20}  last change",
+        "account",
+        "role",
+        "open",
+        "remediating",
+        "held",
+        "escalated",
+        "gone",
+        "version",
+        "advisor",
+        "last event"
     )];
     for line in lines {
         let held: usize = line.held.values().sum();
         out.push(format!(
-            "{:<14} {:<12} {:>5} {:>11} {:>5} {:>9} {:>4}  {}",
+            "{:<14} {:<12} {:>5} {:>11} {:>5} {:>9} {:>4} {:>7} {:<8} {:<20}  {}",
             line.account,
             line.role,
             line.open,
@@ -147,6 +215,9 @@ pub fn text(lines: &[AccountCoverage]) -> String {
             held,
             line.escalated,
             line.gone,
+            line.member_version.as_deref().unwrap_or("-"),
+            line.trusted_advisor.as_deref().unwrap_or("-"),
+            line.last_event.as_deref().unwrap_or("-"),
             line.last_change.as_deref().unwrap_or("-")
         ));
         if line.standing != "ok" {
@@ -278,5 +349,91 @@ mod tests {
         );
         assert_eq!(lines[1].open, 0);
         assert_eq!(lines[1].last_change, None);
+    }
+
+    #[test]
+    fn the_registry_says_what_no_episode_shows_and_never_hides_what_one_does() {
+        let members: Vec<String> = [
+            "444455556666",
+            "777788889999",
+            "222233334444",
+            "555566667777",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let held_episode = episode(
+            Some("555566667777"),
+            "sg-1",
+            Stage::Held {
+                control: "member".into(),
+                reason: "the account's member template is version \"0\"".into(),
+                until: None,
+            },
+            "2026-12-01T10:00:00Z",
+        );
+        let mut lines = coverage(Some("111122223333"), &members, &[held_episode], 0);
+        let record = |account: &str| AccountRecord {
+            swept_at: Some(1_796_213_700),
+            standing: Some(AccountStanding::Ready),
+            advisor: Some(AdvisorAccess::Support),
+            member_version: Some("1".into()),
+            ..AccountRecord::new(account)
+        };
+        let records = vec![
+            AccountRecord {
+                last_event_at: Some(1_796_212_800),
+                ..record("111122223333")
+            },
+            // No finding there yet, and its role refuses the hub.
+            AccountRecord {
+                standing: Some(AccountStanding::Held),
+                reason: Some("AccessDenied on sts:AssumeRole".into()),
+                advisor: None,
+                member_version: None,
+                ..record("444455556666")
+            },
+            AccountRecord {
+                missed_by_events: 2,
+                ..record("777788889999")
+            },
+            AccountRecord {
+                advisor: Some(AdvisorAccess::None),
+                reason: Some("SubscriptionRequiredException".into()),
+                ..record("222233334444")
+            },
+            // Held by the episodes' reason, whatever the sweep saw.
+            AccountRecord {
+                missed_by_events: 5,
+                ..record("555566667777")
+            },
+        ];
+        with_registry(&mut lines, &records);
+        let by = |id: &str| lines.iter().find(|l| l.account == id).unwrap();
+        let hub = by("111122223333");
+        assert_eq!(hub.standing, "ok");
+        assert_eq!(hub.last_event.as_deref(), Some("2026-12-02T12:00:00Z"));
+        assert_eq!(hub.trusted_advisor.as_deref(), Some("support"));
+        assert_eq!(
+            by("444455556666").standing,
+            "unreachable: AccessDenied on sts:AssumeRole"
+        );
+        assert!(
+            by("777788889999")
+                .standing
+                .starts_with("events missing: its latest sweep found 2")
+        );
+        assert!(
+            by("222233334444")
+                .standing
+                .starts_with("covered by its events alone")
+        );
+        assert!(
+            by("555566667777")
+                .standing
+                .starts_with("starts refused there")
+        );
+        assert_eq!(by("555566667777").missed_by_events, 5);
+        let screen = text(&lines);
+        assert!(screen.contains("2026-12-02T12:00:00Z"), "{screen}");
     }
 }

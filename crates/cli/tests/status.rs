@@ -3,10 +3,12 @@
 //! OpsItems; the kill switch (SSM) unreachable, said as unknown rather than failing the screen.
 
 use serde_json::Value;
-use tarem_shared::aws::dynamodb::{DynamoCounters, DynamoExecutions};
+use tarem_shared::aws::dynamodb::{DynamoAccounts, DynamoCounters, DynamoExecutions};
 use tarem_shared::episode::{Attempt, Episode, Stage};
 use tarem_shared::finding::{Status, format_time};
-use tarem_shared::ports::{Counters, ExecutionStore};
+use tarem_shared::ports::{
+    AccountRecord, AccountRegistry, AccountStanding, AdvisorAccess, Counters, ExecutionStore,
+};
 use tarem_shared::safety::{breaker_counter, ops_item_counter};
 
 mod support;
@@ -195,6 +197,23 @@ async fn status_of_one_account_and_the_accounts_coverage() {
     for e in [&hub, &member] {
         assert!(executions.put_episode(e).await.unwrap());
     }
+    // The account registry, as check-tracker writes it: the hub's latest event and sweep.
+    let registry = DynamoAccounts::new(client.clone(), &table);
+    registry
+        .saw_event("111122223333", 1_796_212_800)
+        .await
+        .unwrap();
+    registry
+        .record_sweep(&AccountRecord {
+            swept_at: Some(1_796_213_700),
+            standing: Some(AccountStanding::Ready),
+            advisor: Some(AdvisorAccess::Support),
+            member_version: Some("1".into()),
+            flagged: 1,
+            ..AccountRecord::new("111122223333")
+        })
+        .await
+        .unwrap();
     let run = |args: &[&str]| {
         let output = bare_tarem()
             .args(args)
@@ -220,6 +239,13 @@ async fn status_of_one_account_and_the_accounts_coverage() {
     assert_eq!(coverage[0]["account"], "111122223333");
     assert_eq!(coverage[0]["remediating"], 1);
     assert_eq!(coverage[0]["standing"], "ok");
+    assert_eq!(
+        coverage[0]["lastEvent"], "2026-12-02T12:00:00Z",
+        "{coverage}"
+    );
+    assert_eq!(coverage[0]["trustedAdvisor"], "support");
+    assert_eq!(coverage[0]["memberVersion"], "1");
+    assert_eq!(coverage[1]["lastEvent"], Value::Null, "never heard from");
     assert_eq!(coverage[1]["account"], "444455556666");
     assert_eq!(coverage[1]["held"]["member-account"], 1);
     assert!(

@@ -10,9 +10,9 @@ use crate::handlers::{
 };
 use crate::lifecycle::LifecycleConfig;
 use crate::memory::{
-    Faults, InMemoryAutomation, InMemoryCounters, InMemoryExecutions, InMemoryKillSwitch,
-    InMemoryLocks, InMemoryMappings, InMemoryMembers, InMemoryOpsCenter, InMemoryQueue,
-    InMemoryResourceTags, InMemoryTracker, InMemoryTrustedAdvisor, WithFaults,
+    Faults, InMemoryAccounts, InMemoryAutomation, InMemoryCounters, InMemoryExecutions,
+    InMemoryKillSwitch, InMemoryLocks, InMemoryMappings, InMemoryMembers, InMemoryOpsCenter,
+    InMemoryQueue, InMemoryResourceTags, InMemoryTracker, InMemoryTrustedAdvisor, WithFaults,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct LocalLoop {
     pub parked: Arc<InMemoryQueue>,
     /// Trusted Advisor's results, for the reconcile sweep.
     pub advisor: Arc<InMemoryTrustedAdvisor>,
+    /// The account registry (each account's latest event and sweep).
+    pub registry: Arc<InMemoryAccounts>,
     /// Shared by every adapter above: make any operation fail.
     pub faults: Arc<Faults>,
     pub check_tracker: CheckTracker,
@@ -82,6 +84,7 @@ impl LocalLoop {
         let parked = Arc::new(InMemoryQueue::default().with_faults(faults.clone()));
         let advisor = Arc::new(InMemoryTrustedAdvisor::default().with_faults(faults.clone()));
         let execution_config = config.clone();
+        let registry = Arc::new(InMemoryAccounts::default().with_faults(faults.clone()));
         let account = "123456789012";
         let members = Arc::new(InMemoryMembers::new(
             account,
@@ -90,6 +93,7 @@ impl LocalLoop {
                 ops_center: ops_center.clone(),
                 tags: resource_tags.clone(),
                 gate: Arc::new(crate::ports::NoGate),
+                advisor: advisor.clone(),
             },
             clock.clone(),
             faults.clone(),
@@ -100,6 +104,8 @@ impl LocalLoop {
                 clock: clock.clone(),
                 rules: crate::finding::TrackingRules::default(),
                 parking: parked.clone(),
+                registry: registry.clone(),
+                seen: Default::default(),
             },
             results: ResultsHandler {
                 tracker: tracker.clone(),
@@ -140,6 +146,7 @@ impl LocalLoop {
             members,
             parked,
             advisor,
+            registry,
             faults,
             account: account.into(),
         }
@@ -155,6 +162,32 @@ impl LocalLoop {
             all_checks,
             account: self.account.clone(),
             rules: self.check_tracker.rules.clone(),
+            watched_since: None,
+        }
+    }
+
+    /// The findings sweep of every governed account (check-tracker's schedule): the hub's own
+    /// and each member's, each through its own Trusted Advisor, noted in the account registry.
+    pub fn accounts_sweep(&self, all_checks: bool) -> crate::reconcile::accounts::AccountsSweep {
+        let mut accounts = vec![self.account.clone()];
+        accounts.extend(
+            self.check_tracker
+                .rules
+                .governed_accounts
+                .iter()
+                .flatten()
+                .filter(|account| **account != self.account)
+                .cloned(),
+        );
+        crate::reconcile::accounts::AccountsSweep {
+            tracker: self.tracker.clone(),
+            mappings: self.mappings.clone(),
+            members: self.members.clone(),
+            registry: self.registry.clone(),
+            clock: self.clock.clone(),
+            all_checks,
+            rules: self.check_tracker.rules.clone(),
+            accounts,
         }
     }
 

@@ -30,6 +30,8 @@ pub const EPISODES_OPENED: &str = "EpisodesOpened";
 pub const EPISODES_FIXED: &str = "EpisodesFixed";
 pub const EPISODES_ESCALATED: &str = "EpisodesEscalated";
 pub const EPISODES_GONE: &str = "EpisodesGone";
+pub const ACCOUNTS_UNREACHABLE: &str = "AccountsUnreachable";
+pub const FINDINGS_MISSED_BY_EVENTS: &str = "FindingsMissedByEvents";
 pub const STARTS_HELD: &str = "StartsHeld";
 pub const AUTOMATIONS_STARTED: &str = "AutomationsStarted";
 pub const EXECUTIONS_SUCCEEDED: &str = "ExecutionsSucceeded";
@@ -77,6 +79,16 @@ pub const METRICS: &[Metric] = &[
         name: EPISODES_GONE,
         unit: "Count",
         meaning: "Episodes ended because their account left the organisation, or was suspended or closed.",
+    },
+    Metric {
+        name: ACCOUNTS_UNREACHABLE,
+        unit: "Count",
+        meaning: "Governed accounts a findings sweep could not act in (member role missing or refusing the hub), once per account per sweep: their episodes are held.",
+    },
+    Metric {
+        name: FINDINGS_MISSED_BY_EVENTS,
+        unit: "Count",
+        meaning: "Flagged resources a findings sweep found that Trusted Advisor refreshed while the account was watched and no event brought: the account's event path is broken.",
     },
     Metric {
         name: STARTS_HELD,

@@ -16,6 +16,7 @@ use aws_smithy_types::error::ErrorMetadata;
 use std::sync::Arc;
 use tarem_shared::aws::members::StsMembers;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
+use tarem_shared::aws::support::SupportTrustedAdvisor;
 use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::error::ErrorKind;
 use tarem_shared::ports::{MemberClients, MemberReach, Members, NoGate};
@@ -69,6 +70,7 @@ fn members_with(client: Client, organizations: aws_sdk_organizations::Client) ->
         ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&base))),
         tags: Arc::new(TaggingResourceTags::new(&base)),
         gate: Arc::new(NoGate),
+        advisor: Arc::new(SupportTrustedAdvisor::for_config(&base)),
     };
     StsMembers::with_clients(client, organizations, &base, HUB, home)
 }

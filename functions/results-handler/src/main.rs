@@ -20,6 +20,7 @@ use tarem_shared::aws::members::StsMembers;
 use tarem_shared::aws::sdk_config;
 use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter, SsmParameterKillSwitch};
+use tarem_shared::aws::support::SupportTrustedAdvisor;
 use tarem_shared::aws::tagging::TaggingResourceTags;
 use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, Settings};
@@ -90,6 +91,8 @@ async fn main() -> Result<(), Error> {
                 ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
                 tags: Arc::new(TaggingResourceTags::new(&sdk)),
                 gate: Arc::new(NoGate),
+                // Built for the account's clients; the findings sweep (check-tracker) reads it.
+                advisor: Arc::new(SupportTrustedAdvisor::for_config(&sdk)),
             },
         )),
         kill_switch: Arc::new(SsmParameterKillSwitch::new(

@@ -2,10 +2,10 @@
 
 use super::{AwsArgs, Output, print_json};
 use crate::CliError;
-use crate::accounts::{coverage, text};
+use crate::accounts::{coverage, text, with_registry};
 use crate::stack::StackArgs;
-use tarem_shared::aws::dynamodb::DynamoExecutions;
-use tarem_shared::ports::ExecutionStore;
+use tarem_shared::aws::dynamodb::{DynamoAccounts, DynamoExecutions};
+use tarem_shared::ports::AccountRegistry;
 
 #[derive(clap::Args)]
 pub struct AccountsArgs {
@@ -30,7 +30,7 @@ pub async fn run(args: AccountsArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| stack.execution_table());
     let target = args.aws.dynamodb_target(&sdk, &table);
     let executions = DynamoExecutions::new(args.aws.dynamodb(&sdk), &table);
-    let episodes = read_episodes(&executions)
+    let episodes = super::episodes::read_episodes(&executions)
         .await
         .map_err(|error| CliError::from(error).at(&target))?;
     // Without a stack (a local table) no account is known to be the hub: every account the
@@ -44,31 +44,26 @@ pub async fn run(args: AccountsArgs) -> Result<(), CliError> {
             .into_iter()
             .collect(),
     };
-    let lines = coverage(
+    let mut lines = coverage(
         stack.account(),
         &members,
         &episodes,
         chrono::Utc::now().timestamp(),
     );
+    let registry = DynamoAccounts::new(args.aws.dynamodb(&sdk), &table);
+    let mut records = vec![];
+    for line in &lines {
+        records.extend(
+            registry
+                .get(&line.account)
+                .await
+                .map_err(|error| CliError::from(error).at(&target))?,
+        );
+    }
+    with_registry(&mut lines, &records);
     match args.output {
         Output::Json => print_json(&lines),
         Output::Text => crate::out!("{}", text(&lines)),
     }
     Ok(())
-}
-
-/// Every episode the execution table keeps, page by page.
-pub(super) async fn read_episodes(
-    executions: &DynamoExecutions,
-) -> Result<Vec<tarem_shared::episode::Episode>, tarem_shared::error::PortError> {
-    let mut episodes = vec![];
-    let mut after = None;
-    loop {
-        let page = executions.episodes(after.as_deref(), 500).await?;
-        episodes.extend(page.episodes);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(episodes),
-        }
-    }
 }

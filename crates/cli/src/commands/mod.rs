@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod completions;
 pub mod dlq;
 pub mod doctor;
+mod episodes;
 pub mod mapping;
 pub mod plan;
 pub mod reconcile;

@@ -71,6 +71,8 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
             home_region: AwsArgs::region_of(&sdk),
             ..Default::default()
         },
+        // An operator's sweep of one account: what the events missed is the schedule's to count.
+        watched_since: None,
     };
     crate::output::progress("reading Trusted Advisor's results (one call per check)…");
     let report = sweep.sweep(args.dry_run).await?;

@@ -71,7 +71,7 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
     }
     let home = stack.account().unwrap_or_default().to_owned();
     let read = async {
-        let mut episodes = super::accounts::read_episodes(&executions).await?;
+        let mut episodes = super::episodes::read_episodes(&executions).await?;
         if let Some(account) = &args.account {
             episodes.retain(|e| e.account.as_deref().unwrap_or(&home) == account);
         }

@@ -9,9 +9,10 @@
 
 use super::errors::port_error;
 use super::ssm::{SsmAutomation, SsmOpsCenter};
+use super::support::SupportTrustedAdvisor;
 use super::tagging::TaggingResourceTags;
 use crate::error::{ErrorKind, PortError};
-use crate::ports::{MemberClients, MemberGate, MemberReach, Members, gate_refusal};
+use crate::ports::{MemberClients, MemberGate, MemberParameters, MemberReach, Members};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -128,6 +129,7 @@ impl StsMembers {
             ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
             tags: Arc::new(TaggingResourceTags::new(&config)),
             gate: Arc::new(SsmMemberGate { client: ssm }),
+            advisor: Arc::new(SupportTrustedAdvisor::for_config(&config)),
         };
         let until = expires
             .checked_sub(RENEW_BEFORE)
@@ -227,7 +229,7 @@ pub const MEMBER_VERSION_PARAMETER: &str = "/tarem/member/version";
 
 #[async_trait]
 impl MemberGate for SsmMemberGate {
-    async fn refusal(&self) -> Result<Option<String>, PortError> {
+    async fn parameters(&self) -> Result<MemberParameters, PortError> {
         let answer = self
             .client
             .get_parameters()
@@ -244,9 +246,9 @@ impl MemberGate for SsmMemberGate {
                 .and_then(|p| p.value())
                 .map(str::to_owned)
         };
-        Ok(gate_refusal(
-            value(MEMBER_PAUSED_PARAMETER).as_deref(),
-            value(MEMBER_VERSION_PARAMETER).as_deref(),
-        ))
+        Ok(MemberParameters {
+            paused: value(MEMBER_PAUSED_PARAMETER),
+            version: value(MEMBER_VERSION_PARAMETER),
+        })
     }
 }

@@ -3,10 +3,11 @@
 use crate::clock::Clock;
 use crate::error::PortError;
 use crate::finding::{Finding, Rejection, TrackingRules, finding_from_event};
-use crate::ports::{ParkingLot, Target};
+use crate::ports::{AccountRegistry, ParkingLot, Target};
 use crate::ports::{TrackerStore, WriteOutcome};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 
 pub struct CheckTracker {
@@ -16,6 +17,36 @@ pub struct CheckTracker {
     pub rules: TrackingRules,
     /// Where unusable events go, with their reason (the function's failure queue).
     pub parking: Arc<dyn ParkingLot>,
+    /// Where each account's latest event is noted ([`EventsSeen`]).
+    pub registry: Arc<dyn AccountRegistry>,
+    pub seen: EventsSeen,
+}
+
+/// How often one function instance notes an account's latest event: "the last event seen" is
+/// known to within this, for one registry write per account per instance per period, not one
+/// per event.
+pub const EVENT_NOTE_SECONDS: i64 = 3600;
+
+/// The accounts this instance has noted an event of, and when.
+#[derive(Default)]
+pub struct EventsSeen {
+    noted: Mutex<HashMap<String, i64>>,
+}
+
+impl EventsSeen {
+    /// Whether an event of `account` at `now` is worth noting: none noted by this instance
+    /// within [`EVENT_NOTE_SECONDS`].
+    fn due(&self, account: &str, now: i64) -> bool {
+        let noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+        noted
+            .get(account)
+            .is_none_or(|at| now - at >= EVENT_NOTE_SECONDS)
+    }
+
+    fn noted(&self, account: &str, now: i64) {
+        let mut noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+        noted.insert(account.to_owned(), now);
+    }
 }
 
 /// What happened to one event.
@@ -83,6 +114,7 @@ impl CheckTracker {
                 return Ok(Tracked::Rejected(rejection));
             }
         };
+        self.note_event(&finding).await;
         let span = tracing::info_span!(
             "finding",
             findingKey = %finding.hash_key,
@@ -137,6 +169,26 @@ impl CheckTracker {
             }
         };
         Ok(tracked)
+    }
+}
+
+impl CheckTracker {
+    /// Notes in the registry that the finding's account is heard from. Best effort: the finding
+    /// is what matters, and a note that fails is tried again at the account's next event.
+    async fn note_event(&self, finding: &Finding) {
+        let Some(account) = finding.account_id.as_deref() else {
+            return;
+        };
+        let now = self.clock.now().timestamp();
+        if !self.seen.due(account, now) {
+            return;
+        }
+        match self.registry.saw_event(account, now).await {
+            Ok(()) => self.seen.noted(account, now),
+            Err(error) => {
+                tracing::warn!(%account, %error, "the account's latest event could not be noted; tried again at its next event");
+            }
+        }
     }
 }
 

@@ -5,11 +5,12 @@
 //! member template too old.
 
 use super::{
-    Faults, InMemoryAutomation, InMemoryOpsCenter, InMemoryResourceTags, WithFaults, lock,
+    Faults, InMemoryAutomation, InMemoryOpsCenter, InMemoryResourceTags, InMemoryTrustedAdvisor,
+    WithFaults, lock,
 };
 use crate::clock::Clock;
 use crate::error::PortError;
-use crate::ports::{MemberClients, MemberGate, MemberReach, Members, gate_refusal};
+use crate::ports::{MemberClients, MemberGate, MemberParameters, MemberReach, Members};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -52,6 +53,8 @@ pub struct InMemoryMember {
     pub automation: Arc<InMemoryAutomation>,
     pub ops_center: Arc<InMemoryOpsCenter>,
     pub tags: Arc<InMemoryResourceTags>,
+    /// The account's Trusted Advisor (what its reconcile reads).
+    pub advisor: Arc<InMemoryTrustedAdvisor>,
     account: Arc<Mutex<MemberAccount>>,
 }
 
@@ -72,6 +75,7 @@ impl InMemoryMember {
             ops_center: self.ops_center.clone(),
             tags: self.tags.clone(),
             gate: Arc::new(Gate(self.account.clone())),
+            advisor: self.advisor.clone(),
         }
     }
 }
@@ -80,12 +84,12 @@ struct Gate(Arc<Mutex<MemberAccount>>);
 
 #[async_trait]
 impl MemberGate for Gate {
-    async fn refusal(&self) -> Result<Option<String>, PortError> {
+    async fn parameters(&self) -> Result<MemberParameters, PortError> {
         let account = lock(&self.0).clone();
-        Ok(gate_refusal(
-            Some(&account.paused),
-            account.version.as_deref(),
-        ))
+        Ok(MemberParameters {
+            paused: Some(account.paused),
+            version: account.version,
+        })
     }
 }
 
@@ -134,6 +138,9 @@ impl InMemoryMembers {
                     ),
                     tags: Arc::new(
                         InMemoryResourceTags::default().with_faults(self.faults.clone()),
+                    ),
+                    advisor: Arc::new(
+                        InMemoryTrustedAdvisor::default().with_faults(self.faults.clone()),
                     ),
                     account: Arc::new(Mutex::new(MemberAccount::default())),
                 })

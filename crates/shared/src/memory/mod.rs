@@ -7,6 +7,7 @@
 //! [`ssm`] (OpsCenter, Automation, the kill switch), [`tagging`], [`sqs`] and [`support`].
 //! Behind the `memory` feature: the Lambda binaries do not carry them.
 
+mod accounts;
 mod dynamodb;
 mod members;
 mod sqs;
@@ -14,6 +15,7 @@ mod ssm;
 mod support;
 mod tagging;
 
+pub use accounts::InMemoryAccounts;
 pub use dynamodb::{
     InMemoryCounters, InMemoryExecutions, InMemoryLocks, InMemoryMappings, InMemoryTracker,
 };
@@ -93,6 +95,12 @@ pub const OPERATIONS: &[&str] = &[
     "tags.tags",
     "queue.park",
     "queue.release",
+    "accounts.record_sweep",
+    "accounts.saw_event",
+    "accounts.get",
+    "members.assume_role",
+    "advisor.checks",
+    "advisor.check_result",
 ];
 
 /// Adapters that take part in fault injection.
@@ -127,7 +135,8 @@ with_faults!(
     InMemoryOpsCenter,
     InMemoryResourceTags,
     InMemoryQueue,
-    InMemoryTrustedAdvisor
+    InMemoryTrustedAdvisor,
+    InMemoryAccounts
 );
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -3,7 +3,7 @@
 //! through the member's `tarem-member` role (the AWS adapter: `crate::aws::members`); a stack that
 //! governs only itself is the organisation of one, reached with its own clients ([`OwnAccount`]).
 
-use super::{Automation, OpsCenter, ResourceTags};
+use super::{Automation, OpsCenter, ResourceTags, TrustedAdvisor};
 use crate::error::PortError;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub struct MemberClients {
     pub tags: Arc<dyn ResourceTags>,
     /// The account's own stop, read before each start there.
     pub gate: Arc<dyn MemberGate>,
+    /// The account's Trusted Advisor results, for its reconcile.
+    pub advisor: Arc<dyn TrustedAdvisor>,
 }
 
 /// Whether the stack can reach an account now.
@@ -61,12 +63,38 @@ pub trait Members: Send + Sync {
     async fn reach(&self, account: Option<&str>) -> Result<MemberReach, PortError>;
 }
 
+/// A member's own parameters, as its member template and its owner left them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberParameters {
+    /// `/tarem/member/paused`.
+    pub paused: Option<String>,
+    /// `/tarem/member/version` (`None`: missing, a template from before versions).
+    pub version: Option<String>,
+}
+
+impl MemberParameters {
+    /// Why no start may happen in the account now ([`gate_refusal`]).
+    pub fn refusal(&self) -> Option<String> {
+        gate_refusal(self.paused.as_deref(), self.version.as_deref())
+    }
+
+    /// The account's owner paused tarem there.
+    pub fn is_paused(&self) -> bool {
+        is_paused(self.paused.as_deref())
+    }
+}
+
 /// An account owner's stop on tarem's starts there.
 #[async_trait]
 pub trait MemberGate: Send + Sync {
+    /// The member's parameters, read now (one call).
+    async fn parameters(&self) -> Result<MemberParameters, PortError>;
+
     /// Why no start may happen in the account now (its owner paused tarem, or its member template
     /// is older than this code needs); `None` when starts may go ahead.
-    async fn refusal(&self) -> Result<Option<String>, PortError>;
+    async fn refusal(&self) -> Result<Option<String>, PortError> {
+        Ok(self.parameters().await?.refusal())
+    }
 }
 
 /// The stop of an account whose owner is the stack itself: none (the stack's kill switch is its
@@ -75,8 +103,12 @@ pub struct NoGate;
 
 #[async_trait]
 impl MemberGate for NoGate {
-    async fn refusal(&self) -> Result<Option<String>, PortError> {
-        Ok(None)
+    async fn parameters(&self) -> Result<MemberParameters, PortError> {
+        // The stack's own account has no member template: nothing paused, this code's version.
+        Ok(MemberParameters {
+            paused: None,
+            version: Some(MEMBER_TEMPLATE_VERSION.to_string()),
+        })
     }
 }
 
@@ -91,6 +123,7 @@ impl OwnAccount {
         automation: Arc<dyn Automation>,
         ops_center: Arc<dyn OpsCenter>,
         tags: Arc<dyn ResourceTags>,
+        advisor: Arc<dyn TrustedAdvisor>,
     ) -> Self {
         Self {
             clients: MemberClients {
@@ -98,6 +131,7 @@ impl OwnAccount {
                 ops_center,
                 tags,
                 gate: Arc::new(NoGate),
+                advisor,
             },
         }
     }
@@ -114,7 +148,7 @@ impl Members for OwnAccount {
 /// `/tarem/member/version` (`None`: missing, a template from before versions). One place, for
 /// both the AWS adapter and the in-memory one.
 pub fn gate_refusal(paused: Option<&str>, version: Option<&str>) -> Option<String> {
-    if paused.is_some_and(|value| value.trim().eq_ignore_ascii_case("on")) {
+    if is_paused(paused) {
         return Some(
             "the account's owner paused tarem here (/tarem/member/paused is `on`)".to_owned(),
         );
@@ -127,6 +161,10 @@ pub fn gate_refusal(paused: Option<&str>, version: Option<&str>) -> Option<Strin
             version.map_or("(none)".to_owned(), |v| format!("{:?}", v.trim()))
         )),
     }
+}
+
+fn is_paused(paused: Option<&str>) -> bool {
+    paused.is_some_and(|value| value.trim().eq_ignore_ascii_case("on"))
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod accounts;
 mod members;
 mod replay;
 mod ssm;
+pub use accounts::*;
 pub use members::*;
 pub use replay::*;
 pub use ssm::*;

@@ -7,16 +7,18 @@
 //! - Execution: rows keyed by `automationExecutionId`. The same table holds each finding's
 //!   episode under `finding#<finding key>` (written with a version condition: the claim that
 //!   makes each start happen once), the named counters (`breaker#…`, `opsitems#…`) and the
-//!   episode sweep's cursor (`sweep#episodes`) and the resource locks (`lock#…`: one runbook per
-//!   resource at a time). Rows, counters and closed episodes carry
+//!   episode sweep's cursor (`sweep#episodes`), the resource locks (`lock#…`: one runbook per
+//!   resource at a time) and the account registry (`account#<id>`). Rows, counters and closed episodes carry
 //!   `expiresAt` (TTL, epoch seconds); open episodes do not.
 
+mod accounts;
 mod counters;
 mod executions;
 mod locks;
 mod mappings;
 mod tracker;
 
+pub use accounts::DynamoAccounts;
 pub use counters::DynamoCounters;
 pub use executions::DynamoExecutions;
 pub use locks::{DynamoLocks, lock_item_key};

@@ -116,6 +116,23 @@ pub const ADAPTERS: &[(&str, &[Grant])] = &[
         ],
     ),
     (
+        "DynamoAccounts",
+        &[
+            grant(
+                "dynamodb:UpdateItem",
+                On::ExecutionTable,
+                &["record_sweep", "saw_event"],
+                "the account registry: each account's latest sweep and latest event",
+            ),
+            grant(
+                "dynamodb:GetItem",
+                On::ExecutionTable,
+                &["get"],
+                "an account's record (its first sweep: what its events should have brought since)",
+            ),
+        ],
+    ),
+    (
         "DynamoLocks",
         &[
             grant(

@@ -98,7 +98,8 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
         "check-tracker",
         &[
             "handlers/check_tracker.rs",
-            "reconcile.rs",
+            "reconcile/mod.rs",
+            "reconcile/accounts.rs",
             "handlers/mod.rs",
         ],
         &[
@@ -109,10 +110,20 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
             ),
             ("DynamoMappings", "mappings", &["check_names"]),
             (
+                "DynamoAccounts",
+                "registry",
+                &["record_sweep", "saw_event", "get"],
+            ),
+            (
                 "SupportTrustedAdvisor",
                 "advisor",
                 &["checks", "check_result"],
             ),
+            ("StsMembers", "members", &["reach"]),
+            // Built for the account's clients; never called here.
+            ("SsmAutomation", "automation", &[]),
+            ("SsmOpsCenter", "ops_center", &[]),
+            ("TaggingResourceTags", "tags", &[]),
             ("SqsQueue", "parking", &["park"]),
         ],
     ),
@@ -124,6 +135,7 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
             "handlers/start.rs",
             "handlers/sweep.rs",
             "handlers/common.rs",
+            "handlers/outcome.rs",
             "handlers/mod.rs",
         ],
         &[
@@ -169,12 +181,18 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
             ),
             ("TaggingResourceTags", "tags", &["tags"]),
             ("StsMembers", "members", &["reach"]),
+            // Built for the account's clients; never called here.
+            ("SupportTrustedAdvisor", "advisor", &[]),
             ("SqsQueue", "parking", &["park"]),
         ],
     ),
     (
         "automation-execution-handler",
-        &["handlers/executions.rs", "handlers/mod.rs"],
+        &[
+            "handlers/executions.rs",
+            "handlers/outcome.rs",
+            "handlers/mod.rs",
+        ],
         &[
             ("DynamoTracker", "tracker", &["get"]),
             (
@@ -194,6 +212,7 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
             ("StsMembers", "members", &["reach"]),
             // Built for the account's clients; never called here.
             ("TaggingResourceTags", "tags", &[]),
+            ("SupportTrustedAdvisor", "advisor", &[]),
             ("SqsQueue", "parking", &["park"]),
         ],
     ),

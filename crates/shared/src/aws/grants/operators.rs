@@ -97,7 +97,7 @@ pub const CLI: &[Command] = &[
     ),
     (
         "status",
-        &["commands/status.rs", "commands/accounts.rs", "stack.rs"],
+        &["commands/status.rs", "commands/episodes.rs", "stack.rs"],
         &[
             ("DynamoExecutions", "executions", &["episodes"]),
             ("DynamoCounters", "counters", &["value"]),
@@ -107,8 +107,11 @@ pub const CLI: &[Command] = &[
     ),
     (
         "accounts",
-        &["commands/accounts.rs", "stack.rs"],
-        &[("DynamoExecutions", "executions", &["episodes"])],
+        &["commands/accounts.rs", "commands/episodes.rs", "stack.rs"],
+        &[
+            ("DynamoExecutions", "executions", &["episodes"]),
+            ("DynamoAccounts", "registry", &["get"]),
+        ],
         &[DESCRIBE_STACK],
     ),
     (

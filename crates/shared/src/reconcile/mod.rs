@@ -11,6 +11,8 @@
 //! classic check, no ID, ARN or Name column) is skipped: its events may name the item by a
 //! `resource_id` the API does not give, and tracking both would split one finding in two.
 
+pub mod accounts;
+
 use crate::clock::Clock;
 use crate::error::{ErrorKind, PortError};
 use crate::finding::{
@@ -141,7 +143,16 @@ pub struct SweepReport {
     /// Mapped checks Trusted Advisor does not know (a typo, or a check it retired): never swept,
     /// and never remediated.
     pub unknown_mapped_checks: Vec<String>,
+    /// Flagged resources the swept checks' results hold.
+    pub flagged: usize,
+    /// Of the written ones, those Trusted Advisor refreshed while the account was already
+    /// watched and that no event brought: the account's event path is broken.
+    pub missed_by_events: Vec<String>,
 }
+
+/// How long after a result an event may still be on its way: a resource the sweep writes from a
+/// result younger than this is not counted as missed by events.
+pub const EVENT_GRACE_MINUTES: i64 = 5;
 
 pub struct FindingsSweep {
     pub tracker: Arc<dyn TrackerStore>,
@@ -154,6 +165,10 @@ pub struct FindingsSweep {
     pub account: String,
     /// The same normalisation rules check-tracker applies to events.
     pub rules: TrackingRules,
+    /// Since when the account has been swept (its first reconcile): a flagged resource from a
+    /// later result that only the sweep brings was missed by the events. `None`: not known, so
+    /// nothing is counted as missed (a first sweep finds what was flagged before any event).
+    pub watched_since: Option<DateTime<Utc>>,
 }
 
 fn describe(finding: &Finding) -> String {
@@ -167,6 +182,17 @@ impl FindingsSweep {
     /// One sweep. `Err` only for a retryable failure (the scheduled invocation is retried); no
     /// support plan is reported in the result, not as an error, so the schedule does not loop.
     pub async fn sweep(&self, dry_run: bool) -> Result<SweepReport, PortError> {
+        let pending = pending_flagged(&*self.tracker).await?;
+        self.sweep_with(dry_run, &pending).await
+    }
+
+    /// One sweep, given the flagged rows still pending their check (every account's: an
+    /// organisation's sweep reads them once, [`pending_flagged`]).
+    pub async fn sweep_with(
+        &self,
+        dry_run: bool,
+        pending: &[Finding],
+    ) -> Result<SweepReport, PortError> {
         let mut report = SweepReport::default();
         let checks = match self.advisor.checks().await {
             Ok(checks) => checks,
@@ -195,7 +221,10 @@ impl FindingsSweep {
             }
         }
         let now = self.clock.now();
-        let pending = self.pending_flagged().await?;
+        let pending: Vec<&Finding> = pending
+            .iter()
+            .filter(|row| row.account_id.as_deref() == Some(self.account.as_str()))
+            .collect();
         for check in &checks {
             if wanted
                 .as_ref()
@@ -219,6 +248,22 @@ impl FindingsSweep {
                 ));
                 continue;
             };
+            // The rows the tracker holds flagged, from its sparse flagged index (the reads grow
+            // with the check's flagged rows, not with the table) and the pending ones.
+            let tracked = self
+                .tracker
+                .flagged_keys(Some(&self.account), &check.name)
+                .await?;
+            let tracked_flagged: HashSet<&str> = tracked
+                .iter()
+                .map(|key| key.hash_key.as_str())
+                .chain(
+                    pending
+                        .iter()
+                        .filter(|row| row.check_name == check.name)
+                        .map(|row| row.hash_key.as_str()),
+                )
+                .collect();
             let mut flagged_keys = HashSet::new();
             // A flagged resource nobody can identify: the sweep cannot tell which rows are
             // still flagged, so it clears none of this check's.
@@ -248,7 +293,15 @@ impl FindingsSweep {
                     continue;
                 }
                 flagged_keys.insert(finding.hash_key.clone());
-                self.apply(finding, dry_run, false, &mut report).await?;
+                report.flagged += 1;
+                // Flagged now and not before: Trusted Advisor sent an event for that change.
+                let missed = !tracked_flagged.contains(finding.hash_key.as_str())
+                    && self.missed_by_events(result_time, now);
+                let described = describe(&finding);
+                if self.apply(finding, dry_run, false, &mut report).await? && missed {
+                    tracing::warn!(account = %self.account, finding = %described, metric = "reconcile.missed_by_events", "a flagged resource no event brought: the account's event path is broken");
+                    report.missed_by_events.push(described);
+                }
             }
             if unidentified > 0 {
                 report.skipped_checks.push(format!(
@@ -257,20 +310,16 @@ impl FindingsSweep {
                 ));
                 continue;
             }
-            // The rows the tracker holds flagged, from its sparse flagged index: the reads grow
-            // with the check's flagged rows, not with the table. Only those Trusted Advisor no
-            // longer flags are read whole, to be cleared.
+            // Only the tracked flagged rows Trusted Advisor no longer flags are read whole, to be
+            // cleared.
             let mut rows: Vec<Finding> = pending
                 .iter()
                 .filter(|row| row.check_name == check.name)
                 .filter(|row| !flagged_keys.contains(&row.hash_key))
-                .cloned()
+                .map(|row| (*row).clone())
                 .collect();
-            for key in self
-                .tracker
-                .flagged_keys(Some(&self.account), &check.name)
-                .await?
-                .into_iter()
+            for key in tracked
+                .iter()
                 .filter(|key| !flagged_keys.contains(&key.hash_key))
             {
                 rows.extend(self.tracker.get(&key.hash_key, &key.resource).await?);
@@ -289,32 +338,14 @@ impl FindingsSweep {
         Ok(report)
     }
 
-    /// The flagged rows of this account whose latest write is still pending its check (not yet
-    /// in the flagged part of the work index): written in the last minutes, a few.
-    async fn pending_flagged(&self) -> Result<Vec<Finding>, PortError> {
-        let mut rows = vec![];
-        for shard in 0..crate::ports::DUE_SHARDS {
-            let mut after = None;
-            loop {
-                let page = self
-                    .tracker
-                    .pending(shard, i64::MAX, after.as_deref(), 100)
-                    .await?;
-                for key in &page.items {
-                    if let Some(row) = self.tracker.get(&key.hash_key, &key.resource).await?
-                        && row.resource_status.is_flagged()
-                        && row.account_id.as_deref() == Some(self.account.as_str())
-                    {
-                        rows.push(row);
-                    }
-                }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
-            }
-        }
-        Ok(rows)
+    /// Whether a resource the sweep writes from a result of `result_time` should have come as an
+    /// event: the result is from after the account's first sweep, and old enough that its event
+    /// would have arrived.
+    fn missed_by_events(&self, result_time: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        self.watched_since.is_some_and(|since| {
+            result_time > since
+                && result_time <= now - chrono::Duration::minutes(EVENT_GRACE_MINUTES)
+        })
     }
 
     async fn apply(
@@ -323,7 +354,7 @@ impl FindingsSweep {
         dry_run: bool,
         clearing: bool,
         report: &mut SweepReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<bool, PortError> {
         // A dry run asks what the conditional write would do: replace a row earlier in the order
         // with another state.
         let changes = if dry_run {
@@ -344,6 +375,32 @@ impl FindingsSweep {
             (true, false) => report.written.push(describe(&finding)),
             (false, _) => report.unchanged += 1,
         }
-        Ok(())
+        Ok(changes)
     }
+}
+
+/// The flagged rows, of every account, whose latest write is still pending its check (not yet
+/// in the flagged part of the work index): written in the last minutes, a few.
+pub async fn pending_flagged(tracker: &dyn TrackerStore) -> Result<Vec<Finding>, PortError> {
+    let mut rows = vec![];
+    for shard in 0..crate::ports::DUE_SHARDS {
+        let mut after = None;
+        loop {
+            let page = tracker
+                .pending(shard, i64::MAX, after.as_deref(), 100)
+                .await?;
+            for key in &page.items {
+                if let Some(row) = tracker.get(&key.hash_key, &key.resource).await?
+                    && row.resource_status.is_flagged()
+                {
+                    rows.push(row);
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(rows)
 }
