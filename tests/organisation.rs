@@ -537,3 +537,50 @@ async fn the_hubs_own_refresh_heard_on_both_buses_starts_once() {
     assert_eq!(local.ops_center.items().len(), 1);
     assert!(pipeline.parked.is_empty(), "{:?}", pipeline.parked);
 }
+
+#[tokio::test]
+async fn a_mapping_scoped_to_some_accounts_tracks_only_in_the_others() {
+    let (local, _) = organisation();
+    // As a hand-written `aws dynamodb put-item` gives it: one string of ids.
+    let mut scoped = sg_mapping_passing(MEMBER_ROLE);
+    scoped["accounts"] = json!({ "S": format!("{A}, {B}") });
+    local.mappings.put(&scoped).unwrap();
+    for account in [A, B, C] {
+        deliver(&local, &member_event(account, "sg-1", "Red", 0)).await;
+    }
+    for account in [A, B] {
+        let member = local.members.member(account).unwrap();
+        assert_eq!(
+            member.automation.executions().len(),
+            1,
+            "{account} in scope"
+        );
+    }
+    let c = local.members.member(C).unwrap();
+    assert!(
+        c.automation.executions().is_empty(),
+        "C is outside the scope"
+    );
+    assert!(c.ops_center.items().is_empty(), "tracked only: no OpsItem");
+    let episode = episode_of(&local, C, "sg-1");
+    match &episode.stage {
+        Stage::Flagged { reason } => {
+            assert!(reason.contains("scoped to accounts"), "{reason}");
+            assert!(reason.contains(C), "{reason}");
+        }
+        other => panic!("C's episode: {other:?}"),
+    }
+    // The hub's own finding is outside a scope that does not list the hub.
+    local
+        .mappings
+        .put(&{
+            let mut hub_scoped = sg_mapping();
+            hub_scoped["accounts"] = json!({ "L": [{ "S": A }] });
+            hub_scoped
+        })
+        .unwrap();
+    let mut own = ta_event(SG_CHECK, &sg_arn("sg-7"), "Red", at(0));
+    own["account"] = json!("123456789012");
+    deliver(&local, &own).await;
+    assert!(local.automation.executions().is_empty());
+}

@@ -130,6 +130,23 @@ pub fn effective_mode(
     }
 }
 
+/// Why the mapping does not act on a finding of `account` (`None`: the stack's own): its
+/// `accounts` scope leaves the account out. The finding is tracked only there.
+pub fn out_of_scope(
+    mapping: &Mapping,
+    account: Option<&str>,
+    home: Option<&str>,
+) -> Option<String> {
+    let scope = mapping.accounts.as_ref()?;
+    let account = account.or(home)?;
+    (!scope.contains(account)).then(|| {
+        format!(
+            "the mapping is scoped to accounts {}; {account} is outside it, so its findings are tracked only",
+            scope.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
 /// Whether the resource's tags are needed to decide the mode (they cost a Tagging API call).
 pub fn needs_tags(mapping: &Mapping, opt_in: &OptIn) -> bool {
     mapping.mode_tag_key.is_some()

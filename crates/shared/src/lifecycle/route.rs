@@ -9,7 +9,7 @@ use crate::episode::{Attempt, Episode, Stage};
 use crate::finding::{Finding, Status, format_time};
 use crate::mapping::Mode;
 use crate::ports::StartAutomation;
-use crate::safety::{UnmappedOpsItems, effective_mode, needs_tags};
+use crate::safety::{UnmappedOpsItems, effective_mode, needs_tags, out_of_scope};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
@@ -18,7 +18,15 @@ impl Lifecycle<'_> {
     pub(super) fn route(&self, row: &Finding, facts: &Facts<'_>) -> Result<Route, Need> {
         let safety = &self.config.safety;
         let mapping = facts.mapping.ok_or(Need::Mapping)?;
+        let scope = |mapping| {
+            out_of_scope(
+                mapping,
+                row.account_id.as_deref(),
+                safety.home_account.as_deref(),
+            )
+        };
         let (mode, note) = match mapping {
+            Some(Ok(mapping)) if scope(mapping).is_some() => (Mode::Inactive, scope(mapping)),
             Some(Ok(mapping)) => {
                 let empty = BTreeMap::new();
                 let tags = if needs_tags(mapping, &safety.opt_in) && row.resource_arn().is_some() {

@@ -80,13 +80,20 @@ pub struct MappingItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub mode_tag_key: Option<String>,
+    /// The accounts the mapping remediates in (absent: every governed account).
+    #[serde(
+        default,
+        deserialize_with = "field::accounts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub accounts: Option<Vec<String>>,
     /// The operator's annotations ([`ANNOTATION_PREFIX`]), kept as they are.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }
 
 /// The attributes tarem reads, by their stored names.
-pub const ATTRIBUTES: [&str; 10] = [
+pub const ATTRIBUTES: [&str; 11] = [
     "checkName",
     "ssmAutomationDocument",
     "documentVersion",
@@ -97,6 +104,7 @@ pub const ATTRIBUTES: [&str; 10] = [
     "maxAttempts",
     "coolDownMinutes",
     "modeTagKey",
+    "accounts",
 ];
 
 /// An operator's own annotation on a mapping item (`x-owner`, `x-ticket`): kept as it is, read
@@ -300,6 +308,7 @@ impl MappingItem {
                     max_attempts: self.max_attempts,
                     cool_down_minutes: self.cool_down_minutes,
                     mode_tag_key: self.mode_tag_key,
+                    accounts: self.accounts.map(|accounts| accounts.into_iter().collect()),
                 })
             }
             _ => Err(problems),
@@ -405,6 +414,46 @@ mod field {
                 Some(&other),
             ))),
         }
+    }
+
+    /// A list of account ids (or one string of them, comma or space separated, for a
+    /// hand-written `put-item`): the mapping's scope. An OU id is refused by name, not ignored.
+    pub fn accounts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+        let expected = "a list of 12-digit account ids";
+        let entries: Vec<String> = match read(d)? {
+            Value::Null => return Ok(None),
+            Value::String(text) => text
+                .split([',', ' '])
+                .filter(|part| !part.trim().is_empty())
+                .map(|part| part.trim().to_owned())
+                .collect(),
+            Value::Array(values) => values
+                .iter()
+                .map(|value| match value {
+                    Value::String(text) => Ok(text.trim().to_owned()),
+                    other => Err(D::Error::custom(describe_expected(expected, Some(other)))),
+                })
+                .collect::<Result<_, _>>()?,
+            other => return Err(D::Error::custom(describe_expected(expected, Some(&other)))),
+        };
+        if entries.is_empty() {
+            return Err(D::Error::custom(
+                "is empty: the mapping would remediate nowhere; leave it out for every governed account, or set mode inactive",
+            ));
+        }
+        for entry in &entries {
+            if entry.starts_with("ou-") || entry.starts_with("r-") {
+                return Err(D::Error::custom(format!(
+                    "names {entry:?}, an organisational unit: tarem scopes a mapping to accounts only (list the unit's accounts)"
+                )));
+            }
+            if entry.len() != 12 || !entry.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(D::Error::custom(format!(
+                    "must list 12-digit account ids, found {entry:?}"
+                )));
+            }
+        }
+        Ok(Some(entries))
     }
 
     pub fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {

@@ -184,6 +184,21 @@ fn mode_wins_over_automation_status_and_limits_are_checked() {
         (Some(1), Some(90))
     );
     assert_eq!(limits.mode_tag_key.as_deref(), Some("tarem-sg-mode"));
+    // The account scope: a list, or one string of ids for a hand-written put-item.
+    let scoped = with(json!({"accounts": ["111122223333", "444455556666"]})).unwrap();
+    let listed = with(json!({"accounts": "111122223333, 444455556666"})).unwrap();
+    assert_eq!(scoped.accounts, listed.accounts);
+    assert_eq!(scoped.accounts.unwrap().len(), 2);
+    for (bad, says) in [
+        (json!([]), "remediate nowhere"),
+        (json!(["ou-ab12-cdef3456"]), "organisational unit"),
+        (json!(["1111-2222-3333"]), "12-digit"),
+        (json!([111122223333u64]), "a list of 12-digit account ids"),
+    ] {
+        let error = with(json!({ "accounts": bad })).unwrap_err();
+        assert_eq!(error.field, "accounts");
+        assert!(error.problem.contains(says), "{bad}: {error}");
+    }
     assert_eq!(with(json!({"mode": "yolo"})).unwrap_err().field, "mode");
     assert_eq!(
         with(json!({"maxAttempts": 0})).unwrap_err().field,
