@@ -168,7 +168,7 @@ fn the_member_role_trusts_only_the_hub_stacks_roles_in_the_hub_account() {
 /// forwarding role; the hub's template makes that bus, and its policy admits each of the two
 /// event types only from the organisation.
 #[test]
-fn the_forwarding_reaches_the_bus_the_hub_makes_and_its_policy_admits_only_the_two_event_types() {
+fn the_forwarding_reaches_the_bus_the_hub_makes_and_its_policy_admits_only_the_three_event_types() {
     let bus_arn =
         "arn:${AWS::Partition}:events:us-east-1:${HubAccountId}:event-bus/${HubStackName}-hub";
     let global = load("member/global.yaml");
@@ -236,6 +236,8 @@ fn the_forwarding_reaches_the_bus_the_hub_makes_and_its_policy_admits_only_the_t
                 Value::from("aws.ssm"),
                 Value::from("EC2 Automation Execution Status-change Notification")
             ),
+            // Approvals given on a member's OpsItem.
+            (Value::from("aws.ssm"), Value::from("OpsItem Update")),
             (
                 Value::from("aws.trustedadvisor"),
                 Value::from("Trusted Advisor Check Item Refresh Notification")

@@ -222,6 +222,7 @@ mod tests {
             due_at: None,
             recheck_at: None,
             check_ops_item: false,
+            approval: None,
         }
     }
 

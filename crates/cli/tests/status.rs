@@ -42,6 +42,7 @@ fn episode(
         due_at: None,
         recheck_at: None,
         check_ops_item: false,
+        approval: None,
     }
 }
 
@@ -273,4 +274,79 @@ async fn status_of_one_account_and_the_accounts_coverage() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
+
+/// `tarem approve` asks as the console does: `UpdateOpsItem` on the episode's OpsItem (found
+/// from the finding key in the execution table, or given), which the results handler answers.
+#[tokio::test]
+async fn approve_asks_on_the_episodes_opsitem_whether_named_by_finding_or_by_opsitem() {
+    let client = client().await;
+    let table = table_keyed_by(&client, "automationExecutionId").await;
+    let executions = DynamoExecutions::new(client.clone(), &table);
+    let now = chrono::Utc::now();
+    let mut held = episode(
+        "sg-1",
+        "SG check",
+        Stage::Held {
+            control: "approval".into(),
+            reason: "approval mode".into(),
+            until: None,
+        },
+        1,
+        now,
+    );
+    held.ops_item_id = Some("oi-0123456789ab".into());
+    let opsitemless = episode(
+        "sg-2",
+        "SG check",
+        Stage::Flagged {
+            reason: "no mapping".into(),
+        },
+        1,
+        now,
+    );
+    for e in [&held, &opsitemless] {
+        assert!(executions.put_episode(e).await.unwrap());
+    }
+    let ssm = Listener::start(Some("{}"));
+    let approve = |target: &str| {
+        bare_tarem()
+            .args(["approve", target, "--output", "json"])
+            .args(["--execution-table", &table, "--endpoint-url", &endpoint()])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL_SSM", &ssm.url)
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .output()
+            .unwrap()
+    };
+    let by_finding = approve("sg-1");
+    assert!(by_finding.status.success(), "{}", text(&by_finding));
+    let said: Value = serde_json::from_slice(&by_finding.stdout).unwrap();
+    assert_eq!(said["opsItem"], "oi-0123456789ab");
+    let by_id = approve("oi-fedcba987654");
+    assert!(by_id.status.success(), "{}", text(&by_id));
+    let calls: Vec<String> = ssm
+        .heads()
+        .into_iter()
+        .filter(|head| head.contains("AmazonSSM.UpdateOpsItem"))
+        .collect();
+    assert_eq!(calls.len(), 2, "{:?}", ssm.heads());
+
+    for (target, says) in [
+        ("sg-2", "has no OpsItem"),
+        ("sg-9", "no episode of finding"),
+    ] {
+        let refused = approve(target);
+        assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+        assert!(text(&refused).contains(says), "{}", text(&refused));
+    }
+    assert_eq!(
+        ssm.heads()
+            .iter()
+            .filter(|h| h.contains("UpdateOpsItem"))
+            .count(),
+        2,
+        "nothing asked when there is nothing to approve"
+    );
 }

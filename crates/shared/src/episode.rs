@@ -171,6 +171,23 @@ pub struct Episode {
     /// OpsItem says what the episode says (a write that lost a race may have said otherwise).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub check_ops_item: bool,
+    /// The latest approval a person gave for one start of this episode (from its OpsItem or
+    /// `tarem approve`): who and when, and the attempt it is for. Kept after that start, as its
+    /// record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+/// A person's approval of an approval-mode episode's next start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// Who approved (the IAM identity OpsCenter names as the OpsItem's modifier).
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The attempt it approves: the episode's attempts when it was given (0: the first start).
+    pub attempt: usize,
 }
 
 /// An episode's key in the execution table (also the sweep's cursor).
@@ -194,6 +211,13 @@ pub fn episode_of(row: &Finding) -> (String, String) {
 }
 
 impl Episode {
+    /// The approval of this episode's next start, if one was given and not yet used.
+    pub fn pending_approval(&self) -> Option<&Approval> {
+        self.approval
+            .as_ref()
+            .filter(|approval| approval.attempt == self.attempts.len())
+    }
+
     /// The episode a flagged row opens, following `previous` (the finding's last state, if any).
     pub fn opened_by(row: &Finding, previous: Option<&Episode>, now: &str) -> Episode {
         let (episode, flagged_since) = episode_of(row);
@@ -218,6 +242,7 @@ impl Episode {
             due_at: None,
             recheck_at: None,
             check_ops_item: false,
+            approval: None,
         }
     }
 

@@ -220,6 +220,7 @@ pub fn stage_update(episode: &Episode, note: &Note, finding: Option<&Finding>) -
         status: Some(Note::ops_item_status(&episode.stage)),
         description: Some(description(episode, note)),
         operational_data,
+        delete: vec![],
     }
 }
 
@@ -237,6 +238,7 @@ pub fn started_update(start: &StartAutomation, execution_id: &str) -> OpsItemUpd
         status: Some(OpsItemStatus::InProgress),
         description: None,
         operational_data: BTreeMap::from([(DATA_AUTOMATION.to_owned(), data(value.to_string()))]),
+        delete: vec![],
     }
 }
 

@@ -134,6 +134,7 @@ async fn update_sends_the_status_and_the_data() {
                 searchable: false,
             },
         )]),
+        delete: vec![],
     };
     assert_eq!(ops.update("oi-1", &change).await, Ok(()));
     assert_eq!(update.num_calls(), 1);
@@ -378,7 +379,7 @@ async fn an_ops_items_view_reads_its_status_and_tarems_state_from_get_ops_item()
         .then_http_response(|| {
             json_response(
                 200,
-                r#"{"OpsItem":{"OpsItemId":"oi-resolved","Status":"Resolved","Title":"t","Source":"TrustedAdvisor","OperationalData":{"tarem:remediation":{"Value":"{\"state\":\"fixed\",\"detail\":\"Green\"}","Type":"String"}}}}"#,
+                r#"{"OpsItem":{"OpsItemId":"oi-resolved","Status":"Resolved","Title":"t","Source":"TrustedAdvisor","OperationalData":{"tarem:remediation":{"Value":"{\"state\":\"fixed\",\"detail\":\"Green\"}","Type":"String"},"tarem:findingKey":{"Value":"k1","Type":"SearchableString"},"tarem:approve":{"Value":"yes","Type":"String"}}}}"#,
             )
         });
     let missing = mock!(Client::get_ops_item)
@@ -394,7 +395,9 @@ async fn an_ops_items_view_reads_its_status_and_tarems_state_from_get_ops_item()
         ops.view("oi-resolved").await,
         Ok(Some(tarem_shared::ports::OpsItemView {
             status: OpsItemStatus::Resolved,
-            state: Some("fixed".into())
+            state: Some("fixed".into()),
+            finding_key: Some("k1".into()),
+            approve: Some("yes".into()),
         }))
     );
     assert_eq!(ops.view("oi-missing").await, Ok(None));

@@ -1,6 +1,7 @@
 //! The commands: each module has its arguments (`clap::Args`) and its `run()`.
 
 pub mod accounts;
+pub mod approve;
 pub mod completions;
 pub mod dlq;
 pub mod doctor;
@@ -41,6 +42,9 @@ pub enum Command {
     /// The loop on one screen: flagged findings, episodes, the last 24 hours, time to fix,
     /// breakers, the kill switch, the OpsItem budget.
     Status(status::StatusArgs),
+    /// Approve an approval-mode episode's next start (as setting its OpsItem's tarem:approve to
+    /// yes in OpsCenter does): the start passes every control as an automated one would.
+    Approve(approve::ApproveArgs),
     /// The organisation's coverage: each governed account, what its findings are doing, and
     /// what keeps the hub out of it (a member role refused, a pause, an account gone).
     Accounts(accounts::AccountsArgs),
@@ -61,6 +65,7 @@ impl Command {
             Command::Dlq(args) => dlq::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Accounts(args) => accounts::run(args).await,
+            Command::Approve(args) => approve::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Completions(args) => completions::run(args),
         }

@@ -110,6 +110,9 @@ impl OpsCenter for SsmOpsCenter {
                 (!update.operational_data.is_empty())
                     .then(|| data_values(&update.operational_data)),
             )
+            .set_operational_data_to_delete(
+                (!update.delete.is_empty()).then(|| update.delete.clone()),
+            )
             .send()
             .await
             .map_err(|error| port_error("UpdateOpsItem", &error))?;
@@ -130,6 +133,8 @@ impl OpsCenter for SsmOpsCenter {
                         .and_then(|data| data.get(crate::ports::DATA_REMEDIATION))
                         .and_then(|value| value.value()),
                 ),
+                finding_key: data_value(&item, crate::ports::DATA_FINDING_KEY),
+                approve: data_value(&item, crate::ports::DATA_APPROVE),
             })),
             Err(error) => match error.as_service_error() {
                 Some(GetOpsItemError::OpsItemNotFoundException(_)) => Ok(None),
@@ -137,6 +142,13 @@ impl OpsCenter for SsmOpsCenter {
             },
         }
     }
+}
+
+fn data_value(item: &aws_sdk_ssm::types::OpsItem, key: &str) -> Option<String> {
+    item.operational_data()?
+        .get(key)?
+        .value()
+        .map(str::to_owned)
 }
 
 /// The kill switch: an SSM parameter in the stack's region; `off` stops all starts.

@@ -364,6 +364,7 @@ impl ExecutionHandler {
                 status: None,
                 description: None,
                 operational_data: std::collections::BTreeMap::from([(key, data)]),
+                delete: vec![],
             };
             super::ignore_missing(clients.ops_center.update(id, &update).await)?;
         }

@@ -2,6 +2,7 @@
 //! `tarem simulate` (in-memory adapters) run the same code. They gather facts, ask the
 //! lifecycle ([`crate::lifecycle`]) what to do, and carry it out.
 
+mod approve;
 pub mod check_tracker;
 mod common;
 pub mod executions;
@@ -11,6 +12,7 @@ mod settle;
 mod start;
 pub mod sweep;
 
+pub use approve::{Approved, OPS_ITEM_UPDATE, OpsItemUpdated};
 pub use check_tracker::{CheckTracker, Tracked};
 pub use common::{Step, finding_named, is_scheduled, one_finding_payload};
 pub use executions::{ExecutionHandler, ExecutionOutcome};

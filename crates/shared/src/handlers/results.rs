@@ -225,6 +225,10 @@ impl ResultsHandler {
                 .await?;
             return Ok(serde_json::to_value(report).unwrap_or_default());
         }
+        if let Some(update) = super::OpsItemUpdated::from_event(payload) {
+            let answer = self.ops_item_updated(&update).await?;
+            return Ok(serde_json::to_value(answer).unwrap_or_default());
+        }
         let response = self.handle_batch(payload, deadline).await.response();
         Ok(serde_json::to_value(response).unwrap_or_default())
     }

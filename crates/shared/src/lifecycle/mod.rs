@@ -17,6 +17,7 @@
 //!   plus the grace period means the fix did not hold, whether it arrives after the outcome or
 //!   was already in the tracker when the outcome came.
 
+mod approval;
 mod failure;
 mod member;
 mod notes;
@@ -28,6 +29,7 @@ mod tracked;
 
 pub use schedule::{SWEEP_PERIOD, TAG_RECHECK, schedule, stage_due};
 
+pub use approval::{APPROVAL_CONTROL, ApprovalAnswer, approve};
 pub use failure::will_fail_again;
 pub use tick::IN_FLIGHT_CEILING;
 

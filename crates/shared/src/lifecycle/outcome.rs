@@ -33,6 +33,7 @@ impl Lifecycle<'_> {
                     status: None,
                     description: None,
                     operational_data: BTreeMap::from([(key.clone(), data.clone())]),
+                    delete: vec![],
                 }),
             ..Decision::nothing(episode, why)
         };

@@ -5,7 +5,7 @@ use super::{Facts, Lifecycle, Need, OpsItemWant, Route, Start};
 use crate::decide::{
     Remediation, automation_tags, client_token, plan_remediation, resource_lock_key,
 };
-use crate::episode::{Attempt, Episode, Stage};
+use crate::episode::{Approval, Attempt, Episode, Stage};
 use crate::finding::{Finding, Status, format_time};
 use crate::mapping::Mode;
 use crate::ports::StartAutomation;
@@ -16,6 +16,18 @@ use std::collections::BTreeMap;
 impl Lifecycle<'_> {
     /// What the mapping makes of the finding, and its limits.
     pub(super) fn route(&self, row: &Finding, facts: &Facts<'_>) -> Result<Route, Need> {
+        self.route_approved(row, facts, None)
+    }
+
+    /// [`Self::route`] for an episode a person approved: where the mapping (or the resource's
+    /// opt-in) asks for approval, the approved start goes ahead as an automated one would, under
+    /// every other control. A dry run or an inactive mapping stays what it is.
+    pub(super) fn route_approved(
+        &self,
+        row: &Finding,
+        facts: &Facts<'_>,
+        approval: Option<&Approval>,
+    ) -> Result<Route, Need> {
         let safety = &self.config.safety;
         let mapping = facts.mapping.ok_or(Need::Mapping)?;
         let scope = |mapping| {
@@ -34,7 +46,13 @@ impl Lifecycle<'_> {
                 } else {
                     &empty
                 };
-                effective_mode(mapping, tags, &safety.opt_in)
+                match (effective_mode(mapping, tags, &safety.opt_in), approval) {
+                    ((Mode::Approval, _), Some(approval)) => (
+                        Mode::Automated,
+                        Some(format!("approved by {} at {}", approval.by, approval.at)),
+                    ),
+                    (decided, _) => decided,
+                }
             }
             _ => (Mode::Approval, None),
         };

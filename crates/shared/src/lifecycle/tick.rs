@@ -28,7 +28,7 @@ impl Lifecycle<'_> {
         let mut next = episode.clone();
         let mut decision = match &episode.stage {
             Stage::Flagged { .. } | Stage::Held { .. } => {
-                let route = self.route(row, facts)?;
+                let route = self.route_approved(row, facts, episode.pending_approval())?;
                 let start = self.try_start(&mut next, &route, facts)?;
                 if next.stage == episode.stage && start.is_none() {
                     Decision::nothing(Some(episode), "still waiting")

@@ -435,6 +435,9 @@ impl OpsCenter for InMemoryOpsCenter {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        for key in &update.delete {
+            item.operational_data.remove(key);
+        }
         item.updates.push(update.clone());
         Ok(())
     }
@@ -448,6 +451,14 @@ impl OpsCenter for InMemoryOpsCenter {
                     .get(crate::ports::DATA_REMEDIATION)
                     .map(|data| data.value.as_str()),
             ),
+            finding_key: item
+                .operational_data
+                .get(crate::ports::DATA_FINDING_KEY)
+                .map(|data| data.value.clone()),
+            approve: item
+                .operational_data
+                .get(crate::ports::DATA_APPROVE)
+                .map(|data| data.value.clone()),
         }))
     }
 }

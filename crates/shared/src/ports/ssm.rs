@@ -147,6 +147,9 @@ pub struct OpsItemUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub operational_data: BTreeMap<String, OpsData>,
+    /// Operational data keys to remove (`OperationalDataToDelete`): a consumed approval request.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delete: Vec<String>,
 }
 
 /// OpsCenter.
@@ -165,6 +168,10 @@ pub struct OpsItemView {
     pub status: OpsItemStatus,
     /// The `state` of its `tarem:remediation` data.
     pub state: Option<String>,
+    /// Its `tarem:findingKey`: the finding whose episode it is.
+    pub finding_key: Option<String>,
+    /// Its `tarem:approve`: a person asks for the episode's next start ([`DATA_APPROVE`]).
+    pub approve: Option<String>,
 }
 
 impl OpsItemView {
@@ -187,6 +194,11 @@ pub const TAG_CLIENT_TOKEN: &str = "tarem:clientToken";
 /// Operational data key that makes a finding's OpsItems searchable.
 pub const DATA_FINDING_KEY: &str = "tarem:findingKey";
 pub const DATA_FINDING: &str = "tarem:finding";
+/// Operational data key a person sets (to `yes`) on an approval-mode OpsItem to approve its
+/// episode's next start; tarem removes it when it has answered.
+pub const DATA_APPROVE: &str = "tarem:approve";
+/// Operational data key where tarem answers an approval: who, when, and whether it was taken.
+pub const DATA_APPROVAL: &str = "tarem:approval";
 pub const DATA_REMEDIATION: &str = "tarem:remediation";
 pub const DATA_AUTOMATION: &str = "tarem:automation";
 

@@ -136,6 +136,7 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
             "handlers/sweep.rs",
             "handlers/common.rs",
             "handlers/outcome.rs",
+            "handlers/approve.rs",
             "handlers/mod.rs",
         ],
         &[

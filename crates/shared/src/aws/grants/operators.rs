@@ -115,6 +115,15 @@ pub const CLI: &[Command] = &[
         &[DESCRIBE_STACK],
     ),
     (
+        "approve",
+        &["commands/approve.rs", "stack.rs"],
+        &[
+            ("DynamoExecutions", "executions", &["get_episode"]),
+            ("SsmOpsCenter", "ops_center", &["update"]),
+        ],
+        &[DESCRIBE_STACK],
+    ),
+    (
         "dlq replay",
         &["commands/dlq.rs", "replay_aws.rs", "stack.rs"],
         &[("SqsQueue", "queue", &["receive", "delete", "release"])],
