@@ -26,6 +26,7 @@ fn source_of(adapter: &str) -> &'static str {
         }
         "TaggingResourceTags" => "crates/shared/src/aws/tagging.rs",
         "SupportTrustedAdvisor" => "crates/shared/src/aws/support.rs",
+        "TrustedAdvisorApi" => "crates/shared/src/aws/trustedadvisor.rs",
         "SqsQueue" => "crates/shared/src/aws/sqs.rs",
         "StsMembers" => "crates/shared/src/aws/members.rs",
         other => panic!("no source for {other}"),
@@ -84,6 +85,14 @@ const SDK_OPERATIONS: &[(&str, &[&str])] = &[
         &[
             "describe_trusted_advisor_checks",
             "describe_trusted_advisor_check_result",
+        ],
+    ),
+    (
+        "trustedadvisor",
+        &[
+            "list_checks",
+            "list_recommendations",
+            "list_recommendation_resources",
         ],
     ),
     ("tag", &["get_resources"]),

@@ -474,7 +474,14 @@ fn the_member_role_grants_every_call_the_hub_makes_in_a_member() {
                 && statement["Resource"].to_string().contains(resource)
         })
     };
-    for adapter in ["SsmAutomation", "SsmOpsCenter", "TaggingResourceTags"] {
+    for adapter in [
+        "SsmAutomation",
+        "SsmOpsCenter",
+        "TaggingResourceTags",
+        // The findings sweep reads a member's results there (check-tracker).
+        "TrustedAdvisorApi",
+        "SupportTrustedAdvisor",
+    ] {
         for grant in of(adapter) {
             let resource = match grant.on {
                 On::AllowedDocuments => "automation-definition/",

@@ -33,8 +33,8 @@ pub struct AccountCoverage {
     pub last_event: Option<String>,
     /// Its latest findings sweep (RFC 3339).
     pub last_sweep: Option<String>,
-    /// How that sweep read its findings: `support` (the Support API), or `none` (no plan that
-    /// allows it: covered by its events alone).
+    /// How that sweep read its findings: `ta-api` (the Trusted Advisor API), `support` (the
+    /// Support API), or `none` (no plan that allows either: covered by its events alone).
     pub trusted_advisor: Option<String>,
     /// `/tarem/member/version` there.
     pub member_version: Option<String>,
@@ -162,6 +162,7 @@ pub fn with_registry(lines: &mut [AccountCoverage], records: &[AccountRecord]) {
         line.last_sweep = record.swept_at.map(rfc3339);
         line.trusted_advisor = record.advisor.map(|advisor| {
             match advisor {
+                AdvisorAccess::TrustedAdvisor => "ta-api",
                 AdvisorAccess::Support => "support",
                 AdvisorAccess::None => "none",
             }

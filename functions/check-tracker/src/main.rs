@@ -1,7 +1,8 @@
 //! check-tracker: Trusted Advisor check item events → one conditional write of the tracker row;
 //! the stack's schedule → the findings reconcile sweep of every governed account (each through
-//! its own Support API: the hub's own with the function's credentials, a member's through its
-//! `tarem-member` role), through the same write.
+//! its own Trusted Advisor API, or its Support API where the plan refuses that: the hub's own
+//! with the function's credentials, a member's through its `tarem-member` role), through the
+//! same write.
 //!
 //! Environment: `TRACKER_TABLE`, `MAPPING_TABLE`, `EXECUTION_TABLE` (the account registry),
 //! `PARKING_QUEUE_URL` (where unusable events are parked), `HOME_ACCOUNT`, `GOVERNED_ACCOUNTS`,
@@ -18,6 +19,7 @@ use tarem_shared::aws::sqs::SqsQueue;
 use tarem_shared::aws::ssm::{SsmAutomation, SsmOpsCenter};
 use tarem_shared::aws::support::SupportTrustedAdvisor;
 use tarem_shared::aws::tagging::TaggingResourceTags;
+use tarem_shared::aws::trustedadvisor::{AdvisorWithFallback, TrustedAdvisorApi};
 use tarem_shared::aws::{dynamodb::DynamoTracker, sdk_config};
 use tarem_shared::clock::SystemClock;
 use tarem_shared::config::{ConfigError, Settings};
@@ -108,7 +110,11 @@ async fn main() -> Result<(), Error> {
                 ops_center: Arc::new(SsmOpsCenter::new(aws_sdk_ssm::Client::new(&sdk))),
                 tags: Arc::new(TaggingResourceTags::new(&sdk)),
                 gate: Arc::new(NoGate),
-                advisor: Arc::new(SupportTrustedAdvisor::for_config(&sdk)),
+                // The Trusted Advisor API where the plan allows it, else the Support API.
+                advisor: Arc::new(AdvisorWithFallback::new(
+                    TrustedAdvisorApi::for_config(&sdk),
+                    SupportTrustedAdvisor::for_config(&sdk),
+                )),
             },
         )),
         registry,

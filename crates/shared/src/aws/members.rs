@@ -9,8 +9,8 @@
 
 use super::errors::port_error;
 use super::ssm::{SsmAutomation, SsmOpsCenter};
-use super::support::SupportTrustedAdvisor;
 use super::tagging::TaggingResourceTags;
+use super::trustedadvisor::AdvisorWithFallback;
 use crate::error::{ErrorKind, PortError};
 use crate::ports::{MemberClients, MemberGate, MemberParameters, MemberReach, Members};
 use async_trait::async_trait;
@@ -129,7 +129,7 @@ impl StsMembers {
             ops_center: Arc::new(SsmOpsCenter::new(ssm.clone())),
             tags: Arc::new(TaggingResourceTags::new(&config)),
             gate: Arc::new(SsmMemberGate { client: ssm }),
-            advisor: Arc::new(SupportTrustedAdvisor::for_config(&config)),
+            advisor: Arc::new(AdvisorWithFallback::for_config(&config)),
         };
         let until = expires
             .checked_sub(RENEW_BEFORE)

@@ -9,6 +9,7 @@ pub mod sqs;
 pub mod ssm;
 pub mod support;
 pub mod tagging;
+pub mod trustedadvisor;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

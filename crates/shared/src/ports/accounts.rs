@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AdvisorAccess {
-    /// The Support API answered.
+    /// The Trusted Advisor API answered (the plan allows it: Business Support+, Enterprise,
+    /// Unified Operations).
+    TrustedAdvisor,
+    /// The Support API answered (the Trusted Advisor API refused the plan, or is not used).
     Support,
-    /// Neither answered (no Business, Enterprise or On-Ramp support plan): the account is covered
-    /// by its events alone.
+    /// Neither answered (no support plan that allows them): the account is covered by its events
+    /// alone.
     None,
 }
 

@@ -383,6 +383,10 @@ pub struct CheckResult {
 pub trait TrustedAdvisor: Send + Sync {
     async fn checks(&self) -> Result<Vec<CheckInfo>, PortError>;
     async fn check_result(&self, check_id: &str) -> Result<CheckResult, PortError>;
+    /// Which API answers (for the account registry).
+    fn access(&self) -> AdvisorAccess {
+        AdvisorAccess::Support
+    }
 }
 
 // ---------------------------------------------------------------- SSM documents

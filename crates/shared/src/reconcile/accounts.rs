@@ -137,7 +137,7 @@ impl AccountsSweep {
         let report = sweep.sweep_with(false, pending).await?;
         record.advisor = Some(match report.unavailable {
             Some(_) => AdvisorAccess::None,
-            None => AdvisorAccess::Support,
+            None => clients.advisor.access(),
         });
         record.reason = report.unavailable.clone();
         record.flagged = report.flagged as u64;

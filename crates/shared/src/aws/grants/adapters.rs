@@ -255,6 +255,29 @@ pub const ADAPTERS: &[(&str, &[Grant])] = &[
         ],
     ),
     (
+        "TrustedAdvisorApi",
+        &[
+            grant(
+                "trustedadvisor:ListChecks",
+                On::Anything,
+                &["checks"],
+                "the findings sweep: the checks and their columns (Trusted Advisor API)",
+            ),
+            grant(
+                "trustedadvisor:ListRecommendations",
+                On::Anything,
+                &["check_result"],
+                "the findings sweep: the account's recommendation of a check",
+            ),
+            grant(
+                "trustedadvisor:ListRecommendationResources",
+                On::Anything,
+                &["check_result"],
+                "the findings sweep: a recommendation's flagged resources",
+            ),
+        ],
+    ),
+    (
         "SsmDocuments",
         &[grant(
             "ssm:DescribeDocument",

@@ -114,6 +114,12 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
                 "registry",
                 &["record_sweep", "saw_event", "get"],
             ),
+            // The Trusted Advisor API where the plan allows it, else the Support API.
+            (
+                "TrustedAdvisorApi",
+                "advisor",
+                &["checks", "check_result", "access"],
+            ),
             (
                 "SupportTrustedAdvisor",
                 "advisor",
