@@ -97,7 +97,7 @@ const SDK_OPERATIONS: &[(&str, &[&str])] = &[
     ),
     ("tag", &["get_resources"]),
     ("sts", &["assume_role"]),
-    ("organizations", &["describe_account"]),
+    ("organizations", &["describe_account", "list_parents"]),
     (
         "sqs",
         &[
@@ -248,6 +248,7 @@ fn resource_matches(on: On, function: &str, resource: &Value) -> bool {
         On::AutomationExecutions => text.contains(":automation-execution/*"),
         On::MemberRoles => text.contains(":role/tarem/tarem-member"),
         On::OrganisationAccounts => text.contains(":account/${OrganizationId}/*"),
+        On::OrganisationUnits => text.contains(":ou/${OrganizationId}/ou-*"),
         On::Anything => text == r#""*""#,
     }
 }

@@ -565,7 +565,7 @@ async fn a_mapping_scoped_to_some_accounts_tracks_only_in_the_others() {
     let episode = episode_of(&local, C, "sg-1");
     match &episode.stage {
         Stage::Flagged { reason } => {
-            assert!(reason.contains("scoped to accounts"), "{reason}");
+            assert!(reason.contains("scoped to"), "{reason}");
             assert!(reason.contains(C), "{reason}");
         }
         other => panic!("C's episode: {other:?}"),
@@ -583,4 +583,66 @@ async fn a_mapping_scoped_to_some_accounts_tracks_only_in_the_others() {
     own["account"] = json!("123456789012");
     deliver(&local, &own).await;
     assert!(local.automation.executions().is_empty());
+}
+
+#[tokio::test]
+async fn a_mapping_scoped_to_an_ou_acts_in_the_accounts_under_it_at_any_depth() {
+    let (local, _) = organisation();
+    // A sits in a nested OU of the workloads OU; B in the sandbox OU; C directly under the root.
+    let units = |account: &str, path: &[&str]| {
+        local
+            .members
+            .member(account)
+            .unwrap()
+            .update(|m| m.units = path.iter().map(|u| (*u).to_owned()).collect());
+    };
+    units(A, &["ou-ab12-prod0001", "ou-ab12-workload", "r-ab12"]);
+    units(B, &["ou-ab12-sandbox1", "r-ab12"]);
+    units(C, &["r-ab12"]);
+    let mut scoped = sg_mapping_passing(MEMBER_ROLE);
+    scoped["accounts"] = json!({ "L": [{ "S": "ou-ab12-workload" }] });
+    local.mappings.put(&scoped).unwrap();
+    for account in [A, B, C] {
+        deliver(&local, &member_event(account, "sg-1", "Red", 0)).await;
+    }
+    let started = |account: &str| {
+        local
+            .members
+            .member(account)
+            .unwrap()
+            .automation
+            .executions()
+            .len()
+    };
+    assert_eq!(
+        started(A),
+        1,
+        "A is under the workloads OU, two levels down"
+    );
+    assert_eq!((started(B), started(C)), (0, 0), "B and C are not");
+    assert!(
+        local.faults.calls("members.units") >= 3,
+        "asked for each account's finding"
+    );
+    match &episode_of(&local, B, "sg-1").stage {
+        Stage::Flagged { reason } => assert!(reason.contains("ou-ab12-workload"), "{reason}"),
+        other => panic!("B's episode: {other:?}"),
+    }
+    // A scope naming accounts only never asks Organizations.
+    let (local, _) = organisation();
+    let mut scoped = sg_mapping_passing(MEMBER_ROLE);
+    scoped["accounts"] = json!({ "L": [{ "S": B }] });
+    local.mappings.put(&scoped).unwrap();
+    deliver(&local, &member_event(B, "sg-2", "Red", 10)).await;
+    assert_eq!(
+        local
+            .members
+            .member(B)
+            .unwrap()
+            .automation
+            .executions()
+            .len(),
+        1
+    );
+    assert_eq!(local.faults.calls("members.units"), 0);
 }

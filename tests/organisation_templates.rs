@@ -419,13 +419,18 @@ fn the_hub_assumes_only_the_member_role_inside_its_organisation_and_only_as_a_hu
             assert_eq!(branches[0], "OrganisationHub", "{function}");
             assert_eq!(branches[2]["Ref"], "AWS::NoValue", "{function}");
             for statement in one_or_many(&branches[1]["Statement"]) {
-                if actions(statement) == ["organizations:DescribeAccount"] {
-                    assert!(
-                        statement["Resource"]
-                            .to_string()
-                            .contains(":account/${OrganizationId}/*"),
-                        "{function}: only its own organisation's accounts"
-                    );
+                if actions(statement)
+                    .iter()
+                    .all(|action| action.starts_with("organizations:"))
+                {
+                    for resource in one_or_many(&statement["Resource"]) {
+                        let text = resource.to_string();
+                        assert!(
+                            text.contains(":account/${OrganizationId}/*")
+                                || text.contains(":ou/${OrganizationId}/ou-*"),
+                            "{function}: only its own organisation's accounts and OUs: {text}"
+                        );
+                    }
                     continue;
                 }
                 assert_eq!(actions(statement), ["sts:AssumeRole"], "{function}");

@@ -654,6 +654,7 @@ fn tags_are_read_only_when_a_control_needs_them() {
         ops_item: None,
         member: Some(&tarem_shared::ports::MemberStanding::Ready),
         member_gate: Some(None),
+        units: None,
     };
     let decide = |config: &LifecycleConfig| {
         Lifecycle {

@@ -49,6 +49,7 @@ fn hot_paths(c: &mut Criterion) {
         ops_item: None,
         member: Some(&tarem_shared::ports::MemberStanding::Ready),
         member_gate: Some(None),
+        units: Some(&[]),
     };
     let decision = lifecycle
         .decide(None, Happening::Tracked(&finding), &facts)

@@ -166,6 +166,7 @@ pub fn plan_finding(
         ops_item: None,
         member: Some(&tarem_shared::ports::MemberStanding::Ready),
         member_gate: Some(None),
+        units: Some(&[]),
     };
     let lifecycle = Lifecycle { config, now };
     let decision = match lifecycle.decide(None, Happening::Tracked(&finding), &facts) {

@@ -130,18 +130,30 @@ pub fn effective_mode(
     }
 }
 
-/// Why the mapping does not act on a finding of `account` (`None`: the stack's own): its
-/// `accounts` scope leaves the account out. The finding is tracked only there.
+/// Whether a mapping's scope names an OU (or the root), which only Organizations can match.
+pub fn scope_names_units(mapping: &Mapping) -> bool {
+    mapping
+        .accounts
+        .iter()
+        .flatten()
+        .any(|entry| !entry.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Why the mapping does not act on a finding of `account` (`None`: the stack's own), which sits
+/// in `units` (its OUs and root, when asked): its `accounts` scope names neither the account nor
+/// a unit it sits in. The finding is tracked only there.
 pub fn out_of_scope(
     mapping: &Mapping,
     account: Option<&str>,
     home: Option<&str>,
+    units: &[String],
 ) -> Option<String> {
     let scope = mapping.accounts.as_ref()?;
     let account = account.or(home)?;
-    (!scope.contains(account)).then(|| {
+    let inside = scope.contains(account) || units.iter().any(|unit| scope.contains(unit));
+    (!inside).then(|| {
         format!(
-            "the mapping is scoped to accounts {}; {account} is outside it, so its findings are tracked only",
+            "the mapping is scoped to {}; {account} is outside it, so its findings are tracked only",
             scope.iter().cloned().collect::<Vec<_>>().join(", ")
         )
     })

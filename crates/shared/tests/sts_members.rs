@@ -205,3 +205,44 @@ async fn a_throttled_sts_is_a_passing_failure_and_the_next_call_gets_in() {
     assert_eq!(error.kind, ErrorKind::Throttled);
     assert!(error.is_retryable());
 }
+
+/// ListParents up to the root (the shape of Organizations' API reference: `Parents: [{Id, Type}]`),
+/// kept an hour; an Organizations that will not answer gives no OU, so an OU-scoped mapping
+/// acts only in the accounts it names.
+#[tokio::test]
+async fn an_accounts_ous_are_read_up_to_the_root_once_and_a_refusal_names_none() {
+    use aws_sdk_organizations::operation::list_parents::{ListParentsError, ListParentsOutput};
+    use aws_sdk_organizations::types::{Parent, ParentType};
+    let parent = |child: &'static str, id: &'static str, kind: ParentType| {
+        mock!(aws_sdk_organizations::Client::list_parents)
+            .match_requests(move |request| request.child_id() == Some(child))
+            .then_output(move || {
+                ListParentsOutput::builder()
+                    .parents(Parent::builder().id(id).r#type(kind.clone()).build())
+                    .build()
+            })
+    };
+    let first = parent(MEMBER, "ou-ab12-prod0001", ParentType::OrganizationalUnit);
+    let second = parent(
+        "ou-ab12-prod0001",
+        "ou-ab12-workload",
+        ParentType::OrganizationalUnit,
+    );
+    let root = parent("ou-ab12-workload", "r-ab12", ParentType::Root);
+    let members = members_with(sts(&[]), organizations(&[&first, &second, &root]));
+    let path = ["ou-ab12-prod0001", "ou-ab12-workload", "r-ab12"];
+    assert_eq!(members.units(MEMBER).await.unwrap(), path);
+    assert_eq!(members.units(MEMBER).await.unwrap(), path);
+    assert_eq!(first.num_calls(), 1, "kept, not asked per finding");
+
+    let denied = mock!(aws_sdk_organizations::Client::list_parents).then_error(|| {
+        ListParentsError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("You don't have permissions to access this resource.")
+                .build(),
+        )
+    });
+    let members = members_with(sts(&[]), organizations(&[&denied]));
+    assert!(members.units(MEMBER).await.unwrap().is_empty());
+}

@@ -36,6 +36,8 @@ pub struct StsMembers {
     base: aws_config::SdkConfig,
     partition: String,
     cache: Mutex<HashMap<String, (SystemTime, MemberReach)>>,
+    /// Each account's OUs, kept an hour (accounts move between OUs rarely).
+    units: Mutex<HashMap<String, (SystemTime, Vec<String>)>>,
 }
 
 impl StsMembers {
@@ -66,6 +68,7 @@ impl StsMembers {
             base: base.clone(),
             partition: "aws".into(),
             cache: Mutex::new(HashMap::new()),
+            units: Mutex::new(HashMap::new()),
         }
     }
 
@@ -216,7 +219,62 @@ impl Members for StsMembers {
             .insert(account.to_owned(), (until, reach.clone()));
         Ok(reach)
     }
+
+    async fn units(&self, account: &str) -> Result<Vec<String>, PortError> {
+        use aws_sdk_organizations::types::ParentType;
+        if let Some((until, units)) = self
+            .units
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account)
+            && SystemTime::now() < *until
+        {
+            return Ok(units.clone());
+        }
+        let mut units = vec![];
+        let mut child = account.to_owned();
+        // An organisation nests OUs five deep: the root is at most six parents up.
+        for _ in 0..6 {
+            let answer = self
+                .organizations
+                .list_parents()
+                .child_id(&child)
+                .send()
+                .await;
+            let parents = match answer {
+                Ok(parents) => parents,
+                Err(error) => {
+                    let error = port_error("ListParents", &error);
+                    if error.is_retryable() {
+                        return Err(error);
+                    }
+                    // Not the management account nor a delegated administrator: an OU-scoped
+                    // mapping then acts only in the accounts it names.
+                    tracing::warn!(%account, %error, "Organizations will not say which OUs the account is in");
+                    units.clear();
+                    break;
+                }
+            };
+            let Some(parent) = parents.parents().first() else {
+                break;
+            };
+            let Some(id) = parent.id() else { break };
+            units.push(id.to_owned());
+            if parent.r#type() == Some(&ParentType::Root) {
+                break;
+            }
+            child = id.to_owned();
+        }
+        self.units.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            account.to_owned(),
+            (SystemTime::now() + UNITS_KEPT, units.clone()),
+        );
+        Ok(units)
+    }
 }
+
+/// How long an account's OUs are kept.
+const UNITS_KEPT: Duration = Duration::from_secs(3600);
 
 /// The member's own stop: `/tarem/member/paused` and `/tarem/member/version`, read together
 /// (one GetParameters) before each start there.

@@ -28,6 +28,7 @@ struct Gathered {
     ops_item: Option<Option<OpsItemView>>,
     member: Option<MemberStanding>,
     member_gate: Option<Option<String>>,
+    units: Option<Vec<String>>,
     /// The account's clients, once it was reached.
     clients: Option<MemberClients>,
 }
@@ -45,6 +46,7 @@ impl Gathered {
             ops_item: self.ops_item.as_ref().map(Option::as_ref),
             member: self.member.as_ref(),
             member_gate: self.member_gate.as_ref().map(Option::as_deref),
+            units: self.units.as_deref(),
         }
     }
 }
@@ -255,6 +257,14 @@ impl ResultsHandler {
                 }
                 Need::KillSwitch => {
                     gathered.starts_allowed = Some(self.kill_switch.starts_allowed().await?);
+                }
+                Need::Units => {
+                    let account = row
+                        .account_id
+                        .as_deref()
+                        .or(self.config.safety.home_account.as_deref())
+                        .unwrap_or_default();
+                    gathered.units = Some(self.members.units(account).await?);
                 }
                 Need::MemberGate => {
                     let clients = self.reached(row, gathered).await?;

@@ -142,6 +142,8 @@ pub enum Need {
     Member,
     /// The account owner's stop (asked with the kill switch, before a start).
     MemberGate,
+    /// The OUs the finding's account sits in (asked only for a mapping scoped to an OU).
+    Units,
 }
 
 /// The facts gathered for a decision; `None` is "not gathered yet".
@@ -169,6 +171,8 @@ pub struct Facts<'a> {
     pub member: Option<&'a MemberStanding>,
     /// Why the account's owner refuses starts there; `Some(None)`: they do not.
     pub member_gate: Option<Option<&'a str>>,
+    /// The OUs the finding's account sits in, nearest first, then the root.
+    pub units: Option<&'a [String]>,
 }
 
 /// A start to carry out.

@@ -9,7 +9,9 @@ use crate::episode::{Approval, Attempt, Episode, Stage};
 use crate::finding::{Finding, Status, format_time};
 use crate::mapping::Mode;
 use crate::ports::StartAutomation;
-use crate::safety::{UnmappedOpsItems, effective_mode, needs_tags, out_of_scope};
+use crate::safety::{
+    UnmappedOpsItems, effective_mode, needs_tags, out_of_scope, scope_names_units,
+};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
@@ -30,15 +32,25 @@ impl Lifecycle<'_> {
     ) -> Result<Route, Need> {
         let safety = &self.config.safety;
         let mapping = facts.mapping.ok_or(Need::Mapping)?;
-        let scope = |mapping| {
-            out_of_scope(
-                mapping,
-                row.account_id.as_deref(),
-                safety.home_account.as_deref(),
-            )
+        // The scope first: outside it nothing more is asked (no tags read there).
+        let outside = match mapping {
+            Some(Ok(mapping)) if mapping.accounts.is_some() => {
+                let units = if scope_names_units(mapping) {
+                    facts.units.ok_or(Need::Units)?
+                } else {
+                    &[]
+                };
+                out_of_scope(
+                    mapping,
+                    row.account_id.as_deref(),
+                    safety.home_account.as_deref(),
+                    units,
+                )
+            }
+            _ => None,
         };
         let (mode, note) = match mapping {
-            Some(Ok(mapping)) if scope(mapping).is_some() => (Mode::Inactive, scope(mapping)),
+            Some(Ok(_)) if outside.is_some() => (Mode::Inactive, outside),
             Some(Ok(mapping)) => {
                 let empty = BTreeMap::new();
                 let tags = if needs_tags(mapping, &safety.opt_in) && row.resource_arn().is_some() {

@@ -416,10 +416,10 @@ mod field {
         }
     }
 
-    /// A list of account ids (or one string of them, comma or space separated, for a
-    /// hand-written `put-item`): the mapping's scope. An OU id is refused by name, not ignored.
+    /// A list of account ids and OU ids (or one string of them, comma or space separated, for a
+    /// hand-written `put-item`): the mapping's scope.
     pub fn accounts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-        let expected = "a list of 12-digit account ids";
+        let expected = "a list of 12-digit account ids or OU ids";
         let entries: Vec<String> = match read(d)? {
             Value::Null => return Ok(None),
             Value::String(text) => text
@@ -441,15 +441,13 @@ mod field {
                 "is empty: the mapping would remediate nowhere; leave it out for every governed account, or set mode inactive",
             ));
         }
+        let unit = regex::Regex::new(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
+            .expect("literal pattern");
         for entry in &entries {
-            if entry.starts_with("ou-") || entry.starts_with("r-") {
+            let account = entry.len() == 12 && entry.bytes().all(|b| b.is_ascii_digit());
+            if !account && !unit.is_match(entry) {
                 return Err(D::Error::custom(format!(
-                    "names {entry:?}, an organisational unit: tarem scopes a mapping to accounts only (list the unit's accounts)"
-                )));
-            }
-            if entry.len() != 12 || !entry.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(D::Error::custom(format!(
-                    "must list 12-digit account ids, found {entry:?}"
+                    "must list 12-digit account ids or OU ids (ou-…, or the root r-…), found {entry:?}"
                 )));
             }
         }

@@ -50,8 +50,9 @@ pub struct Mapping {
     /// `modeTagKey`: a resource tag with this key and a mode as value overrides the mode for this
     /// check on that resource.
     pub mode_tag_key: Option<String>,
-    /// `accounts`: the accounts the mapping remediates in; a finding of any other governed
-    /// account is tracked only ([`crate::safety::out_of_scope`]). `None`: every governed account.
+    /// `accounts`: the accounts (and OUs, `ou-…`, or the root `r-…`) the mapping remediates in;
+    /// a finding of any other governed account is tracked only ([`crate::safety::out_of_scope`]).
+    /// `None`: every governed account.
     pub accounts: Option<std::collections::BTreeSet<String>>,
 }
 

@@ -189,9 +189,11 @@ fn mode_wins_over_automation_status_and_limits_are_checked() {
     let listed = with(json!({"accounts": "111122223333, 444455556666"})).unwrap();
     assert_eq!(scoped.accounts, listed.accounts);
     assert_eq!(scoped.accounts.unwrap().len(), 2);
+    let units = with(json!({"accounts": ["ou-ab12-cdef3456", "r-ab12", "111122223333"]})).unwrap();
+    assert_eq!(units.accounts.unwrap().len(), 3);
     for (bad, says) in [
         (json!([]), "remediate nowhere"),
-        (json!(["ou-ab12-cdef3456"]), "organisational unit"),
+        (json!(["ou-AB12-cdef3456"]), "OU ids"),
         (json!(["1111-2222-3333"]), "12-digit"),
         (json!([111122223333u64]), "a list of 12-digit account ids"),
     ] {

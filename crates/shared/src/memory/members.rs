@@ -35,6 +35,8 @@ pub struct MemberAccount {
     pub paused: String,
     /// `/tarem/member/version`; `None`: no such parameter.
     pub version: Option<String>,
+    /// Its OUs, nearest first, then the root.
+    pub units: Vec<String>,
 }
 
 impl Default for MemberAccount {
@@ -44,6 +46,7 @@ impl Default for MemberAccount {
             active: true,
             paused: "off".into(),
             version: Some(crate::ports::MEMBER_TEMPLATE_VERSION.to_string()),
+            units: vec![],
         }
     }
 }
@@ -199,5 +202,13 @@ impl Members for InMemoryMembers {
         } else {
             MemberReach::Ready(member.clients())
         })
+    }
+
+    async fn units(&self, account: &str) -> Result<Vec<String>, PortError> {
+        self.faults.check("members.units")?;
+        Ok(self
+            .member(account)
+            .map(|member| member.account().units)
+            .unwrap_or_default())
     }
 }

@@ -99,6 +99,7 @@ pub const OPERATIONS: &[&str] = &[
     "accounts.saw_event",
     "accounts.get",
     "members.assume_role",
+    "members.units",
     "advisor.checks",
     "advisor.check_result",
 ];

@@ -61,6 +61,14 @@ pub trait Members: Send + Sync {
     /// in the stack's own), or why it cannot be reached. A passing failure (STS throttled) is an
     /// error, retried like any other.
     async fn reach(&self, account: Option<&str>) -> Result<MemberReach, PortError>;
+
+    /// The organisational units `account` sits in, nearest first, then the organisation's root
+    /// (`r-…`): what a mapping scoped to an OU is matched against. Empty where the stack cannot
+    /// ask Organizations (a stack that governs only itself): such a mapping then acts only in
+    /// the accounts it names.
+    async fn units(&self, _account: &str) -> Result<Vec<String>, PortError> {
+        Ok(vec![])
+    }
 }
 
 /// A member's own parameters, as its member template and its owner left them.

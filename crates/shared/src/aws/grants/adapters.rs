@@ -330,6 +330,18 @@ pub const ADAPTERS: &[(&str, &[Grant])] = &[
                 &["reach"],
                 "whether a member whose role refuses the hub is suspended, closed or gone",
             ),
+            grant(
+                "organizations:ListParents",
+                On::OrganisationAccounts,
+                &["units"],
+                "the OUs an account sits in, for a mapping scoped to an OU",
+            ),
+            grant(
+                "organizations:ListParents",
+                On::OrganisationUnits,
+                &["units"],
+                "each OU's parent, up to the root",
+            ),
         ],
     ),
 ];

@@ -36,6 +36,8 @@ pub enum On {
     MemberRoles,
     /// The organisation's accounts, as Organizations names them.
     OrganisationAccounts,
+    /// The organisation's organisational units.
+    OrganisationUnits,
     /// An action without resource-level permissions (the Service Authorization Reference).
     Anything,
 }
@@ -58,6 +60,7 @@ impl On {
                 "each member's `role/tarem/tarem-member`, in the organisation (a hub only)"
             }
             On::OrganisationAccounts => "the organisation's accounts (a hub only)",
+            On::OrganisationUnits => "the organisation's OUs (a hub only)",
             On::Anything => "`*` (no resource-level permissions)",
         }
     }
@@ -187,7 +190,7 @@ pub const FUNCTIONS: &[(&str, &[&str], &[Use])] = &[
                 &["start", "find_by_client_token", "describe"],
             ),
             ("TaggingResourceTags", "tags", &["tags"]),
-            ("StsMembers", "members", &["reach"]),
+            ("StsMembers", "members", &["reach", "units"]),
             // Built for the account's clients; never called here.
             ("SupportTrustedAdvisor", "advisor", &[]),
             ("SqsQueue", "parking", &["park"]),
