@@ -113,6 +113,11 @@ async fn each_governed_account_is_swept_through_its_own_trusted_advisor_and_reco
         assert_eq!(record.standing, Some(AccountStanding::Ready));
         assert_eq!(record.advisor, Some(AdvisorAccess::Support));
         assert_eq!(record.flagged, 1);
+        assert_eq!(
+            record.regions,
+            ["ap-southeast-2"],
+            "where its flagged finding is"
+        );
         assert_eq!(record.member_version.as_deref(), Some("1"));
         assert_eq!(
             record.missed_by_events, 0,

@@ -40,6 +40,8 @@ pub struct AccountCoverage {
     pub member_version: Option<String>,
     /// Flagged findings its latest sweep found that no event brought.
     pub missed_by_events: u64,
+    /// The regions its flagged findings are in, at its latest sweep.
+    pub regions: Vec<String>,
 }
 
 /// Each governed account (the hub first, then the members in order), then any account whose
@@ -170,6 +172,7 @@ pub fn with_registry(lines: &mut [AccountCoverage], records: &[AccountRecord]) {
         });
         line.member_version = record.member_version.clone();
         line.missed_by_events = record.missed_by_events;
+        line.regions = record.regions.clone();
         if line.standing != "ok" {
             continue;
         }
@@ -221,6 +224,9 @@ pub fn text(lines: &[AccountCoverage]) -> String {
             line.last_event.as_deref().unwrap_or("-"),
             line.last_change.as_deref().unwrap_or("-")
         ));
+        if !line.regions.is_empty() {
+            out.push(format!("  flagged in {}", line.regions.join(", ")));
+        }
         if line.standing != "ok" {
             out.push(format!("  {}", line.standing));
         }
@@ -383,6 +389,7 @@ mod tests {
         let records = vec![
             AccountRecord {
                 last_event_at: Some(1_796_212_800),
+                regions: vec!["eu-west-1".into(), "us-east-1".into()],
                 ..record("111122223333")
             },
             // No finding there yet, and its role refuses the hub.
@@ -436,5 +443,9 @@ mod tests {
         assert_eq!(by("555566667777").missed_by_events, 5);
         let screen = text(&lines);
         assert!(screen.contains("2026-12-02T12:00:00Z"), "{screen}");
+        assert!(
+            screen.contains("  flagged in eu-west-1, us-east-1"),
+            "{screen}"
+        );
     }
 }

@@ -54,6 +54,9 @@ pub struct AccountRecord {
     pub paused: bool,
     /// Flagged resources its latest reconcile read.
     pub flagged: u64,
+    /// The regions they are in (where its runbooks would run; each needs the member's regional
+    /// stack for its status events, the execution poll covering the rest).
+    pub regions: Vec<String>,
     /// Of those, the ones Trusted Advisor refreshed after the account's first reconcile that no
     /// event brought: its event path is broken.
     pub missed_by_events: u64,

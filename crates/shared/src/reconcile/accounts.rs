@@ -141,6 +141,7 @@ impl AccountsSweep {
         });
         record.reason = report.unavailable.clone();
         record.flagged = report.flagged as u64;
+        record.regions = report.regions.iter().cloned().collect();
         record.missed_by_events = report.missed_by_events.len() as u64;
         for _ in &report.missed_by_events {
             telemetry::count(telemetry::FINDINGS_MISSED_BY_EVENTS);

@@ -145,6 +145,8 @@ pub struct SweepReport {
     pub unknown_mapped_checks: Vec<String>,
     /// Flagged resources the swept checks' results hold.
     pub flagged: usize,
+    /// The regions they are in.
+    pub regions: std::collections::BTreeSet<String>,
     /// Of the written ones, those Trusted Advisor refreshed while the account was already
     /// watched and that no event brought: the account's event path is broken.
     pub missed_by_events: Vec<String>,
@@ -294,6 +296,7 @@ impl FindingsSweep {
                 }
                 flagged_keys.insert(finding.hash_key.clone());
                 report.flagged += 1;
+                report.regions.insert(finding.region.clone());
                 // Flagged now and not before: Trusted Advisor sent an event for that change.
                 let missed = !tracked_flagged.contains(finding.hash_key.as_str())
                     && self.missed_by_events(result_time, now);
