@@ -170,7 +170,7 @@ async fn approved_twice_it_starts_once_and_the_second_says_why() {
     let ops_item = flagged_and_held(&local).await;
     approve_in_opscenter(&local, &local.ops_center, "123456789012", &ops_item).await;
     let again = approve_in_opscenter(&local, &local.ops_center, "123456789012", &ops_item).await;
-    assert_eq!(again["outcome"], "refused", "{again}");
+    assert_eq!(again["outcome"], "already", "{again}");
     let why = again["why"].as_str().unwrap();
     assert!(why.contains("attempt 1 already started"), "{why}");
     assert!(
@@ -178,7 +178,11 @@ async fn approved_twice_it_starts_once_and_the_second_says_why() {
         "{why}"
     );
     assert_eq!(local.automation.executions().len(), 1);
-    assert_eq!(answer_on(&local.ops_center, &ops_item)["approved"], false);
+    assert_eq!(
+        answer_on(&local.ops_center, &ops_item)["approved"],
+        true,
+        "the approval that started it stays said"
+    );
 }
 
 #[tokio::test]
@@ -259,7 +263,7 @@ async fn an_approval_with_the_kill_switch_off_waits_for_it_and_then_starts_once(
         answer_on(&local.ops_center, &ops_item)["detail"]
             .as_str()
             .unwrap()
-            .contains("waits for a control")
+            .contains("under every control")
     );
     // Asked again while it waits: the same approval, nothing new.
     let again = approve_in_opscenter(&local, &local.ops_center, "123456789012", &ops_item).await;
@@ -337,4 +341,108 @@ async fn approved_is_the_approvals_outcome_by_name() {
         value,
         json!({"outcome": "already", "why": "already approved"})
     );
+}
+
+/// The answer could not be written (OpsCenter throttled): nothing has started yet, the event is
+/// retried, and the retry answers and starts once. The runbook then fails and the next attempt
+/// waits for a new approval: the first one's event, redelivered hours later, approves nothing.
+#[tokio::test]
+async fn an_answer_that_failed_starts_nothing_until_it_is_written_and_never_approves_the_next_attempt()
+ {
+    let (local, clock) = approval_loop();
+    let ops_item = flagged_and_held(&local).await;
+    ask(&local.ops_center, &ops_item, "yes").await;
+    let event = update_event("123456789012", &ops_item);
+    local.faults.fail(
+        "ops_center.update",
+        1,
+        tarem_shared::error::PortError::new(
+            "UpdateOpsItem",
+            tarem_shared::error::ErrorKind::Throttled,
+            "Rate exceeded",
+        ),
+    );
+    assert!(
+        local.results.invoke(&event, None).await.is_err(),
+        "retried by EventBridge"
+    );
+    assert!(
+        local.automation.executions().is_empty(),
+        "nothing started before the answer"
+    );
+    let retried = local.results.invoke(&event, None).await.unwrap();
+    assert_eq!(retried["outcome"], "already", "{retried}");
+    assert_eq!(local.automation.executions().len(), 1);
+    // The runbook fails: the next attempt is held for a new approval.
+    finish_all(&local, "Failed").await;
+    clock.advance(chrono::Duration::hours(3));
+    local.sweep_episodes().await.unwrap();
+    let held = episode(&local);
+    assert!(
+        matches!(&held.stage, Stage::Held { control, .. } if control == "approval"),
+        "{held:?}"
+    );
+    let replayed = local.results.invoke(&event, None).await.unwrap();
+    assert_eq!(replayed["outcome"], "ignored", "{replayed}");
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "no second start unasked"
+    );
+    // A new approval starts the second attempt.
+    let second = approve_in_opscenter(&local, &local.ops_center, "123456789012", &ops_item).await;
+    assert_eq!(second["outcome"], "approved", "{second}");
+    assert_eq!(local.automation.executions().len(), 2);
+    assert_eq!(episode(&local).approval.unwrap().attempt, 1);
+}
+
+#[tokio::test]
+async fn an_approval_from_another_accounts_opsitem_naming_this_finding_is_refused() {
+    let (local, _) = approval_loop();
+    let ops_item = flagged_and_held(&local).await;
+    ask(&local.ops_center, &ops_item, "yes").await;
+    // The same OpsItem id, said by an event of another account (a member copying the key).
+    let reply = local
+        .results
+        .invoke(&update_event("444455556666", &ops_item), None)
+        .await
+        .unwrap();
+    assert!(
+        reply["outcome"] == "refused" || reply["outcome"] == "ignored",
+        "{reply}"
+    );
+    assert!(local.automation.executions().is_empty());
+}
+
+/// SSM throttles the approved start past its tries: the claim stays, and the sweep resumes it as
+/// the approved start it is (not withdrawn as "the mapping asks for approval").
+#[tokio::test]
+async fn an_approved_start_that_ssm_throttled_is_resumed_not_withdrawn() {
+    let (local, clock) = approval_loop();
+    let ops_item = flagged_and_held(&local).await;
+    local.faults.fail(
+        "automation.start",
+        20,
+        tarem_shared::error::PortError::new(
+            "StartAutomationExecution",
+            tarem_shared::error::ErrorKind::Throttled,
+            "Rate exceeded",
+        ),
+    );
+    let _ = approve_in_opscenter(&local, &local.ops_center, "123456789012", &ops_item).await;
+    assert!(local.automation.executions().is_empty(), "throttled");
+    // The throttling passes (the planned failures left are used up).
+    for _ in local.faults.calls("automation.start")..20 {
+        let _ = local.faults.check("automation.start");
+    }
+    clock.advance(chrono::Duration::minutes(10));
+    local.sweep_episodes().await.unwrap();
+    assert_eq!(
+        local.automation.executions().len(),
+        1,
+        "{:?}",
+        episode(&local).stage
+    );
+    assert_eq!(episode(&local).approval.unwrap().attempt, 0);
 }

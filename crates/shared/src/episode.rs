@@ -218,6 +218,13 @@ impl Episode {
             .filter(|approval| approval.attempt == self.attempts.len())
     }
 
+    /// The approval the last attempt was started (or claimed) on, if it was.
+    pub fn approval_of_last_attempt(&self) -> Option<&Approval> {
+        self.approval
+            .as_ref()
+            .filter(|approval| approval.attempt + 1 == self.attempts.len())
+    }
+
     /// The episode a flagged row opens, following `previous` (the finding's last state, if any).
     pub fn opened_by(row: &Finding, previous: Option<&Episode>, now: &str) -> Episode {
         let (episode, flagged_since) = episode_of(row);

@@ -10,7 +10,7 @@
 
 use super::{ResultsHandler, TRIES};
 use crate::error::PortError;
-use crate::lifecycle::{ApprovalAnswer, approve};
+use crate::lifecycle::{ApprovalAnswer, ApprovedOn, approve};
 use crate::ports::{DATA_APPROVAL, DATA_APPROVE, MemberReach, OpsData, OpsItemUpdate};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -84,7 +84,10 @@ fn asks(value: &str) -> bool {
 }
 
 impl ResultsHandler {
-    /// An OpsItem changed: if a person asked for its episode's start, answer.
+    /// An OpsItem changed: if a person asked for its episode's start, answer. The answer is
+    /// written (and the request removed) before anything starts: a request still on the OpsItem
+    /// never meets a started episode, so a retried event or tarem's own later update can never
+    /// take it for the next attempt's approval.
     pub async fn ops_item_updated(&self, update: &OpsItemUpdated) -> Result<Approved, PortError> {
         let clients = match self.members.reach(update.account.as_deref()).await? {
             MemberReach::Ready(clients) => clients,
@@ -102,30 +105,34 @@ impl ResultsHandler {
                 why: "no approval asked".into(),
             });
         };
+        let on = ApprovedOn {
+            ops_item_id: &update.ops_item_id,
+            account: update
+                .account
+                .as_deref()
+                .or(self.config.safety.home_account.as_deref()),
+        };
         let answer = match (&view.finding_key, asks(&request)) {
-            (None, _) => Approved::Refused {
-                why: "not an OpsItem of a tarem finding (no tarem:findingKey)".into(),
-            },
-            (Some(_), false) => Approved::Refused {
-                why: format!("{DATA_APPROVE} is {request:?}: set it to yes to approve"),
-            },
+            (None, _) => {
+                Answer::Refused("not an OpsItem of a tarem finding (no tarem:findingKey)".into())
+            }
+            (Some(_), false) => Answer::Refused(format!(
+                "{DATA_APPROVE} is {request:?}: set it to yes to approve"
+            )),
             (Some(finding), true) => {
-                self.approve(finding, Some(&update.ops_item_id), &update.by, &update.at)
+                self.record_approval(finding, on, &update.by, &update.at)
                     .await?
             }
         };
         tracing::info!(opsItem = %update.ops_item_id, by = %update.by, answer = ?answer, metric = "approvals.answered", "an approval answered");
         let (approved, why) = match &answer {
-            Approved::Approved { started, .. } => (
+            Answer::Recorded(_) => (
                 true,
-                if *started {
-                    "approved: the runbook started".to_owned()
-                } else {
-                    "approved: the start waits for a control (see tarem:remediation)".to_owned()
-                },
+                "approved: the start follows under every control (tarem:remediation says what happened)"
+                    .to_owned(),
             ),
-            Approved::Already { why } => (true, why.clone()),
-            Approved::Refused { why } | Approved::Ignored { why } => (false, why.clone()),
+            Answer::Already(_, why) => (true, why.clone()),
+            Answer::Refused(why) => (false, why.clone()),
         };
         let value =
             json!({ "approved": approved, "by": update.by, "at": update.at, "detail": why });
@@ -146,44 +153,80 @@ impl ResultsHandler {
                 .update(&update.ops_item_id, &answer_update)
                 .await,
         )?;
-        Ok(answer)
-    }
-
-    /// `by`'s approval, at `at`, of the episode of `finding_key` (from its OpsItem
-    /// `ops_item_id`, when it came from one): recorded, and the episode looked at at once.
-    pub async fn approve(
-        &self,
-        finding_key: &str,
-        ops_item_id: Option<&str>,
-        by: &str,
-        at: &str,
-    ) -> Result<Approved, PortError> {
-        for _ in 0..TRIES {
-            let Some(episode) = self.executions.get_episode(finding_key).await? else {
-                return Ok(Approved::Refused {
-                    why: format!("no episode of finding {finding_key}"),
-                });
-            };
-            match approve(&episode, ops_item_id, by, at) {
-                ApprovalAnswer::Approved(mut next) => {
-                    next.version = episode.version + 1;
-                    if !self.executions.put_episode(&next).await? {
-                        continue; // another writer moved it: answer against what it is now
-                    }
-                    self.sweep(None, Some(finding_key)).await?;
-                    let after = self.executions.get_episode(finding_key).await?;
-                    let started = after.is_some_and(|a| a.attempts.len() > episode.attempts.len());
-                    return Ok(Approved::Approved {
-                        finding: finding_key.to_owned(),
-                        started,
-                    });
-                }
-                ApprovalAnswer::Already(why) => return Ok(Approved::Already { why }),
-                ApprovalAnswer::Refused(why) => return Ok(Approved::Refused { why }),
+        Ok(match answer {
+            Answer::Recorded(finding) => {
+                let started = self.look_now(&finding).await?;
+                Approved::Approved { finding, started }
             }
-        }
-        Ok(Approved::Refused {
-            why: format!("the episode changed under {TRIES} approvals in a row; ask again"),
+            Answer::Already(finding, why) => {
+                // A look too: an approved start a failure left waiting goes now.
+                if let Some(finding) = finding {
+                    self.look_now(&finding).await?;
+                }
+                Approved::Already { why }
+            }
+            Answer::Refused(why) => Approved::Refused { why },
         })
     }
+
+    /// The episode's approval written (retried against what it is now when another writer got
+    /// there first).
+    async fn record_approval(
+        &self,
+        finding_key: &str,
+        on: ApprovedOn<'_>,
+        by: &str,
+        at: &str,
+    ) -> Result<Answer, PortError> {
+        let home = self.config.safety.home_account.as_deref();
+        for _ in 0..TRIES {
+            let Some(episode) = self.executions.get_episode(finding_key).await? else {
+                return Ok(Answer::Refused(format!(
+                    "no episode of finding {finding_key}"
+                )));
+            };
+            let account = episode.account.as_deref().or(home);
+            match approve(&episode, account, on, by, at) {
+                ApprovalAnswer::Approved(mut next) => {
+                    next.version = episode.version + 1;
+                    if self.executions.put_episode(&next).await? {
+                        return Ok(Answer::Recorded(finding_key.to_owned()));
+                    }
+                }
+                ApprovalAnswer::Already(why) => {
+                    let pending = episode.pending_approval().is_some();
+                    return Ok(Answer::Already(
+                        pending.then(|| finding_key.to_owned()),
+                        why,
+                    ));
+                }
+                ApprovalAnswer::Refused(why) => return Ok(Answer::Refused(why)),
+            }
+        }
+        Ok(Answer::Refused(format!(
+            "the episode changed under {TRIES} approvals in a row; ask again"
+        )))
+    }
+
+    /// The episode looked at now, as the sweep would; whether a runbook started.
+    async fn look_now(&self, finding_key: &str) -> Result<bool, PortError> {
+        let before = self
+            .executions
+            .get_episode(finding_key)
+            .await?
+            .map_or(0, |e| e.attempts.len());
+        self.sweep(None, Some(finding_key)).await?;
+        let after = self.executions.get_episode(finding_key).await?;
+        Ok(after.is_some_and(|a| a.attempts.len() > before))
+    }
+}
+
+/// What an approval did to the episode, before the OpsItem is answered.
+#[derive(Debug)]
+enum Answer {
+    /// Recorded on the episode of this finding.
+    Recorded(String),
+    /// Given before (the finding, when its approved start is still to come).
+    Already(Option<String>, String),
+    Refused(String),
 }

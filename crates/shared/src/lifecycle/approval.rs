@@ -20,14 +20,43 @@ pub enum ApprovalAnswer {
 /// The hold an approval lifts.
 pub const APPROVAL_CONTROL: &str = "approval";
 
-/// The answer to `by`'s approval of `episode`'s OpsItem `ops_item_id` at `at` (RFC 3339).
-pub fn approve(episode: &Episode, ops_item_id: Option<&str>, by: &str, at: &str) -> ApprovalAnswer {
-    if let (Some(given), Some(own)) = (ops_item_id, episode.ops_item_id.as_deref())
-        && given != own
-    {
+/// Where an approval came from: the OpsItem it was given on, and that OpsItem's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovedOn<'a> {
+    pub ops_item_id: &'a str,
+    /// `None`: the stack's own.
+    pub account: Option<&'a str>,
+}
+
+/// The answer to `by`'s approval at `at` (RFC 3339), given on `on`, of `episode`, whose account
+/// is `episode_account` (its own, or the stack's when it names none).
+pub fn approve(
+    episode: &Episode,
+    episode_account: Option<&str>,
+    on: ApprovedOn<'_>,
+    by: &str,
+    at: &str,
+) -> ApprovalAnswer {
+    // Only the episode's own OpsItem approves it: the one in its account, of this episode.
+    if on.account != episode_account {
         return ApprovalAnswer::Refused(format!(
-            "this OpsItem belongs to an earlier episode of the finding; its current one is {own}"
+            "this OpsItem is in account {}, the finding in {}",
+            on.account.unwrap_or("(the stack's own)"),
+            episode_account.unwrap_or("(the stack's own)")
         ));
+    }
+    match episode.ops_item_id.as_deref() {
+        Some(own) if own == on.ops_item_id => {}
+        Some(own) => {
+            return ApprovalAnswer::Refused(format!(
+                "this OpsItem belongs to an earlier episode of the finding; its current one is {own}"
+            ));
+        }
+        None => {
+            return ApprovalAnswer::Refused(
+                "the finding's episode has no OpsItem yet; this one is not its".into(),
+            );
+        }
     }
     if let Some(approval) = episode.pending_approval() {
         return ApprovalAnswer::Already(format!(
@@ -35,6 +64,7 @@ pub fn approve(episode: &Episode, ops_item_id: Option<&str>, by: &str, at: &str)
             approval.by, approval.at
         ));
     }
+
     let started = episode.attempts.len();
     match &episode.stage {
         Stage::Held { control, .. } if control == APPROVAL_CONTROL => {
@@ -52,16 +82,19 @@ pub fn approve(episode: &Episode, ops_item_id: Option<&str>, by: &str, at: &str)
             "held by the {control} control, not waiting for an approval: {reason}"
         )),
         Stage::Remediating | Stage::Verifying { .. } | Stage::Unconfirmed => {
-            let by_whom = episode
-                .approval
-                .as_ref()
-                .filter(|a| a.attempt + 1 == started)
-                .map(|a| format!(", approved by {} at {}", a.by, a.at))
-                .unwrap_or_default();
-            ApprovalAnswer::Refused(format!(
-                "attempt {started} already started{by_whom}; the episode is {}",
-                episode.stage.name()
-            ))
+            match episode.approval_of_last_attempt() {
+                // The approval that started it, asked again (a second click, a retried event).
+                Some(approval) => ApprovalAnswer::Already(format!(
+                    "attempt {started} already started, approved by {} at {}; the episode is {}",
+                    approval.by,
+                    approval.at,
+                    episode.stage.name()
+                )),
+                None => ApprovalAnswer::Refused(format!(
+                    "attempt {started} already started; the episode is {}",
+                    episode.stage.name()
+                )),
+            }
         }
         Stage::Fixed { at } => ApprovalAnswer::Refused(format!(
             "the finding is fixed: Trusted Advisor reported it Green at {at}"

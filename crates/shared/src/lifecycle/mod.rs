@@ -29,7 +29,7 @@ mod tracked;
 
 pub use schedule::{SWEEP_PERIOD, TAG_RECHECK, schedule, stage_due};
 
-pub use approval::{APPROVAL_CONTROL, ApprovalAnswer, approve};
+pub use approval::{APPROVAL_CONTROL, ApprovalAnswer, ApprovedOn, approve};
 pub use failure::will_fail_again;
 pub use tick::IN_FLIGHT_CEILING;
 

@@ -210,7 +210,8 @@ impl Lifecycle<'_> {
         let Some(attempt) = next.last_attempt().cloned() else {
             return Ok(Decision::nothing(Some(&next), "nothing to resume"));
         };
-        let route = self.route(row, facts)?;
+        // The claimed attempt's own approval, if a person gave one: resuming it is that start.
+        let route = self.route_approved(row, facts, next.approval_of_last_attempt())?;
         let same_start = match &route.remediation {
             Remediation::Start(start) => {
                 start.document == attempt.document && start.region == attempt.region
