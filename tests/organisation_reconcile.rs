@@ -2,6 +2,9 @@
 //! account, bounded fan-out, the account registry, "no events while reconcile finds flagged
 //! items"), on the in-memory organisation. Each test is the order in which its case happens.
 //!
+//! Long on purpose: the catalogue of a whole organisation's sweep, one order per case, read
+//! together against the same set-up.
+//!
 //! Account ids are the examples AWS's documentation uses; each member's Trusted Advisor holds
 //! results in the Support API's shape (`tests/support`: `sg_check`, `flagged_resource`).
 
@@ -492,5 +495,69 @@ async fn a_stack_governing_only_itself_sweeps_its_own_account_as_before() {
         local.faults.calls("members.assume_role"),
         0,
         "no STS for the stack's own account"
+    );
+}
+
+#[tokio::test]
+async fn a_check_mapped_after_the_first_sweep_brings_its_old_flags_without_an_alarm() {
+    let (local, clock) = organisation();
+    // A second check of the same shape, not mapped yet.
+    let other = tarem_shared::ports::CheckInfo {
+        id: "Hs4Ma3G127".into(),
+        name:
+            "Security groups should only allow unrestricted incoming traffic for authorized ports"
+                .into(),
+        ..sg_check()
+    };
+    let flagged_long_ago = CheckResult {
+        timestamp: format_time(at(0)),
+        flagged: vec![flagged_resource(
+            &member_arn(A, "sg-old"),
+            &format_time(at(0)),
+        )],
+    };
+    local
+        .members
+        .member(A)
+        .unwrap()
+        .advisor
+        .set_check(other.clone(), flagged_long_ago);
+    advisor_flags(&local, A, at(0), &["sg-1"]);
+    let first = sweep(&local).await;
+    assert_eq!(record_of(&first, A).missed_by_events, 0);
+    // An hour later the operator maps the second check; Trusted Advisor refreshed it meanwhile.
+    clock.advance(Duration::hours(1));
+    let mut mapping = sg_mapping();
+    mapping["checkName"] = json!({ "S": other.name });
+    local.mappings.put(&mapping).unwrap();
+    let refreshed = CheckResult {
+        timestamp: format_time(clock_now(&local) - Duration::minutes(30)),
+        flagged: vec![flagged_resource(
+            &member_arn(A, "sg-old"),
+            &format_time(at(0)),
+        )],
+    };
+    local
+        .members
+        .member(A)
+        .unwrap()
+        .advisor
+        .set_check(other, refreshed);
+    let swept = sweep(&local).await;
+    let report = swept
+        .iter()
+        .find(|s| s.record.account == A)
+        .unwrap()
+        .report
+        .clone()
+        .unwrap();
+    assert_eq!(
+        report.written.len(),
+        1,
+        "its old flag, tracked now: {report:?}"
+    );
+    assert!(
+        report.missed_by_events.is_empty(),
+        "no event was owed for it"
     );
 }

@@ -163,6 +163,7 @@ impl LocalLoop {
             account: self.account.clone(),
             rules: self.check_tracker.rules.clone(),
             watched_since: None,
+            watched_checks: Default::default(),
         }
     }
 

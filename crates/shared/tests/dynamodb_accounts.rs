@@ -19,6 +19,9 @@ async fn dynamo() -> DynamoAccounts {
 fn swept(at: i64, standing: AccountStanding, reason: Option<&str>) -> AccountRecord {
     AccountRecord {
         swept_at: Some(at),
+        // As the sweep sets it: only a sweep that read the account's results starts the watch.
+        first_swept_at: (standing == AccountStanding::Ready).then_some(at),
+        swept_checks: vec!["Security Groups - Unrestricted Access".into()],
         standing: Some(standing),
         reason: reason.map(str::to_owned),
         advisor: Some(AdvisorAccess::Support),
@@ -71,13 +74,36 @@ async fn a_sweep_and_an_event_keep_each_others_fields_on_dynamodb_as_in_memory()
         Some(1_000),
         "a sweep keeps the last event"
     );
-    assert_eq!(held.first_swept_at, Some(2_000));
+    assert_eq!(held.first_swept_at, None, "held: its results were not read");
     let ready = on_dynamo[3].as_ref().unwrap();
     assert_eq!(ready.standing, Some(AccountStanding::Ready));
     assert_eq!(ready.reason, None, "a cleared reason is cleared");
-    assert_eq!(ready.first_swept_at, Some(2_000), "the first sweep is kept");
+    assert_eq!(
+        ready.first_swept_at,
+        Some(3_000),
+        "the first sweep that read it"
+    );
     assert_eq!(ready.swept_at, Some(3_000));
     assert_eq!(on_dynamo[4].as_ref().unwrap().last_event_at, Some(1_000));
     assert_eq!(on_dynamo[5].as_ref().unwrap().last_event_at, Some(4_000));
     assert_eq!(on_dynamo[5].as_ref().unwrap().flagged, 3);
+    // A later sweep does not move the watch's start.
+    let again = orders_again(&dynamo().await).await;
+    assert_eq!(
+        again,
+        orders_again(&tarem_shared::memory::InMemoryAccounts::default()).await
+    );
+    assert_eq!(again.unwrap().first_swept_at, Some(3_000));
+}
+
+async fn orders_again(registry: &dyn AccountRegistry) -> Option<AccountRecord> {
+    registry
+        .record_sweep(&swept(3_000, AccountStanding::Ready, None))
+        .await
+        .unwrap();
+    registry
+        .record_sweep(&swept(4_000, AccountStanding::Ready, None))
+        .await
+        .unwrap();
+    registry.get("111122223333").await.unwrap()
 }

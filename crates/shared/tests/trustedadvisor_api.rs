@@ -4,6 +4,7 @@
 //! an excluded one suppressed, no recommendation never read as "nothing flagged", and the
 //! Support API where the plan refuses the Trusted Advisor API.
 
+use aws_sdk_support::operation::describe_trusted_advisor_check_result::DescribeTrustedAdvisorCheckResultError;
 use aws_sdk_trustedadvisor::Client;
 use aws_sdk_trustedadvisor::operation::list_checks::ListChecksError;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -172,4 +173,38 @@ async fn where_the_plan_refuses_the_api_the_support_api_answers_and_a_throttle_i
         "retried by the schedule, not a fallback"
     );
     assert_eq!(advisor.access(), AdvisorAccess::TrustedAdvisor);
+}
+
+#[tokio::test]
+async fn a_check_without_a_recommendation_is_read_from_the_support_api_where_the_plan_allows_it() {
+    let none = recommendations(r#"{"recommendationSummaries":[]}"#);
+    let support_result = mock!(aws_sdk_support::Client::describe_trusted_advisor_check_result)
+        .then_http_response(|| {
+            json(r#"{"result":{"checkId":"1iG5NDGVre","timestamp":"2026-11-02T09:12:41Z","status":"ok","resourcesSummary":{"resourcesProcessed":3,"resourcesFlagged":0,"resourcesIgnored":0,"resourcesSuppressed":0},"categorySpecificSummary":{},"flaggedResources":[]}}"#)
+        });
+    let advisor = AdvisorWithFallback::new(api(&[&checks(), &none]), support(&[&support_result]));
+    advisor.checks().await.unwrap();
+    let result = advisor.check_result("1iG5NDGVre").await.unwrap();
+    assert_eq!(
+        result.timestamp, "2026-11-02T09:12:41Z",
+        "the Support API's word"
+    );
+    assert!(result.flagged.is_empty());
+    // Without a Support API answer either: skipped (no time to clear at).
+    let none = recommendations(r#"{"recommendationSummaries":[]}"#);
+    let no_plan =
+        mock!(aws_sdk_support::Client::describe_trusted_advisor_check_result).then_error(|| {
+            DescribeTrustedAdvisorCheckResultError::generic(
+                ErrorMetadata::builder()
+                    .code("SubscriptionRequiredException")
+                    .message("AWS Premium Support Subscription is required to use this service.")
+                    .build(),
+            )
+        });
+    let advisor = AdvisorWithFallback::new(api(&[&checks(), &none]), support(&[&no_plan]));
+    advisor.checks().await.unwrap();
+    assert_eq!(
+        advisor.check_result("1iG5NDGVre").await.unwrap().timestamp,
+        ""
+    );
 }

@@ -73,6 +73,7 @@ pub async fn run(args: ReconcileArgs) -> Result<(), CliError> {
         },
         // An operator's sweep of one account: what the events missed is the schedule's to count.
         watched_since: None,
+        watched_checks: Default::default(),
     };
     crate::output::progress("reading Trusted Advisor's results (one call per check)…");
     let report = sweep.sweep(args.dry_run).await?;

@@ -191,6 +191,8 @@ pub struct AdvisorWithFallback {
     support: SupportTrustedAdvisor,
     /// Since when the API refused this account.
     refused: Mutex<Option<Instant>>,
+    /// Which answered the last `checks()`: a sweep reads its results from the same API.
+    on_support: Mutex<bool>,
 }
 
 impl AdvisorWithFallback {
@@ -199,6 +201,7 @@ impl AdvisorWithFallback {
             api,
             support,
             refused: Mutex::new(None),
+            on_support: Mutex::new(false),
         }
     }
 
@@ -209,18 +212,26 @@ impl AdvisorWithFallback {
         )
     }
 
-    fn on_support(&self) -> bool {
+    fn refused_lately(&self) -> bool {
         self.refused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|since| since.elapsed() < REFUSAL_KEPT)
+    }
+
+    fn answered_by_support(&self) -> bool {
+        *self.on_support.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_support(&self, on_support: bool) {
+        *self.on_support.lock().unwrap_or_else(|p| p.into_inner()) = on_support;
     }
 }
 
 #[async_trait]
 impl TrustedAdvisor for AdvisorWithFallback {
     async fn checks(&self) -> Result<Vec<CheckInfo>, PortError> {
-        if !self.on_support() {
+        if !self.refused_lately() {
             match self.api.checks().await {
                 Err(error)
                     if matches!(
@@ -231,22 +242,37 @@ impl TrustedAdvisor for AdvisorWithFallback {
                     tracing::info!(%error, "the Trusted Advisor API refused (support plan): the Support API instead");
                     *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 }
-                answer => return answer,
+                answer => {
+                    self.set_support(false);
+                    return answer;
+                }
             }
         }
+        self.set_support(true);
         self.support.checks().await
     }
 
     async fn check_result(&self, check_id: &str) -> Result<CheckResult, PortError> {
-        if self.on_support() {
-            self.support.check_result(check_id).await
-        } else {
-            self.api.check_result(check_id).await
+        if self.answered_by_support() {
+            return self.support.check_result(check_id).await;
+        }
+        let result = self.api.check_result(check_id).await?;
+        if !result.timestamp.is_empty() {
+            return Ok(result);
+        }
+        // No recommendation of the check in the API: the Support API's result, where the plan
+        // allows it, says whether anything is flagged; else the check is skipped, nothing cleared.
+        match self.support.check_result(check_id).await {
+            Ok(support) => Ok(support),
+            Err(error) => {
+                tracing::info!(check = check_id, %error, "no recommendation and no Support API result: the check is skipped");
+                Ok(result)
+            }
         }
     }
 
     fn access(&self) -> AdvisorAccess {
-        if self.on_support() {
+        if self.answered_by_support() {
             AdvisorAccess::Support
         } else {
             AdvisorAccess::TrustedAdvisor

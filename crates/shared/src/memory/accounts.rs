@@ -32,8 +32,7 @@ impl AccountRegistry for InMemoryAccounts {
             last_event_at: stored.and_then(|s| s.last_event_at),
             first_swept_at: stored
                 .and_then(|s| s.first_swept_at)
-                .or(record.first_swept_at)
-                .or(record.swept_at),
+                .or(record.first_swept_at),
             ..record.clone()
         };
         records.insert(record.account.clone(), merged);

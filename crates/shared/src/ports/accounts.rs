@@ -39,9 +39,11 @@ pub struct AccountRecord {
     pub account: String,
     /// The latest Trusted Advisor event heard from it (epoch seconds, to within the hour).
     pub last_event_at: Option<i64>,
-    /// Its first reconcile: flagged resources Trusted Advisor refreshed after it should have come
-    /// as events.
+    /// Its first reconcile that read its results: flagged resources Trusted Advisor refreshed
+    /// after it should have come as events.
     pub first_swept_at: Option<i64>,
+    /// The checks its reconciles have read (only their resources can be missed by events).
+    pub swept_checks: Vec<String>,
     /// Its latest reconcile, and what that found.
     pub swept_at: Option<i64>,
     pub standing: Option<AccountStanding>,
@@ -78,7 +80,7 @@ pub const ACCOUNT_RECORD_DAYS: i64 = 30;
 #[async_trait]
 pub trait AccountRegistry: Send + Sync {
     /// Writes what a reconcile found (`record`'s sweep fields); keeps the account's
-    /// `last_event_at` and its first `first_swept_at`.
+    /// `last_event_at`, and its `first_swept_at` once set (`record`'s sets it only when absent).
     async fn record_sweep(&self, record: &AccountRecord) -> Result<(), PortError>;
     /// Notes that an event from `account` arrived at `at`; never moves the time back.
     async fn saw_event(&self, account: &str, at: i64) -> Result<(), PortError>;

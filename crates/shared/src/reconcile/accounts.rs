@@ -133,8 +133,23 @@ impl AccountsSweep {
             watched_since: record
                 .first_swept_at
                 .and_then(|at| DateTime::from_timestamp(at, 0)),
+            watched_checks: previous
+                .iter()
+                .flat_map(|p| p.swept_checks.iter().cloned())
+                .collect(),
         };
         let report = sweep.sweep_with(false, pending).await?;
+        // Watched from the first sweep that read its results (not one that found it out of
+        // reach, or without a plan: its flags then were never owed as events).
+        if report.unavailable.is_none() {
+            record.first_swept_at = record.first_swept_at.or(record.swept_at);
+        }
+        let mut checks: std::collections::BTreeSet<String> = previous
+            .iter()
+            .flat_map(|p| p.swept_checks.iter().cloned())
+            .collect();
+        checks.extend(report.swept_checks.iter().cloned());
+        record.swept_checks = checks.into_iter().collect();
         record.advisor = Some(match report.unavailable {
             Some(_) => AdvisorAccess::None,
             None => clients.advisor.access(),
@@ -151,12 +166,10 @@ impl AccountsSweep {
 
     async fn recorded(
         &self,
-        mut record: AccountRecord,
+        record: AccountRecord,
         report: Option<SweepReport>,
     ) -> Result<AccountSweep, PortError> {
         self.registry.record_sweep(&record).await?;
-        // As the registry merges it: the first sweep is kept.
-        record.first_swept_at = record.first_swept_at.or(record.swept_at);
         Ok(AccountSweep {
             record,
             report,

@@ -147,6 +147,8 @@ pub struct SweepReport {
     pub flagged: usize,
     /// The regions they are in.
     pub regions: std::collections::BTreeSet<String>,
+    /// The checks whose results were read.
+    pub swept_checks: Vec<String>,
     /// Of the written ones, those Trusted Advisor refreshed while the account was already
     /// watched and that no event brought: the account's event path is broken.
     pub missed_by_events: Vec<String>,
@@ -171,6 +173,9 @@ pub struct FindingsSweep {
     /// later result that only the sweep brings was missed by the events. `None`: not known, so
     /// nothing is counted as missed (a first sweep finds what was flagged before any event).
     pub watched_since: Option<DateTime<Utc>>,
+    /// The checks an earlier sweep of the account read: only their resources can be missed by
+    /// events (a check mapped since brings its old flags, which no event was owed for).
+    pub watched_checks: HashSet<String>,
 }
 
 fn describe(finding: &Finding) -> String {
@@ -250,6 +255,8 @@ impl FindingsSweep {
                 ));
                 continue;
             };
+            report.swept_checks.push(check.name.clone());
+            let watched = self.watched_checks.contains(&check.name);
             // The rows the tracker holds flagged, from its sparse flagged index (the reads grow
             // with the check's flagged rows, not with the table) and the pending ones.
             let tracked = self
@@ -298,7 +305,8 @@ impl FindingsSweep {
                 report.flagged += 1;
                 report.regions.insert(finding.region.clone());
                 // Flagged now and not before: Trusted Advisor sent an event for that change.
-                let missed = !tracked_flagged.contains(finding.hash_key.as_str())
+                let missed = watched
+                    && !tracked_flagged.contains(finding.hash_key.as_str())
                     && self.missed_by_events(result_time, now);
                 let described = describe(&finding);
                 if self.apply(finding, dry_run, false, &mut report).await? && missed {

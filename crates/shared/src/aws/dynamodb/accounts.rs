@@ -43,7 +43,6 @@ impl AccountRegistry for DynamoAccounts {
         let mut sets = vec![
             "recordType = :recordType".to_owned(),
             "expiresAt = :expiresAt".to_owned(),
-            "firstSweptAt = if_not_exists(firstSweptAt, :swept)".to_owned(),
         ];
         let mut update = self
             .client
@@ -51,8 +50,11 @@ impl AccountRegistry for DynamoAccounts {
             .table_name(&self.table)
             .key("automationExecutionId", s(key(&record.account)))
             .expression_attribute_values(":recordType", s("account"))
-            .expression_attribute_values(":expiresAt", n(expires(swept)))
-            .expression_attribute_values(":swept", n(record.first_swept_at.unwrap_or(swept)));
+            .expression_attribute_values(":expiresAt", n(expires(swept)));
+        if let Some(first) = record.first_swept_at {
+            sets.push("firstSweptAt = if_not_exists(firstSweptAt, :first)".to_owned());
+            update = update.expression_attribute_values(":first", n(first));
+        }
         for (name, value) in to_item("UpdateItem", record)? {
             if KEPT.contains(&name.as_str()) {
                 continue;
