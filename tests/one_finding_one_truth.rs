@@ -10,7 +10,7 @@ use tarem_shared::handlers::Tracked;
 use tarem_shared::local::LocalLoop;
 use tarem_shared::memory::DuplicateAnswer;
 use tarem_shared::ports::DATA_FINDING_KEY;
-use tarem_shared::ports::{CheckInfo, CheckResult, FlaggedResource, OpsItemStatus};
+use tarem_shared::ports::{CheckResult, FlaggedResource, OpsItemStatus};
 use tarem_shared::replay::Replayer;
 
 const IAM_CHECK: &str = "IAM users' access keys should be rotated every 90 days or less";
@@ -189,31 +189,8 @@ async fn a_red_and_a_green_with_the_same_item_time_end_as_the_later_one_says() {
     }
 }
 
-fn sg_check() -> CheckInfo {
-    CheckInfo {
-        id: "1iG5NDGVre".into(),
-        name: SG_CHECK.into(),
-        columns: vec![
-            "Status".into(),
-            "Region".into(),
-            "Resource".into(),
-            "Last Updated Time".into(),
-        ],
-    }
-}
-
 fn flagged(resource: &str, time: &str) -> FlaggedResource {
-    FlaggedResource {
-        status: "error".into(),
-        region: Some("ap-southeast-2".into()),
-        suppressed: false,
-        metadata: vec![
-            Some("Red".into()),
-            Some("ap-southeast-2".into()),
-            Some(resource.into()),
-            Some(time.into()),
-        ],
-    }
+    flagged_resource(resource, time)
 }
 
 async fn sweep(

@@ -14,7 +14,7 @@ use tarem_shared::error::{ErrorKind, PortError};
 use tarem_shared::finding::format_time;
 use tarem_shared::handlers::{ExecutionOutcome, Tracked};
 use tarem_shared::local::LocalLoop;
-use tarem_shared::ports::{CheckInfo, CheckResult, FlaggedResource, OpsItemStatus};
+use tarem_shared::ports::{CheckInfo, CheckResult, OpsItemStatus};
 use tarem_shared::ports::{DATA_AUTOMATION, DATA_REMEDIATION};
 
 const ACCOUNT: &str = "123456789012";
@@ -485,17 +485,7 @@ async fn an_over_long_resource_is_refused_with_why_and_reconcile_goes_on() {
             "Last Updated Time".into(),
         ],
     };
-    let flagged = |arn: &str| FlaggedResource {
-        status: "error".into(),
-        region: Some("ap-southeast-2".into()),
-        suppressed: false,
-        metadata: vec![
-            Some("Red".into()),
-            Some("ap-southeast-2".into()),
-            Some(arn.into()),
-            Some(format_time(at(0))),
-        ],
-    };
+    let flagged = |arn: &str| flagged_resource(arn, &format_time(at(0)));
     local.advisor.set_check(
         check,
         CheckResult {
