@@ -1,5 +1,6 @@
 //! What the mapping makes of a finding, whether it gets an OpsItem, and whether a start happens now.
 
+use super::approval::APPROVAL_CONTROL;
 use super::member::MEMBER_GATE;
 use super::{Facts, Lifecycle, Need, OpsItemWant, Route, Start};
 use crate::decide::{
@@ -256,7 +257,9 @@ impl Lifecycle<'_> {
                 }
             }
             // The reason carries the command an operator can paste.
-            Remediation::Approval { .. } => hold("approval", route.remediation.describe(), None),
+            Remediation::Approval { .. } => {
+                hold(APPROVAL_CONTROL, route.remediation.describe(), None)
+            }
             Remediation::DryRun(start) => hold(
                 "dry-run",
                 format!(
